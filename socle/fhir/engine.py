@@ -1,0 +1,117 @@
+"""The FHIR engine: one object tying storage, indexing, search, validation and operations.
+
+Services (INS, Annuaire, DMP…) receive the engine at start-up through `Plugin.register`
+and add profiles, search parameters, `$operations`, routes and write hooks to it. They
+never reach into the kernel's modules.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from typing import Any, Protocol
+
+from socle.config import Settings
+from socle.fhir.context import RequestContext
+from socle.fhir.crud import Crud
+from socle.fhir.definitions.model import FhirModel, get_model
+from socle.fhir.errors import FhirError, Issue
+from socle.fhir.indexing.extract import IndexExtractor
+from socle.fhir.indexing.registry import SearchParamRegistry, default_registry
+from socle.fhir.operations.registry import OperationRegistry
+from socle.fhir.search import SearchEngine, SearchLimits
+from socle.fhir.storage.store import ResourceStore, new_store
+from socle.fhir.validation.structural import StructuralValidator
+
+log = logging.getLogger("socle.engine")
+
+WriteHook = Callable[[RequestContext, dict[str, Any], bool], None]
+DeleteHook = Callable[[RequestContext, str, str], None]
+Validator = Callable[[dict[str, Any]], list[Issue]]
+
+
+@dataclass
+class Hooks:
+    """Callbacks that services attach to writes (they may raise FhirError to refuse one)."""
+
+    write: list[WriteHook] = field(default_factory=list)
+    delete: list[DeleteHook] = field(default_factory=list)
+
+    def before_write(self, ctx: RequestContext, resource: dict[str, Any], created: bool) -> None:
+        for hook in self.write:
+            hook(ctx, resource, created)
+
+    def before_delete(self, ctx: RequestContext, res_type: str, res_id: str) -> None:
+        for hook in self.delete:
+            hook(ctx, res_type, res_id)
+
+
+class Plugin(Protocol):
+    """A service package: registers its operations, routes, hooks and validators."""
+
+    name: str
+
+    def register(self, engine: FhirEngine) -> None: ...
+
+
+class FhirEngine:
+    """Process-wide FHIR engine; thread-safe, shared by all requests of a worker."""
+
+    def __init__(self, settings: Settings, store: ResourceStore | None = None) -> None:
+        self.settings = settings
+        self.store = store or new_store(settings.effective_database_url)
+        self.model: FhirModel = get_model()
+        self.registry: SearchParamRegistry = default_registry().copy()
+        base = settings.base_url
+        self.extractor = IndexExtractor(self.registry, base_url=base)
+        limits = SearchLimits(default_count=settings.default_count, max_count=settings.max_count)
+        self.search = SearchEngine(self.registry, limits=limits, base_url=base)
+        self.structural = StructuralValidator(self.model)
+        # Profile validation (a later issue) appends here; its errors refuse a write with 422.
+        self.write_validators: list[Validator] = []
+        self.operations = OperationRegistry()
+        self.routes: list[Any] = []  # extra Starlette routes added by services
+        self.hooks = Hooks()
+        self.plugins: list[str] = []
+        self.crud = Crud(self)
+
+    def require_type(self, res_type: str) -> None:
+        """404 for a resource type the server does not know."""
+        if not self.model.is_resource_type(res_type):
+            raise FhirError(404, "not-supported", f"Unknown resource type {res_type!r}")
+
+    def validate_for_write(self, resource: dict[str, Any]) -> list[Issue]:
+        """Structural errors -> 400; errors from added validators (profiles) -> 422.
+
+        Returns the warnings, which the REST layer may show with Prefer: OperationOutcome.
+        """
+        issues = self.structural.validate(resource)
+        if any(i.severity in ("error", "fatal") for i in issues):
+            raise FhirError(400, "invalid", "Invalid resource", issues=_errors_first(issues))
+        warnings = list(issues)
+        for validator in self.write_validators:
+            found = validator(resource)
+            if any(i.severity in ("error", "fatal") for i in found):
+                raise FhirError(422, "processing", "Resource refused", issues=_errors_first(found))
+            warnings.extend(found)
+        return warnings
+
+    def load_plugins(self, names: list[str] | None = None) -> None:
+        """Register the services installed as `socle.plugins` entry points."""
+        for ep in entry_points(group="socle.plugins"):
+            if names is not None and ep.name not in names:
+                continue
+            plugin = ep.load()
+            plugin.register(self)
+            self.plugins.append(ep.name)
+            log.info("plugin registered", extra={"plugin": ep.name})
+
+    def close(self) -> None:
+        self.store.dispose()
+
+
+def _errors_first(issues: list[Issue]) -> list[Issue]:
+    order = {"fatal": 0, "error": 1, "warning": 2, "information": 3}
+    return sorted(issues, key=lambda i: order.get(i.severity, 4))

@@ -1,0 +1,132 @@
+"""capabilities: GET /metadata, a CapabilityStatement generated from what is implemented.
+
+Everything listed comes from the live engine: the resource types of the model, the search
+parameters of the registry (packages included) and the registered operations.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+import socle
+from socle.fhir.operations.registry import INSTANCE, SYSTEM, TYPE
+from socle.fhir.rest.http import context, fhir_response
+
+TYPE_INTERACTIONS = [
+    "read",
+    "vread",
+    "update",
+    "patch",
+    "delete",
+    "history-instance",
+    "history-type",
+    "create",
+    "search-type",
+]
+SYSTEM_INTERACTIONS = ["transaction", "batch", "search-system", "history-system"]
+
+
+async def capabilities(request: Request) -> Response:
+    engine = request.app.state.engine
+    mode = request.query_params.get("mode", "full")
+    statement = capability_statement(engine, context(request).base_url)
+    if mode == "terminology":
+        return fhir_response(
+            request,
+            {
+                "resourceType": "TerminologyCapabilities",
+                "status": "active",
+                "kind": "instance",
+                "date": statement["date"],
+            },
+        )
+    return fhir_response(request, statement)
+
+
+def capability_statement(engine: Any, base_url: str) -> dict[str, Any]:
+    key = (base_url, engine.registry.fingerprint(), len(engine.operations.all()))
+    cached = getattr(engine, "_capability_cache", None)
+    if cached and cached[0] == key:
+        return cached[1]
+    statement = _build(engine, base_url)
+    engine._capability_cache = (key, statement)
+    return statement
+
+
+def _build(engine: Any, base_url: str) -> dict[str, Any]:
+    ops = engine.operations.all()
+    return {
+        "resourceType": "CapabilityStatement",
+        "status": "active",
+        "date": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "publisher": "Socle",
+        "kind": "instance",
+        "software": {"name": "Socle", "version": socle.__version__},
+        "implementation": {"description": "Socle FHIR server", "url": base_url},
+        "fhirVersion": "4.0.1",
+        "format": ["json", "application/fhir+json"],
+        "patchFormat": ["application/json-patch+json"],
+        "rest": [
+            {
+                "mode": "server",
+                "resource": [
+                    _resource(engine, t, ops) for t in sorted(engine.model.resource_types)
+                ],
+                "interaction": [{"code": code} for code in SYSTEM_INTERACTIONS],
+                "operation": _operations(ops, SYSTEM, None),
+            }
+        ],
+    }
+
+
+def _resource(engine: Any, res_type: str, ops: list) -> dict[str, Any]:
+    params = engine.registry.for_type(res_type)
+    entry: dict[str, Any] = {
+        "type": res_type,
+        "profile": f"http://hl7.org/fhir/StructureDefinition/{res_type}",
+        "interaction": [{"code": code} for code in TYPE_INTERACTIONS],
+        "versioning": "versioned-update",
+        "readHistory": True,
+        "updateCreate": True,
+        "conditionalCreate": True,
+        "conditionalRead": "not-supported",
+        "conditionalUpdate": True,
+        "conditionalDelete": "multiple",
+        "searchInclude": sorted(
+            f"{res_type}:{c}" for c, p in params.items() if p.type == "reference"
+        ),
+        "searchParam": [
+            {"name": code, "definition": p.url, "type": p.type}
+            for code, p in sorted(params.items())
+            if p.url
+        ],
+    }
+    operations = _operations(ops, TYPE, res_type) + _operations(ops, INSTANCE, res_type)
+    if operations:
+        entry["operation"] = _dedupe(operations)
+    return entry
+
+
+def _operations(ops: list, level: str, res_type: str | None) -> list[dict[str, str]]:
+    out = []
+    for op in ops:
+        if op.applies(level, res_type):
+            item = {
+                "name": op.name,
+                "definition": op.definition_url or f"urn:socle:operation:{op.name}",
+            }
+            out.append(item)
+    return out
+
+
+def _dedupe(items: list[dict[str, str]]) -> list[dict[str, str]]:
+    seen, out = set(), []
+    for item in items:
+        if item["name"] not in seen:
+            seen.add(item["name"])
+            out.append(item)
+    return out

@@ -1,0 +1,87 @@
+"""history: instance, type and system history with `_since`, `_at`, `_count` and keyset paging.
+
+Pages are addressed by a `_cursor` (last_updated.pk of the last entry shown), so paging
+stays correct while others write: new versions appear before the first page, never
+shifting the pages already handed out.
+"""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from socle.fhir.bundles.render import history_bundle, link, page_url
+from socle.fhir.datetime import parse_range
+from socle.fhir.errors import bad_request, not_found
+from socle.fhir.rest.http import context, fhir_response
+from socle.fhir.rest.interactions.common import in_session
+
+KNOWN = {"_count", "_since", "_at", "_cursor", "_format", "_pretty", "_summary", "_elements"}
+
+
+async def history(request: Request) -> Response:
+    engine = request.app.state.engine
+    res_type = request.path_params.get("type")
+    res_id = request.path_params.get("id")
+    if res_type:
+        engine.require_type(res_type)
+    q = request.query_params
+    unknown = set(q.keys()) - KNOWN
+    if unknown and not context(request).lenient:
+        raise bad_request(f"Unknown history parameter(s): {', '.join(sorted(unknown))}")
+    count = _count(q.get("_count"), engine.settings)
+    since = _instant(q.get("_since"), "_since")
+    at = _range(q.get("_at"), "_at")
+    cursor = _cursor(q.get("_cursor"))
+
+    def work(s):
+        if res_id and s.current(res_type, res_id) is None:
+            raise not_found(f"{res_type}/{res_id} is not known")
+        return s.history(res_type, res_id, since=since, at=at, before=cursor, count=count + 1)
+
+    versions = await in_session(request, work)
+    has_next = len(versions) > count
+    versions = versions[:count]
+    ctx = context(request)
+    path = "/".join(p for p in (res_type, res_id, "_history") if p)
+    base_params = [(k, v) for k, v in q.multi_items() if k in KNOWN and k != "_cursor"]
+    links = [link("self", page_url(ctx.base_url, path, list(q.multi_items())))]
+    if has_next:
+        last = versions[-1]
+        nxt = [*base_params, ("_cursor", f"{last.last_updated}.{last.history_pk}")]
+        links.append(link("next", page_url(ctx.base_url, path, nxt)))
+    total = len(versions) if cursor is None and not has_next else None
+    bundle = history_bundle(ctx.base_url, versions, links, total)
+    return fhir_response(request, bundle)
+
+
+def _count(raw: str | None, settings) -> int:
+    if raw is None:
+        return settings.default_count
+    if not raw.isdigit():
+        raise bad_request(f"_count must be a non-negative integer, got {raw!r}", "_count")
+    return max(1, min(int(raw), settings.max_count))
+
+
+def _instant(raw: str | None, name: str) -> int | None:
+    rng = _range(raw, name)
+    return rng[0] if rng else None
+
+
+def _range(raw: str | None, name: str) -> tuple[int, int] | None:
+    if raw is None:
+        return None
+    try:
+        low, high, _precision = parse_range(raw)
+    except ValueError as exc:
+        raise bad_request(f"{name}: {exc}", name) from exc
+    return low, high
+
+
+def _cursor(raw: str | None) -> tuple[int, int] | None:
+    if raw is None:
+        return None
+    stamp, _, pk = raw.partition(".")
+    if not (stamp.lstrip("-").isdigit() and pk.isdigit()):
+        raise bad_request(f"Invalid _cursor {raw!r}", "_cursor")
+    return int(stamp), int(pk)

@@ -1,0 +1,135 @@
+"""search: GET [type]?…, POST [type]/_search, system search and compartment search.
+
+`run_search` builds the searchset Bundle inside a storage session; transaction/batch GET
+entries call it too, so a search behaves the same wherever it comes from.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+
+from socle.fhir.bundles.render import full_url, link, page_url
+from socle.fhir.errors import FhirError, bad_request
+from socle.fhir.rest.http import context, fhir_response, limits, media_type
+from socle.fhir.rest.interactions.common import in_session
+from socle.fhir.rest.shaping import subset
+
+if TYPE_CHECKING:
+    from socle.fhir.context import RequestContext
+    from socle.fhir.engine import FhirEngine
+    from socle.fhir.storage.store import StoreSession
+
+FORM = "application/x-www-form-urlencoded"
+
+
+def run_search(
+    engine: FhirEngine,
+    s: StoreSession,
+    ctx: RequestContext,
+    res_type: str | None,
+    params: list[tuple[str, str]],
+    *,
+    compartment: tuple[str, str] | None = None,
+) -> dict[str, Any]:
+    """Execute a search and render the searchset Bundle with its paging links."""
+    query = engine.search.parse(res_type, params, lenient=ctx.lenient, compartment=compartment)
+    page = engine.search.search(s, query)
+    path = _path(res_type, compartment)
+    applied = list(page.applied)
+    bundle: dict[str, Any] = {"resourceType": "Bundle", "type": "searchset"}
+    if page.total is not None:
+        bundle["total"] = page.total
+    links = [link("self", page_url(ctx.base_url, path, applied))]
+    if page.first_params is not None:
+        links.append(link("first", page_url(ctx.base_url, path, page.first_params)))
+    if page.previous_params is not None:
+        links.append(link("previous", page_url(ctx.base_url, path, page.previous_params)))
+    if page.next_params is not None:
+        links.append(link("next", page_url(ctx.base_url, path, page.next_params)))
+    bundle["link"] = links
+    if query.summary_count:
+        return bundle
+    summary, elements = query.summary, query.elements
+    entries = [
+        _entry(engine, ctx, v, "match", summary, elements) for v in s.fetch_current(page.pks)
+    ]
+    included = s.fetch_current(page.included_pks)
+    entries += [_entry(engine, ctx, v, "include", summary, elements) for v in included]
+    bundle["entry"] = entries
+    return bundle
+
+
+def _entry(engine, ctx, stored, mode: str, summary: str | None, elements: str | None) -> dict:
+    resource: Any
+    if summary in (None, "false") and not elements:
+        resource = orjson.Fragment(stored.content)  # spliced as stored, never re-parsed
+    else:
+        resource = subset(orjson.loads(stored.content), summary, elements, engine.model)
+    return {
+        "fullUrl": full_url(ctx.base_url, stored.res_type, stored.res_id),
+        "resource": resource,
+        "search": {"mode": mode},
+    }
+
+
+def _path(res_type: str | None, compartment: tuple[str, str] | None) -> str:
+    if compartment:
+        return f"{compartment[0]}/{compartment[1]}/{res_type or '*'}"
+    return res_type or ""
+
+
+async def search_type(request: Request) -> Response:
+    res_type = request.path_params["type"]
+    request.app.state.engine.require_type(res_type)
+    return await _search(request, res_type, list(request.query_params.multi_items()))
+
+
+async def search_post(request: Request) -> Response:
+    """POST [type]/_search with form-encoded parameters (plus any in the URL)."""
+    res_type = request.path_params.get("type")
+    if res_type:
+        request.app.state.engine.require_type(res_type)
+    if media_type(request.headers.get("content-type")) != FORM:
+        raise FhirError(415, "not-supported", f"POST _search needs {FORM}")
+    raw = await request.body()
+    if len(raw) > limits(request)[0]:
+        raise FhirError(413, "too-costly", "Search body too large")
+    try:
+        form = parse_qsl(raw.decode("utf-8"), keep_blank_values=True, strict_parsing=False)
+    except UnicodeDecodeError as exc:
+        raise bad_request("The search form is not UTF-8") from exc
+    return await _search(request, res_type, list(request.query_params.multi_items()) + form)
+
+
+async def search_system(request: Request) -> Response:
+    return await _search(request, None, list(request.query_params.multi_items()))
+
+
+async def search_compartment(request: Request) -> Response:
+    engine = request.app.state.engine
+    p = request.path_params
+    engine.require_type(p["comp_type"])
+    res_type = None if p["type"] == "*" else p["type"]
+    if res_type:
+        engine.require_type(res_type)
+    params = list(request.query_params.multi_items())
+    return await _search(request, res_type, params, compartment=(p["comp_type"], p["comp_id"]))
+
+
+async def _search(
+    request: Request,
+    res_type: str | None,
+    params: list[tuple[str, str]],
+    compartment: tuple[str, str] | None = None,
+) -> Response:
+    engine, ctx = request.app.state.engine, context(request)
+    bundle = await in_session(
+        request,
+        lambda s: run_search(engine, s, ctx, res_type, params, compartment=compartment),
+    )
+    return fhir_response(request, bundle, shape_resource=False)

@@ -1,0 +1,22 @@
+"""FHIR search, query side: parse a request, run it on the index tables, page, include.
+
+Public API: `SearchEngine` (``parse``, ``search``, ``find_pks``, ``count``), the
+`SearchQuery`/`SearchPage` it exchanges, and `SearchLimits`. Module map: `parameters`
+(names, modifiers, chains, result parameters), `values` (escaping, prefixes), `clauses`
+(one module per parameter type), `chain` (chains and ``_has``), `compartment`, `sort`,
+`paging` (keyset cursors), `include`, `dialect` (``_total=estimate``), `engine`.
+"""
+
+from socle.fhir.search.engine import SearchEngine
+from socle.fhir.search.limits import DEFAULT_LIMITS, SearchLimits
+from socle.fhir.search.model import SearchPage, SearchQuery
+from socle.fhir.search.paging import CURSOR_PARAM
+
+__all__ = [
+    "CURSOR_PARAM",
+    "DEFAULT_LIMITS",
+    "SearchEngine",
+    "SearchLimits",
+    "SearchPage",
+    "SearchQuery",
+]

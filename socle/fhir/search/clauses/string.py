@@ -1,0 +1,37 @@
+"""string parameters: starts-with (default), ``:exact`` and ``:contains``.
+
+Values are compared in the normalised form the indexer wrote (`socle.fhir.text.normalize`:
+case, accents and punctuation folded), except ``:exact`` which uses the original text.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import ColumnElement, func
+from sqlalchemy.sql.expression import FromClause
+
+from socle.fhir.indexing.convert import MAX_STRING
+from socle.fhir.search.clauses.base import ValueEnv, starts_with
+from socle.fhir.search.values import unescape
+from socle.fhir.text import normalize
+
+MODIFIERS = frozenset({"exact", "contains"})
+NEGATING: frozenset[str] = frozenset()
+
+
+def parse(raw: str, modifier: str | None, env: ValueEnv) -> str:
+    text = unescape(raw)  # truncated like the indexed values, so long prefixes still match
+    return text[:MAX_STRING] if modifier == "exact" else normalize(text)[:MAX_STRING]
+
+
+def match(t: FromClause, value: str, modifier: str | None) -> ColumnElement[bool]:
+    if modifier == "exact":
+        return t.c.exact == value
+    if modifier == "contains":
+        return t.c.value.contains(value, autoescape=True)  # escapes % and _ in the value
+    return starts_with(t.c.value, value)
+
+
+def sort_value(t: FromClause, descending: bool) -> Any:
+    return (func.max if descending else func.min)(t.c.value)

@@ -1,0 +1,161 @@
+"""The relational schema shared by the SQLite and PostgreSQL backends (SQLAlchemy Core).
+
+`resource` holds one row per logical resource (its current version), `resource_version`
+every version with its JSON (a tombstone has no content). The `idx_*` tables hold the
+search-index rows of the *current* version of each resource; they are rewritten in the
+same database transaction as the version. Every row carries its tenant.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Float,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData()
+
+PK = BigInteger().with_variant(Integer, "sqlite")  # SQLite only autoincrements INTEGER
+# Byte-wise ordering on PostgreSQL so prefix ranges (value >= 'ab' AND value < 'ac') are exact.
+KEY = Text().with_variant(Text(collation="C"), "postgresql")
+
+
+def _pk() -> Column:
+    return Column("pk", PK, primary_key=True, autoincrement=True)
+
+
+resource = Table(
+    "resource",
+    metadata,
+    _pk(),
+    Column("tenant", String(64), nullable=False),
+    Column("res_type", String(64), nullable=False),
+    Column("res_id", String(64), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("last_updated", BigInteger, nullable=False),  # µs since epoch, UTC
+    Column("deleted", Boolean, nullable=False),
+    UniqueConstraint("tenant", "res_type", "res_id", name="uq_resource_identity"),
+    Index("ix_resource_type_updated", "tenant", "res_type", "last_updated"),
+)
+
+resource_version = Table(
+    "resource_version",
+    metadata,
+    _pk(),
+    Column("resource_pk", PK, nullable=False),
+    Column("tenant", String(64), nullable=False),
+    Column("res_type", String(64), nullable=False),
+    Column("res_id", String(64), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("last_updated", BigInteger, nullable=False),
+    Column("method", String(8), nullable=False),  # POST, PUT, PATCH, DELETE
+    Column("content", LargeBinary, nullable=True),  # JSON bytes; NULL for a tombstone
+    UniqueConstraint("resource_pk", "version", name="uq_version"),
+    Index("ix_version_tenant_updated", "tenant", "last_updated"),
+    Index("ix_version_type_updated", "tenant", "res_type", "last_updated"),
+)
+
+
+def _index_table(name: str, *columns: Column, indexes: tuple[tuple[str, ...], ...]) -> Table:
+    """An index table: owner resource, tenant, type, parameter code, then the values."""
+    table = Table(
+        name,
+        metadata,
+        Column("resource_pk", PK, nullable=False),
+        Column("tenant", String(64), nullable=False),
+        Column("res_type", String(64), nullable=False),
+        Column("param", String(100), nullable=False),
+        *columns,
+        Index(f"ix_{name}_resource", "resource_pk"),
+    )
+    for i, cols in enumerate(indexes):
+        Index(f"ix_{name}_{i}", *(table.c[c] for c in cols))
+    return table
+
+
+idx_string = _index_table(
+    "idx_string",
+    Column("value", KEY, nullable=False),
+    Column("exact", Text, nullable=False),
+    indexes=(("tenant", "res_type", "param", "value"),),
+)
+
+idx_token = _index_table(
+    "idx_token",
+    Column("system", KEY),
+    Column("code", KEY),
+    Column("display", Text),
+    Column("type_system", Text),
+    Column("type_code", Text),
+    indexes=(("tenant", "res_type", "param", "code", "system"),),
+)
+
+idx_date = _index_table(
+    "idx_date",
+    Column("low", BigInteger, nullable=False),
+    Column("high", BigInteger, nullable=False),
+    indexes=(("tenant", "res_type", "param", "low", "high"),),
+)
+
+idx_number = _index_table(
+    "idx_number",
+    Column("value", Float, nullable=False),
+    Column("low", Float, nullable=False),
+    Column("high", Float, nullable=False),
+    indexes=(("tenant", "res_type", "param", "value"),),
+)
+
+idx_quantity = _index_table(
+    "idx_quantity",
+    Column("value", Float, nullable=False),
+    Column("low", Float, nullable=False),
+    Column("high", Float, nullable=False),
+    Column("system", Text),
+    Column("code", Text),
+    Column("unit", Text),
+    Column("canonical_code", Text),
+    Column("canonical_value", Float),
+    indexes=(
+        ("tenant", "res_type", "param", "code", "value"),
+        ("tenant", "res_type", "param", "canonical_code", "canonical_value"),
+    ),
+)
+
+idx_reference = _index_table(
+    "idx_reference",
+    Column("target_type", String(64)),
+    Column("target_id", String(64)),
+    Column("url", KEY),
+    Column("version", String(64)),
+    indexes=(
+        ("tenant", "res_type", "param", "target_id", "target_type"),
+        ("tenant", "target_type", "target_id"),
+        ("tenant", "res_type", "param", "url"),
+    ),
+)
+
+idx_uri = _index_table(
+    "idx_uri",
+    Column("uri", KEY, nullable=False),
+    indexes=(("tenant", "res_type", "param", "uri"),),
+)
+
+INDEX_TABLES = {
+    "string": idx_string,
+    "token": idx_token,
+    "date": idx_date,
+    "number": idx_number,
+    "quantity": idx_quantity,
+    "reference": idx_reference,
+    "uri": idx_uri,
+}

@@ -1,0 +1,365 @@
+"""The storage interface: versioned resources plus their search-index rows, in one transaction.
+
+`ResourceStore.session()` opens one database transaction. Index rows are written in that
+same transaction as the resource version they describe (as HAPI does), so a search never
+sees a resource without its indexes or the reverse, and a failed transaction leaves nothing.
+Writes are buffered and flushed in bulk (executemany) before any read and at commit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, Engine, and_, delete, exists, insert, select, text, update
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from socle.fhir.errors import FhirError
+from socle.fhir.indexing import entries as E
+from socle.fhir.storage import schema as S
+from socle.fhir.storage.database import is_sqlite
+
+_TABLE_OF_ENTRY = {
+    E.StringEntry: S.idx_string,
+    E.TokenEntry: S.idx_token,
+    E.DateEntry: S.idx_date,
+    E.NumberEntry: S.idx_number,
+    E.QuantityEntry: S.idx_quantity,
+    E.ReferenceEntry: S.idx_reference,
+    E.UriEntry: S.idx_uri,
+}
+
+
+@dataclass(slots=True, frozen=True)
+class CurrentRow:
+    """The current state of one logical resource."""
+
+    pk: int
+    version: int
+    deleted: bool
+    last_updated: int
+
+
+@dataclass(slots=True, frozen=True)
+class StoredVersion:
+    """One version of a resource as stored (content is JSON bytes, None for a tombstone)."""
+
+    resource_pk: int
+    res_type: str
+    res_id: str
+    version: int
+    last_updated: int
+    method: str
+    content: bytes | None
+    history_pk: int = 0
+
+    @property
+    def deleted(self) -> bool:
+        return self.content is None
+
+
+class WriteConflict(Exception):
+    """A concurrent writer changed the resource first; the caller may retry."""
+
+
+class ResourceStore:
+    """Entry point of the storage layer; one per process, thread-safe."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.sqlite = is_sqlite(engine)
+
+    @contextmanager
+    def session(self, tenant: str, *, write: bool = False) -> Iterator[StoreSession]:
+        """One database transaction: committed on success, rolled back on any error."""
+        with self.engine.connect() as conn:
+            if write:
+                conn.info["socle_write"] = True
+            conn.begin()
+            session = StoreSession(conn, tenant, self.sqlite)
+            try:
+                yield session
+                session.flush()
+                conn.commit()
+            except IntegrityError as exc:
+                conn.rollback()
+                raise WriteConflict(str(exc.orig)) from exc
+            except OperationalError as exc:
+                conn.rollback()
+                if _is_retryable(exc):
+                    raise WriteConflict(str(exc.orig)) from exc
+                raise
+            except BaseException:
+                conn.rollback()
+                raise
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def _is_retryable(exc: OperationalError) -> bool:
+    """Deadlocks, serialisation failures and SQLite 'database is locked' can be retried."""
+    code = getattr(exc.orig, "sqlstate", None)
+    return code in ("40001", "40P01") or "locked" in str(exc.orig).lower()
+
+
+class StoreSession:
+    """Operations inside one transaction, for one tenant."""
+
+    def __init__(self, conn: Connection, tenant: str, sqlite: bool) -> None:
+        self.conn = conn
+        self.tenant = tenant
+        self.sqlite = sqlite
+        self._versions: list[dict[str, Any]] = []
+        self._index_rows: dict[Any, list[dict[str, Any]]] = {}
+        self._index_deletes: list[int] = []
+
+    # -- reads -----------------------------------------------------------------------
+
+    def current(self, res_type: str, res_id: str, *, lock: bool = False) -> CurrentRow | None:
+        """The current row of a resource; `lock` takes a row lock for a version check."""
+        r = S.resource.c
+        stmt = select(r.pk, r.version, r.deleted, r.last_updated).where(
+            r.tenant == self.tenant, r.res_type == res_type, r.res_id == res_id
+        )
+        if lock and not self.sqlite:  # SQLite writers are already serialised (BEGIN IMMEDIATE)
+            stmt = stmt.with_for_update()
+        row = self.conn.execute(stmt).first()
+        return CurrentRow(row.pk, row.version, row.deleted, row.last_updated) if row else None
+
+    def read(self, res_type: str, res_id: str) -> StoredVersion | None:
+        """The current version, tombstone included."""
+        self.flush()
+        r, v = S.resource.c, S.resource_version.c
+        stmt = (
+            select(*_version_columns())
+            .select_from(S.resource.join(S.resource_version, v.resource_pk == r.pk))
+            .where(r.tenant == self.tenant, r.res_type == res_type, r.res_id == res_id)
+            .where(v.version == r.version)
+        )
+        row = self.conn.execute(stmt).first()
+        return _stored(row) if row else None
+
+    def vread(self, res_type: str, res_id: str, version: int) -> StoredVersion | None:
+        self.flush()
+        v = S.resource_version.c
+        stmt = select(*_version_columns()).where(
+            v.tenant == self.tenant,
+            v.res_type == res_type,
+            v.res_id == res_id,
+            v.version == version,
+        )
+        row = self.conn.execute(stmt).first()
+        return _stored(row) if row else None
+
+    def fetch_current(self, pks: Sequence[int]) -> list[StoredVersion]:
+        """Current versions of resources by primary key, in the order of `pks`."""
+        if not pks:
+            return []
+        self.flush()
+        r, v = S.resource.c, S.resource_version.c
+        found: dict[int, StoredVersion] = {}
+        for chunk in _chunks(list(pks), 500):
+            stmt = (
+                select(*_version_columns())
+                .select_from(S.resource.join(S.resource_version, v.resource_pk == r.pk))
+                .where(r.pk.in_(chunk), v.version == r.version)
+            )
+            for row in self.conn.execute(stmt):
+                found[row.resource_pk] = _stored(row)
+        return [found[pk] for pk in pks if pk in found]
+
+    def history(
+        self,
+        res_type: str | None = None,
+        res_id: str | None = None,
+        *,
+        since: int | None = None,
+        at: tuple[int, int] | None = None,
+        before: tuple[int, int] | None = None,
+        count: int = 50,
+    ) -> list[StoredVersion]:
+        """Versions newest first; `before` is the (last_updated, pk) keyset cursor of a page."""
+        self.flush()
+        v = S.resource_version.c
+        stmt = select(*_version_columns()).where(v.tenant == self.tenant)
+        if res_type:
+            stmt = stmt.where(v.res_type == res_type)
+        if res_id:
+            stmt = stmt.where(v.res_id == res_id)
+        if since is not None:
+            stmt = stmt.where(v.last_updated >= since)
+        if at is not None:
+            stmt = stmt.where(*_current_during(at))
+        if before is not None:
+            stmt = stmt.where(
+                (v.last_updated < before[0]) | and_(v.last_updated == before[0], v.pk < before[1])
+            )
+        stmt = stmt.order_by(v.last_updated.desc(), v.pk.desc()).limit(count)
+        return [_stored(row) for row in self.conn.execute(stmt)]
+
+    def execute(self, stmt: Any) -> Any:
+        """Run a query built by the search engine (after flushing pending writes)."""
+        self.flush()
+        return self.conn.execute(stmt)
+
+    # -- writes ----------------------------------------------------------------------
+
+    def lock_key(self, key: str) -> None:
+        """Serialise writers on a logical key (e.g. a conditional-create query) until commit."""
+        if self.sqlite:
+            return  # the database write lock is already exclusive
+        digest = int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "big")
+        signed = digest - (1 << 64) if digest >= (1 << 63) else digest
+        self.conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": signed})
+
+    def write(
+        self,
+        res_type: str,
+        res_id: str,
+        *,
+        current: CurrentRow | None,
+        content: bytes | None,
+        last_updated: int,
+        method: str,
+        index_entries: Iterable[E.IndexEntry] = (),
+    ) -> int:
+        """Append a version (content None = tombstone) and replace the index rows.
+
+        `current` is the row the caller based its decision on; if another writer got in
+        between, WriteConflict is raised rather than losing its update.
+        """
+        version = 1 if current is None else current.version + 1
+        if current is None:
+            pk = self._insert_resource(res_type, res_id, last_updated, content is None)
+        else:
+            pk = current.pk
+            self._bump_resource(current, version, last_updated, content is None)
+            self._index_deletes.append(pk)
+        self._versions.append(
+            {
+                "resource_pk": pk,
+                "tenant": self.tenant,
+                "res_type": res_type,
+                "res_id": res_id,
+                "version": version,
+                "last_updated": last_updated,
+                "method": method,
+                "content": content,
+            }
+        )
+        if content is not None:
+            self._buffer_index_rows(pk, res_type, index_entries)
+        return version
+
+    def _insert_resource(self, res_type: str, res_id: str, last_updated: int, deleted: bool):
+        stmt = (
+            insert(S.resource)
+            .values(
+                tenant=self.tenant,
+                res_type=res_type,
+                res_id=res_id,
+                version=1,
+                last_updated=last_updated,
+                deleted=deleted,
+            )
+            .returning(S.resource.c.pk)
+        )
+        return self.conn.execute(stmt).scalar_one()
+
+    def _bump_resource(self, current: CurrentRow, version: int, last_updated: int, deleted: bool):
+        r = S.resource.c
+        stmt = (
+            update(S.resource)
+            .where(r.pk == current.pk, r.version == current.version)
+            .values(version=version, last_updated=last_updated, deleted=deleted)
+        )
+        if self.conn.execute(stmt).rowcount != 1:
+            raise WriteConflict(f"resource pk {current.pk} changed concurrently")
+
+    def _buffer_index_rows(self, pk: int, res_type: str, entries: Iterable[E.IndexEntry]) -> None:
+        base = {"resource_pk": pk, "tenant": self.tenant, "res_type": res_type}
+        for entry in entries:
+            table = _TABLE_OF_ENTRY.get(type(entry))
+            if table is not None:
+                self._index_rows.setdefault(table, []).append({**base, **entry._asdict()})
+
+    def flush(self) -> None:
+        """Send buffered versions and index rows to the database in bulk."""
+        if self._index_deletes:
+            pks, self._index_deletes = self._index_deletes, []
+            for table in S.INDEX_TABLES.values():
+                for chunk in _chunks(pks, 500):
+                    self.conn.execute(delete(table).where(table.c.resource_pk.in_(chunk)))
+        if self._versions:
+            rows, self._versions = self._versions, []
+            self.conn.execute(insert(S.resource_version), rows)
+        if self._index_rows:
+            buffered, self._index_rows = self._index_rows, {}
+            for table, rows in buffered.items():
+                self.conn.execute(insert(table), rows)
+
+
+def _version_columns() -> tuple:
+    v = S.resource_version.c
+    return (
+        v.resource_pk,
+        v.res_type,
+        v.res_id,
+        v.version,
+        v.last_updated,
+        v.method,
+        v.content,
+        v.pk,
+    )
+
+
+def _stored(row: Any) -> StoredVersion:
+    return StoredVersion(
+        row.resource_pk,
+        row.res_type,
+        row.res_id,
+        row.version,
+        row.last_updated,
+        row.method,
+        bytes(row.content) if row.content is not None else None,
+        row.pk,
+    )
+
+
+def _current_during(at: tuple[int, int]) -> list:
+    """Versions that were current at some point within [low, high] (history `_at`)."""
+    v = S.resource_version.c
+    later = S.resource_version.alias("later")
+    superseded_before = exists().where(
+        later.c.resource_pk == v.resource_pk,
+        later.c.version > v.version,
+        later.c.last_updated < at[0],
+    )
+    return [v.last_updated <= at[1], ~superseded_before]
+
+
+def _chunks(items: list, size: int) -> Iterator[list]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+def new_store(url: str) -> ResourceStore:
+    """Create a store for a database URL (the schema must already be migrated)."""
+    from socle.fhir.storage.database import create_db_engine
+
+    return ResourceStore(create_db_engine(url))
+
+
+__all__ = [
+    "CurrentRow",
+    "FhirError",
+    "ResourceStore",
+    "StoreSession",
+    "StoredVersion",
+    "WriteConflict",
+    "new_store",
+]
