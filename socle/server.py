@@ -9,6 +9,7 @@ from starlette.routing import Route
 from socle.config import Settings, load_settings
 from socle.fhir.engine import FhirEngine
 from socle.fhir.rest.app import create_app
+from socle.observability import MetricsMiddleware, configure_logging, metrics_endpoint
 
 
 async def _home(_request) -> Response:  # noqa: ANN001
@@ -24,10 +25,17 @@ def create_server(
 ) -> Starlette:
     """FHIR routes plus `/` and `/healthz`; services add their own routes through the engine."""
     app = create_app(settings, engine, tenant=tenant)
-    app.router.routes[0:0] = [Route("/", _home), Route("/healthz", _health)]
+    app.router.routes[0:0] = [
+        Route("/", _home),
+        Route("/healthz", _health),
+        Route("/metrics", metrics_endpoint),
+    ]
+    app.add_middleware(MetricsMiddleware)
     return app
 
 
 def app_factory() -> Starlette:
     """uvicorn `--factory` entry point for each worker process."""
-    return create_server(load_settings())
+    settings = load_settings()
+    configure_logging(settings.log_level)
+    return create_server(settings)

@@ -71,9 +71,14 @@ def serve(args: argparse.Namespace) -> int:
     )
     _migrate(settings)
     workers = args.workers or os.cpu_count() or 1
+    _prepare_metrics_dir(settings)
     console.print(f"Socle on http://{args.host}:{args.port}/fhir ({workers} workers)")
+    from socle.observability import configure_logging
+
+    configure_logging(settings.log_level)
     uvicorn.run(
         "socle.server:app_factory",
+        log_config=None,
         factory=True,
         host=args.host,
         port=args.port,
@@ -82,6 +87,16 @@ def serve(args: argparse.Namespace) -> int:
         access_log=False,
     )
     return 0
+
+
+def _prepare_metrics_dir(settings: Settings) -> None:
+    """Workers share Prometheus metrics through files; start each server with a clean slate."""
+    import shutil
+
+    path = settings.data_dir / "metrics"
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True, exist_ok=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(path.resolve())
 
 
 def _loopback(host: str) -> bool:

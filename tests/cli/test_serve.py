@@ -1,0 +1,110 @@
+"""`socle serve` with several worker processes: concurrent writers stay correct."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import pytest
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _serve(url: str, data_dir: Path, *extra: str) -> tuple[subprocess.Popen, str]:
+    port = _free_port()
+    env = {**os.environ, "SOCLE_DATA_DIR": str(data_dir)}
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "socle.cli.main",
+            "serve",
+            "--port",
+            str(port),
+            "--database",
+            url,
+            *extra,
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(proc.stderr.read().decode())
+        try:
+            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                return proc, base
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    proc.kill()
+    raise AssertionError("server did not start")
+
+
+def _concurrent_updates(base: str) -> None:
+    with httpx.Client(base_url=base, timeout=30) as c:
+        body = {"resourceType": "Patient", "id": "mw1", "gender": "female"}
+        assert c.put("/fhir/Patient/mw1", json=body).status_code in (200, 201)
+        start = int(c.get("/fhir/Patient/mw1").json()["meta"]["versionId"])
+
+    def bump(_i: int) -> int:
+        with httpx.Client(base_url=base, timeout=30) as c:
+            return c.put("/fhir/Patient/mw1", json=body).status_code
+
+    with ThreadPoolExecutor(8) as pool:
+        codes = list(pool.map(bump, range(40)))
+    assert codes == [200] * 40
+    with httpx.Client(base_url=base, timeout=30) as c:
+        final = c.get("/fhir/Patient/mw1").json()["meta"]["versionId"]
+        assert int(final) == start + 40
+        history = c.get("/fhir/Patient/mw1/_history?_count=1000").json()
+        versions = sorted(int(e["response"]["etag"][3:-1]) for e in history["entry"])
+        assert versions == list(range(1, start + 41))
+        metrics = c.get("/metrics").text
+        assert 'socle_http_requests_total{endpoint="update",method="PUT",status="200"}' in metrics
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_two_workers_lose_no_update(backend: str, tmp_path: Path, request) -> None:  # noqa: ANN001
+    url = (
+        f"sqlite:///{tmp_path / 's.db'}"
+        if backend == "sqlite"
+        else request.getfixturevalue("pg_schema_url")
+    )
+    proc, base = _serve(url, tmp_path, "--workers", "2")
+    try:
+        _concurrent_updates(base)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def test_auth_none_refuses_non_loopback(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "socle.cli.main",
+            "serve",
+            "--host",
+            "0.0.0.0",
+            "--database",
+            f"sqlite:///{tmp_path}/x.db",
+        ],
+        capture_output=True,
+        timeout=60,
+    )
+    assert proc.returncode == 2
+    assert b"Refusing" in proc.stderr
