@@ -133,6 +133,18 @@ class Crud:
         self._check_if_match(res_type, res_id, current, if_match)
         return self._write(s, ctx, res_type, res_id, resource, current, "PUT")
 
+    def insert(
+        self,
+        s: StoreSession,
+        ctx: RequestContext,
+        res_type: str,
+        res_id: str,
+        resource: dict[str, Any],
+    ) -> Result:
+        """Create with an id the server just generated (a transaction's POST entries)."""
+        self._check_body(res_type, resource)
+        return self._write(s, ctx, res_type, res_id, resource, None, "POST")
+
     def conditional_update(
         self,
         s: StoreSession,

@@ -43,6 +43,7 @@ class Entry:
     resource: Any
     request: dict[str, Any]
     assigned_id: str | None = None
+    matched: bool = False  # ifNoneExist found an existing resource
     response: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -124,6 +125,7 @@ class BundleProcessor:
                         )
                     res_id = found[0].res_id if found else None
                 entry.assigned_id = res_id or new_id()
+                entry.matched = res_id is not None
                 if entry.full_url:
                     mapping[entry.full_url] = f"{res_type}/{entry.assigned_id}"
             elif entry.method == "PUT" and entry.full_url and "?" not in entry.url:
@@ -231,14 +233,13 @@ class BundleProcessor:
     def _create_with_id(self, s: StoreSession, ctx: RequestContext, res_type: str, e: Entry):
         """POST inside a transaction: the id was chosen (or matched) while mapping fullUrls."""
         assert e.assigned_id is not None
-        existing = s.current(res_type, e.assigned_id)
-        if existing is not None and not existing.deleted:
-            return Result(
-                200, res_type, e.assigned_id, existing.version, existing.last_updated, None
-            )
-        resource = dict(e.resource)
-        resource["id"] = e.assigned_id
-        return self.engine.crud._write(s, ctx, res_type, e.assigned_id, resource, existing, "POST")
+        if e.matched:
+            existing = s.current(res_type, e.assigned_id)
+            if existing is not None and not existing.deleted:
+                return Result(
+                    200, res_type, e.assigned_id, existing.version, existing.last_updated, None
+                )
+        return self.engine.crud.insert(s, ctx, res_type, e.assigned_id, e.resource)
 
     def _delete(self, s, ctx, entry: Entry, parts: list[str], if_match: int | None) -> Result:
         crud = self.engine.crud
