@@ -18,6 +18,7 @@ from socle.fhir.errors import FhirError
 from socle.fhir.jsonio import parse_json
 
 MAX_FILE_BYTES = 512 * 1024 * 1024
+NDJSON_CHUNK = 250  # NDJSON lines applied per database transaction
 
 
 @dataclass
@@ -87,12 +88,43 @@ class Loader:
 
     def load(self, files: list[Path], on_item: Callable[[int], None] | None = None) -> LoadReport:
         report = LoadReport()
+        tick = on_item or (lambda _n: None)
         for path in files:
+            chunk: list[tuple[str, Any]] = []
             for where, item in items_of(path, self.engine.settings.max_json_depth):
-                self._apply(where, item, report)
-                if on_item:
-                    on_item(1)
+                if path.suffix != ".ndjson":
+                    self._apply(where, item, report)
+                    tick(1)
+                    continue
+                chunk.append((where, item))
+                if len(chunk) >= NDJSON_CHUNK:
+                    self._apply_chunk(chunk, report)
+                    tick(len(chunk))
+                    chunk = []
+            if chunk:
+                self._apply_chunk(chunk, report)
+                tick(len(chunk))
         return report
+
+    def _apply_chunk(self, chunk: list[tuple[str, Any]], report: LoadReport) -> None:
+        """NDJSON lines go in one transaction; if it fails, line by line to isolate errors."""
+        good = [item for _w, item in chunk if isinstance(item, dict) and "resourceType" in item]
+        if len(good) == len(chunk):
+            bundle = {
+                "resourceType": "Bundle",
+                "type": "transaction",
+                "entry": [_entry(r) for r in good],
+            }
+            try:
+                self.processor.process(self.ctx, bundle, "minimal")
+            except FhirError:
+                pass  # fall back below, so each failing line is reported on its own
+            else:
+                report.items += len(chunk)
+                report.resources += len(chunk)
+                return
+        for where, item in chunk:
+            self._apply(where, item, report)
 
     def _apply(self, where: str, item: Any, report: LoadReport) -> None:
         report.items += 1

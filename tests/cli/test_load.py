@@ -112,3 +112,25 @@ def test_kill_9_leaves_no_half_bundle_sqlite(tmp_path: Path) -> None:
 
 def test_kill_9_leaves_no_half_bundle_postgres(tmp_path: Path, pg_schema_url: str) -> None:
     _kill_mid_load(pg_schema_url, tmp_path)
+
+
+def test_large_ndjson_loads_in_chunks(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'n.db'}"
+    lines = [
+        json.dumps(
+            {
+                "resourceType": "Patient",
+                "id": f"n{i}",
+                "identifier": [{"system": "urn:test:bundle", "value": "nd"}],
+            }
+        )
+        for i in range(600)
+    ]
+    lines[450] = json.dumps({"resourceType": "Patient", "id": "bad", "gender": 42})
+    (tmp_path / "big.ndjson").write_text("\n".join(lines) + "\n")
+    proc = _socle("load", str(tmp_path / "big.ndjson"), "--database", url)
+    _out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 1
+    assert "Loaded 599 resources from 600 items" in err.decode()
+    assert "big.ndjson:451" in err.decode()
+    assert _bundle_counts(url) == {"nd": 599}
