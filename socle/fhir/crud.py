@@ -15,6 +15,7 @@ import jsonpatch
 import orjson
 
 from socle.fhir.errors import FhirError, Issue, bad_request, gone, not_found, precondition_failed
+from socle.fhir.guard import CREATE, DELETE, READ, UPDATE, Access
 from socle.fhir.resource_ids import etag, new_id, valid_id
 from socle.fhir.storage.store import CurrentRow, StoredVersion, StoreSession
 
@@ -65,7 +66,10 @@ class Crud:
 
     # -- reads -------------------------------------------------------------------------
 
-    def read(self, s: StoreSession, res_type: str, res_id: str) -> Result:
+    def read(
+        self, s: StoreSession, res_type: str, res_id: str, ctx: RequestContext | None = None
+    ) -> Result:
+        """The current version; `ctx` (every request has one) submits it to the guard."""
         self.engine.require_type(res_type)
         stored = s.read(res_type, res_id)
         if stored is None:
@@ -74,7 +78,14 @@ class Crud:
             raise gone(f"{res_type}/{res_id} was deleted", headers={"ETag": etag(stored.version)})
         return _result(stored)
 
-    def vread(self, s: StoreSession, res_type: str, res_id: str, version: str) -> Result:
+    def vread(
+        self,
+        s: StoreSession,
+        res_type: str,
+        res_id: str,
+        version: str,
+        ctx: RequestContext | None = None,
+    ) -> Result:
         self.engine.require_type(res_type)
         if not version.isdigit():
             raise not_found(f"Version {version!r} of {res_type}/{res_id} is not known")
@@ -83,7 +94,13 @@ class Crud:
             raise not_found(f"Version {version} of {res_type}/{res_id} is not known")
         if stored.deleted:
             raise gone(f"Version {version} of {res_type}/{res_id} is a deletion")
-        return _result(stored)
+        return self._readable(ctx, _result(stored))
+
+    def _readable(self, ctx: RequestContext | None, result: Result) -> Result:
+        if ctx is not None:
+            access = Access(READ, result.res_type, result.res_id, result.resource)
+            self.engine.guard.authorize(ctx, access)
+        return result
 
     # -- writes ------------------------------------------------------------------------
 
@@ -216,6 +233,7 @@ class Crud:
         self._check_if_match(res_type, res_id, current, if_match)
         if current.deleted:
             return Result(200, res_type, res_id, current.version, current.last_updated, None)
+        self.engine.guard.authorize(ctx, Access(DELETE, res_type, res_id))
         stamp = max(now_micros(), current.last_updated + 1)
         self.engine.hooks.before_delete(ctx, res_type, res_id)
         version = s.write(
@@ -291,6 +309,8 @@ class Crud:
         method: str,
     ) -> Result:
         """Validate, stamp meta, index and append the new version."""
+        action = CREATE if current is None or current.deleted else UPDATE
+        self.engine.guard.authorize(ctx, Access(action, res_type, res_id, resource))
         warnings = self.engine.validate_for_write(resource)
         stamp = now_micros() if current is None else max(now_micros(), current.last_updated + 1)
         version = 1 if current is None else current.version + 1

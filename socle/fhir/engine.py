@@ -18,6 +18,7 @@ from socle.fhir.context import RequestContext
 from socle.fhir.crud import Crud
 from socle.fhir.definitions.model import FhirModel, get_model
 from socle.fhir.errors import FhirError, Issue
+from socle.fhir.guard import Guard, OpenGuard
 from socle.fhir.indexing.extract import IndexExtractor
 from socle.fhir.indexing.registry import SearchParamRegistry, default_registry
 from socle.fhir.operations.registry import OperationRegistry
@@ -74,6 +75,8 @@ class FhirEngine:
         self.operations = OperationRegistry()
         self.routes: list[Any] = []  # extra Starlette routes added by services
         self.hooks = Hooks()
+        # Every access decision goes through the guard; socle.security installs the real one.
+        self.guard: Guard = OpenGuard()
         self.plugins: list[str] = []
         self.crud = Crud(self)
 

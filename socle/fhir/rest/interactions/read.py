@@ -6,14 +6,15 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from socle.fhir.resource_ids import parse_etag
-from socle.fhir.rest.http import fhir_response, parse_http_date
+from socle.fhir.rest.http import context, fhir_response, parse_http_date
 from socle.fhir.rest.interactions.common import in_session, version_headers
 
 
 async def read(request: Request) -> Response:
     engine = request.app.state.engine
     res_type, res_id = request.path_params["type"], request.path_params["id"]
-    result = await in_session(request, lambda s: engine.crud.read(s, res_type, res_id))
+    ctx = context(request)
+    result = await in_session(request, lambda s: engine.crud.read(s, res_type, res_id, ctx))
     headers = version_headers(request, result, location=False)
     if _not_modified(request, result.version, result.last_updated):
         return Response(status_code=304, headers=headers)

@@ -51,9 +51,9 @@ def get_entry(engine: Any, s: StoreSession, ctx: RequestContext, url: str) -> di
         bundle = run_search(engine, s, ctx, path[0], params)
         return {"status": "200 OK", "_resource": bundle}
     if len(path) == 2:
-        result = engine.crud.read(s, path[0], path[1])
+        result = engine.crud.read(s, path[0], path[1], ctx)
     elif len(path) == 4 and path[2] == "_history":
-        result = engine.crud.vread(s, path[0], path[1], path[3])
+        result = engine.crud.vread(s, path[0], path[1], path[3], ctx)
     else:
         raise FhirError(400, "not-supported", f"Unsupported GET entry url {url!r}")
     return {

@@ -1,0 +1,65 @@
+"""The kernel's access-control seam: every interaction asks the guard, nothing else decides.
+
+The kernel only defines the questions and calls them at the right places (REST, search,
+includes, history, operations, bundles). The answers come from one implementation,
+installed by the security module (`socle.security`), which owns authentication, the
+access-policy engine, consent and audit. Without it (`--auth none`, loopback only),
+`OpenGuard` allows everything and records nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from socle.fhir.context import RequestContext
+
+# Actions, in the vocabulary of SMART scopes (c r u d s) plus history and operations.
+CREATE, READ, UPDATE, DELETE, SEARCH = "create", "read", "update", "delete", "search"
+HISTORY, OPERATION = "history", "operation"
+
+
+@dataclass(slots=True, frozen=True)
+class Access:
+    """What an interaction is about to do, as the guard sees it."""
+
+    action: str
+    res_type: str | None
+    res_id: str | None = None
+    resource: dict[str, Any] | None = None  # the stored resource (read) or the new one (write)
+    operation: str | None = None
+
+
+class Guard(Protocol):
+    """Decides and records. Raising FhirError (403, or 404 to hide existence) refuses."""
+
+    def authorize(self, ctx: RequestContext, access: Access) -> None: ...
+
+    def search_criteria(self, ctx: RequestContext, res_type: str | None) -> list[tuple[str, str]]:
+        """Extra search criteria the subject is confined to (e.g. its own compartment)."""
+        ...
+
+    def visible(self, ctx: RequestContext, resource: dict[str, Any]) -> bool:
+        """Whether a resource may appear in a result (search, include, history, bundle)."""
+        ...
+
+    def record(self, ctx: RequestContext, access: Access, outcome: int) -> None:
+        """Audit an access and its HTTP outcome; must raise if the trail cannot be written."""
+        ...
+
+
+class OpenGuard:
+    """No authentication: everything is allowed (development on loopback only)."""
+
+    def authorize(self, ctx: RequestContext, access: Access) -> None:
+        return None
+
+    def search_criteria(self, ctx: RequestContext, res_type: str | None) -> list[tuple[str, str]]:
+        return []
+
+    def visible(self, ctx: RequestContext, resource: dict[str, Any]) -> bool:
+        return True
+
+    def record(self, ctx: RequestContext, access: Access, outcome: int) -> None:
+        return None
