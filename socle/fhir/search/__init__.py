@@ -3,8 +3,9 @@
 Public API: `SearchEngine` (``parse``, ``search``, ``find_pks``, ``count``), the
 `SearchQuery`/`SearchPage` it exchanges, and `SearchLimits`. Module map: `parameters`
 (names, modifiers, chains, result parameters), `values` (escaping, prefixes), `clauses`
-(one module per parameter type), `chain` (chains and ``_has``), `compartment`, `sort`,
-`paging` (keyset cursors), `include`, `dialect` (``_total=estimate``), `engine`.
+(one module per parameter type, composites included), `chain` (chains and ``_has``),
+`compartment`, `sort`, `paging` (keyset cursors), `include`, `dialect` (``_total=estimate``
+and the query-time limit), `engine`. Semantics and limits: docs/search.md.
 """
 
 from socle.fhir.search.engine import SearchEngine

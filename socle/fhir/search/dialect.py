@@ -1,22 +1,42 @@
-"""The only backend-specific piece of search: ``_total=estimate``.
+"""The backend-specific pieces of search: ``_total=estimate`` and the query-time limit.
 
-PostgreSQL answers from the planner (``EXPLAIN (FORMAT JSON)``, no scan, so an estimate
-costs milliseconds on any table size); SQLite has no usable row estimate, so it counts.
-The statement keeps its bound parameters: EXPLAIN is compiled around it, never by
-rendering values into SQL text.
+Estimates: PostgreSQL answers from the planner (``EXPLAIN (FORMAT JSON)``, no scan, so an
+estimate costs milliseconds on any table size); SQLite has no usable row estimate, so it
+counts. The statement keeps its bound parameters: EXPLAIN is compiled around it, never
+by rendering values into SQL text.
+
+Time limit (`time_limit`): on PostgreSQL a transaction-local ``statement_timeout``
+(``set_config(…, true)``, i.e. ``SET LOCAL``) bounds each statement of the search and
+the previous value is put back afterwards, so the rest of a write transaction (a
+conditional create…) keeps its own. On SQLite a progress handler aborts the running
+statement once the deadline of the whole search has passed. Either way the client gets
+a 400 ``too-costly``: the query, not the server, is the problem, and a 5xx would invite
+clients to retry the same expensive query.
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import orjson
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, func, select, text
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.base import Executable
 from sqlalchemy.sql.elements import ClauseElement
 
+from socle.fhir.errors import FhirError
+
 EXACT_BELOW = 1000
+QUERY_CANCELED = "57014"  # PostgreSQL SQLSTATE of a statement_timeout
+PROGRESS_STEPS = 1000  # SQLite VM instructions between two deadline checks
+_SET_TIMEOUT = text(
+    "SELECT current_setting('statement_timeout'), set_config('statement_timeout', :v, true)"
+)
+_RESTORE_TIMEOUT = text("SELECT set_config('statement_timeout', :v, true)")
 
 
 class Explain(Executable, ClauseElement):
@@ -52,3 +72,66 @@ def estimate_rows(session: Any, statement: Select) -> int:
         plan = orjson.loads(plan)
     estimate = int(plan[0]["Plan"]["Plan Rows"])
     return count_rows(session, statement) if estimate < EXACT_BELOW else estimate
+
+
+def timed_out(seconds: float) -> FhirError:
+    return FhirError(
+        400,
+        "too-costly",
+        f"The search took longer than {seconds:g} s; add criteria or lower _count",
+    )
+
+
+@contextmanager
+def time_limit(session: Any, seconds: float | None) -> Iterator[None]:
+    """Bound the statements run inside the block; FhirError 400 too-costly past `seconds`.
+
+    `seconds` None or <= 0 means no limit. Not re-entrant on PostgreSQL by design: an
+    inner block simply sets and restores the same value.
+    """
+    if not seconds or seconds <= 0:
+        yield
+        return
+    conn = session.conn
+    name = conn.dialect.name
+    if name == "postgresql":
+        with _pg_timeout(session, seconds):
+            yield
+    elif name == "sqlite":
+        with _sqlite_deadline(conn, seconds):
+            yield
+    else:
+        yield
+
+
+@contextmanager
+def _pg_timeout(session: Any, seconds: float) -> Iterator[None]:
+    millis = str(max(1, int(seconds * 1000)))
+    session.flush()  # pending writes are not the search's time
+    previous = session.conn.execute(_SET_TIMEOUT, {"v": millis}).scalar_one()
+    try:
+        yield
+    except OperationalError as exc:
+        if getattr(exc.orig, "sqlstate", None) == QUERY_CANCELED:
+            raise timed_out(seconds) from exc  # the transaction is aborted: no restore
+        raise
+    session.conn.execute(_RESTORE_TIMEOUT, {"v": previous})
+
+
+@contextmanager
+def _sqlite_deadline(conn: Any, seconds: float) -> Iterator[None]:
+    raw = conn.connection.driver_connection
+    deadline = time.monotonic() + seconds
+
+    def expired() -> int:
+        return 1 if time.monotonic() > deadline else 0
+
+    raw.set_progress_handler(expired, PROGRESS_STEPS)
+    try:
+        yield
+    except OperationalError as exc:
+        if "interrupted" in str(exc.orig).lower():
+            raise timed_out(seconds) from exc
+        raise
+    finally:
+        raw.set_progress_handler(None, 0)

@@ -10,7 +10,8 @@ conditional create/update/delete.
           AND r.pk IN (SELECT resource_pk FROM idx_… WHERE …)   -- one per parameter
     ) m WHERE <keyset after the cursor> ORDER BY <keys>, m.pk LIMIT :count + 1
 
-Only current, non-deleted resources of the session's tenant are ever returned.
+Only current, non-deleted resources of the session's tenant are ever returned, and the
+statements of one search run under `SearchLimits.max_query_seconds` (``dialect.time_limit``).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from socle.fhir.search import paging
 from socle.fhir.search.chain import condition
 from socle.fhir.search.clauses.base import Scope, in_types
 from socle.fhir.search.compartment import compartment_condition
-from socle.fhir.search.dialect import count_rows, estimate_rows
+from socle.fhir.search.dialect import count_rows, estimate_rows, time_limit
 from socle.fhir.search.include import included_pks
 from socle.fhir.search.limits import DEFAULT_LIMITS, SearchLimits
 from socle.fhir.search.model import SearchPage, SearchQuery
@@ -98,17 +99,18 @@ class SearchEngine:
         size = self._page_size(query, count)
         token = cursor if cursor is not None else query.cursor
         edge = self._decode(token, query) if token else None
-        total = self._total(session, query, scope, edge)
-        page = SearchPage([], None, total, applied=list(query.applied))
-        if query.summary_count or size == 0:
-            return page
-        rows, more = self._rows(session, query, scope, size, edge)
-        page.pks = [row[0] for row in rows]
-        self._links(page, query, rows, more, edge, total)
-        if query.includes and page.pks:
-            page.included_pks, page.include_truncated = included_pks(
-                session, scope, query.includes, page.pks, self.limits
-            )
+        with time_limit(session, self.limits.max_query_seconds):
+            total = self._total(session, query, scope, edge)
+            page = SearchPage([], None, total, applied=list(query.applied))
+            if query.summary_count or size == 0:
+                return page
+            rows, more = self._rows(session, query, scope, size, edge)
+            page.pks = [row[0] for row in rows]
+            self._links(page, query, rows, more, edge, total)
+            if query.includes and page.pks:
+                page.included_pks, page.include_truncated = included_pks(
+                    session, scope, query.includes, page.pks, self.limits
+                )
         return page
 
     def find_pks(
@@ -125,13 +127,15 @@ class SearchEngine:
         scope = Scope(session.tenant)
         owner = S.resource.alias("r")
         stmt = select(owner.c.pk).where(*self._filters(query, owner, scope))
-        return list(session.execute(stmt.order_by(owner.c.pk).limit(limit)).scalars())
+        with time_limit(session, self.limits.max_query_seconds):
+            return list(session.execute(stmt.order_by(owner.c.pk).limit(limit)).scalars())
 
     def count(self, session: Any, query: SearchQuery, estimate: bool = False) -> int:
         """Number of matches (planner estimate on PostgreSQL when `estimate`)."""
         scope = Scope(session.tenant)
         stmt = self._matches(query, scope)
-        return estimate_rows(session, stmt) if estimate else count_rows(session, stmt)
+        with time_limit(session, self.limits.max_query_seconds):
+            return estimate_rows(session, stmt) if estimate else count_rows(session, stmt)
 
     # ------------------------------------------------------------------------ internals
 

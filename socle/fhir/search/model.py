@@ -28,6 +28,7 @@ class Leaf:
     modifier: str | None = None
     values: tuple[Any, ...] = ()
     missing: bool | None = None
+    components: tuple[Any, ...] = ()  # composite parameters: their `Component`s
 
 
 @dataclass(frozen=True, slots=True)

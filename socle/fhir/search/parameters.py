@@ -20,7 +20,14 @@ from typing import Any
 from socle.fhir.errors import FhirError, Issue
 from socle.fhir.indexing.registry import SearchParam, SearchParamRegistry
 from socle.fhir.search import compartment as C
-from socle.fhir.search.clauses import HANDLERS, RESOURCE_COLUMNS, special, token
+from socle.fhir.search.clauses import (
+    HANDLERS,
+    RESOURCE_COLUMNS,
+    SORTABLE,
+    composite,
+    special,
+    token,
+)
 from socle.fhir.search.clauses import date as date_clause
 from socle.fhir.search.clauses.base import ValueEnv
 from socle.fhir.search.limits import SearchLimits, too_costly
@@ -247,11 +254,23 @@ class QueryParser:
             values = self._values(raw, name, lambda v: token.parse(v, None, ValueEnv(code)))
             return Leaf(f"{code}:identifier", "token", types, None, values)
         self._check_modifier(param, kind, modifier, name)
-        env = ValueEnv(code, param.targets, self.base_url, self.now_us)
+        components = self._components(param, name) if kind == "composite" else ()
+        env = ValueEnv(code, param.targets, self.base_url, self.now_us, components)
         parse = _value_parser(kind)
-        return Leaf(
-            code, kind, types, modifier, self._values(raw, name, lambda v: parse(v, modifier, env))
-        )
+        values = self._values(raw, name, lambda v: parse(v, modifier, env))
+        return Leaf(code, kind, types, modifier, values, components=components)
+
+    def _components(self, param: SearchParam, name: str) -> tuple[composite.Component, ...]:
+        """The components of a composite parameter, from their own definitions."""
+        found = []
+        for url, _ in param.components:
+            component = self.registry.by_url(url)
+            if component is None or component.type not in composite.COMPONENT_HANDLERS:
+                raise unsupported(f"Composite {param.code} has an unusable component {url}", name)
+            found.append(composite.Component(component.code, component.type, component.targets))
+        if not found:
+            raise unsupported(f"Composite {param.code} has no components", name)
+        return tuple(found)
 
     def _check_modifier(
         self, param: SearchParam, kind: str, modifier: str | None, name: str
@@ -295,6 +314,15 @@ class QueryParser:
             raise unsupported(f"{base} takes no modifier", name)
         if base == "_count":
             query.count = self._count(value, name)
+            if query.count < int(value):  # clamped (lenient)
+                query.issues.append(
+                    Issue(
+                        "information",
+                        "informational",
+                        f"_count={value} lowered to the maximum of {query.count}",
+                        [name],
+                    )
+                )
             return str(query.count)
         if base == "_sort":
             query.sort = self._sort(query.res_types, value)
@@ -343,6 +371,8 @@ class QueryParser:
             if not code or any(k.code == code for k in keys):
                 raise invalid(f"Invalid or repeated _sort key {item!r}", "_sort")
             kind = self.kind(self.param(types, code, "_sort"), "_sort")
+            if kind not in SORTABLE and kind not in RESOURCE_COLUMNS:
+                raise unsupported(f"Cannot sort on {kind} parameter {code}", "_sort")
             keys.append(SortKey(code, kind, types, descending))
         if len(keys) > self.limits.max_sort_keys:
             raise too_costly(f"More than {self.limits.max_sort_keys} _sort keys", "_sort")

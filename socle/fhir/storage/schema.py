@@ -17,10 +17,12 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     MetaData,
+    SmallInteger,
     String,
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 
 metadata = MetaData()
@@ -150,6 +152,94 @@ idx_uri = _index_table(
     indexes=(("tenant", "res_type", "param", "uri"),),
 )
 
+# Composite parameters (``code-value-quantity=loinc|8480-6$gt100``): one row per
+# *component value*, the components of one combination sharing (resource_pk, grp), with
+# ``pos`` the component's position in the definition. Each component type fills its own
+# columns (the others stay NULL), named apart where the simple tables clash (``value``
+# is text for strings but a float for numbers). A search joins one alias per component
+# on (resource_pk, grp): the first component is found through ix_idx_composite_0 (R4's
+# composites all start with a token), the others by the (resource_pk, grp, pos) index,
+# the same plan on SQLite and PostgreSQL whatever the number and types of components.
+idx_composite = Table(
+    "idx_composite",
+    metadata,
+    Column("resource_pk", PK, nullable=False),
+    Column("tenant", String(64), nullable=False),
+    Column("res_type", String(64), nullable=False),
+    Column("param", String(100), nullable=False),
+    Column("grp", Integer, nullable=False),  # combination number within the resource
+    Column("pos", SmallInteger, nullable=False),  # component position, from 0
+    Column("system", KEY),  # token and quantity
+    Column("code", KEY),  # token and quantity
+    Column("str_value", KEY),  # string (normalised)
+    Column("exact", Text),  # string (as written)
+    Column("num_value", Float),  # number and quantity
+    Column("num_low", Float),
+    Column("num_high", Float),
+    Column("unit", Text),  # quantity
+    Column("canonical_code", Text),
+    Column("canonical_value", Float),
+    Column("date_low", BigInteger),  # date
+    Column("date_high", BigInteger),
+    Column("target_type", String(64)),  # reference
+    Column("target_id", String(64)),
+    Column("url", KEY),
+    Column("version", String(64)),
+    Column("uri", KEY),  # uri
+    Index("ix_idx_composite_0", "tenant", "res_type", "param", "pos", "code", "system"),
+    Index("ix_idx_composite_resource", "resource_pk", "grp", "pos"),
+)
+
+# For each component type: the column names its search clause uses (those of its own
+# idx_* table) -> the idx_composite column holding them.
+COMPOSITE_COLUMNS: dict[str, dict[str, str]] = {
+    "string": {"value": "str_value", "exact": "exact"},
+    "token": {"system": "system", "code": "code"},
+    "date": {"low": "date_low", "high": "date_high"},
+    "number": {"value": "num_value", "low": "num_low", "high": "num_high"},
+    "quantity": {
+        "value": "num_value",
+        "low": "num_low",
+        "high": "num_high",
+        "system": "system",
+        "code": "code",
+        "unit": "unit",
+        "canonical_code": "canonical_code",
+        "canonical_value": "canonical_value",
+    },
+    "reference": {
+        "target_type": "target_type",
+        "target_id": "target_id",
+        "url": "url",
+        "version": "version",
+    },
+    "uri": {"uri": "uri"},
+}
+
+# Number and quantity rows that are intervals (a Range, a comparator, an open end) are
+# rare; the search compares them as intervals with terms like ``high = +inf``, which these
+# partial indexes answer so that the OR with the plain ``value > x`` range stays indexed
+# (BitmapOr on PostgreSQL, MULTI-INDEX OR on SQLite).
+INTERVAL_ROWS = {
+    "postgresql_where": text("low = value OR low = '-Infinity' OR high = 'Infinity'"),
+    "sqlite_where": text("low = value OR low = -9e999 OR high = 9e999"),
+}
+Index(
+    "ix_idx_number_interval",
+    idx_number.c.tenant,
+    idx_number.c.res_type,
+    idx_number.c.param,
+    **INTERVAL_ROWS,
+)
+Index(
+    "ix_idx_quantity_interval",
+    idx_quantity.c.tenant,
+    idx_quantity.c.res_type,
+    idx_quantity.c.param,
+    idx_quantity.c.canonical_code,
+    **INTERVAL_ROWS,
+)
+
 INDEX_TABLES = {
     "string": idx_string,
     "token": idx_token,
@@ -158,4 +248,5 @@ INDEX_TABLES = {
     "quantity": idx_quantity,
     "reference": idx_reference,
     "uri": idx_uri,
+    "composite": idx_composite,
 }

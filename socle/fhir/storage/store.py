@@ -31,6 +31,18 @@ _TABLE_OF_ENTRY = {
     E.ReferenceEntry: S.idx_reference,
     E.UriEntry: S.idx_uri,
 }
+_KIND_OF_ENTRY = {
+    E.StringEntry: "string",
+    E.TokenEntry: "token",
+    E.DateEntry: "date",
+    E.NumberEntry: "number",
+    E.QuantityEntry: "quantity",
+    E.ReferenceEntry: "reference",
+    E.UriEntry: "uri",
+}
+_COMPOSITE_NULLS = dict.fromkeys(
+    c.name for c in S.idx_composite.c if c.name not in ("resource_pk", "tenant", "res_type")
+)
 
 
 @dataclass(slots=True, frozen=True)
@@ -116,6 +128,7 @@ class StoreSession:
         self._versions: list[dict[str, Any]] = []
         self._index_rows: dict[Any, list[dict[str, Any]]] = {}
         self._index_deletes: list[int] = []
+        self._buffered_pks: set[int] = set()  # resources with rows in _index_rows
 
     # -- reads -----------------------------------------------------------------------
 
@@ -239,6 +252,8 @@ class StoreSession:
             pk = current.pk
             self._bump_resource(current, version, last_updated, content is None)
             self._index_deletes.append(pk)
+            if pk in self._buffered_pks:  # written twice before a flush: drop the old rows
+                self._drop_buffered(pk)
         self._versions.append(
             {
                 "resource_pk": pk,
@@ -282,10 +297,22 @@ class StoreSession:
 
     def _buffer_index_rows(self, pk: int, res_type: str, entries: Iterable[E.IndexEntry]) -> None:
         base = {"resource_pk": pk, "tenant": self.tenant, "res_type": res_type}
+        group = 0
         for entry in entries:
             table = _TABLE_OF_ENTRY.get(type(entry))
             if table is not None:
                 self._index_rows.setdefault(table, []).append({**base, **entry._asdict()})
+            elif type(entry) is E.CompositeEntry:
+                rows = _composite_rows(base, entry, group)
+                if rows:
+                    self._index_rows.setdefault(S.idx_composite, []).extend(rows)
+                    group += 1
+        self._buffered_pks.add(pk)
+
+    def _drop_buffered(self, pk: int) -> None:
+        for table, rows in self._index_rows.items():
+            self._index_rows[table] = [r for r in rows if r["resource_pk"] != pk]
+        self._buffered_pks.discard(pk)
 
     def flush(self) -> None:
         """Send buffered versions and index rows to the database in bulk."""
@@ -299,8 +326,30 @@ class StoreSession:
             self.conn.execute(insert(S.resource_version), rows)
         if self._index_rows:
             buffered, self._index_rows = self._index_rows, {}
+            self._buffered_pks = set()
             for table, rows in buffered.items():
-                self.conn.execute(insert(table), rows)
+                if rows:
+                    self.conn.execute(insert(table), rows)
+
+
+def _composite_rows(base: dict[str, Any], entry: E.CompositeEntry, group: int) -> list[dict]:
+    """The idx_composite rows of one combination: one per component, sharing `group`.
+
+    Every row has every column (executemany needs the same keys), NULL where the
+    component's type does not use it. A component of an unknown type drops the whole
+    combination rather than storing a partial one.
+    """
+    rows = []
+    for pos, component in enumerate(entry.components):
+        kind = _KIND_OF_ENTRY.get(type(component))
+        if kind is None:
+            return []
+        row = {**base, **_COMPOSITE_NULLS, "param": entry.param, "grp": group, "pos": pos}
+        values = component._asdict()
+        for name, column in S.COMPOSITE_COLUMNS[kind].items():
+            row[column] = values[name]
+        rows.append(row)
+    return rows
 
 
 def _version_columns() -> tuple:

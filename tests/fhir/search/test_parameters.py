@@ -66,7 +66,14 @@ def test_errors_name_the_parameter(engine: SearchEngine, name: str, value: str, 
 def test_other_types(engine: SearchEngine) -> None:
     assert error(engine, "Observation", [("value-quantity", "5|mg")]).code == "invalid"
     assert error(engine, "Observation", [("value-quantity", "abc")]).code == "invalid"
-    assert error(engine, "Observation", [("code-value-quantity", "x$1")]).code == "not-supported"
+    assert error(engine, "Observation", [("code-value-quantity", "x$abc")]).code == "invalid"
+    assert error(engine, "Observation", [("code-value-quantity", "x")]).code == "invalid"
+    assert error(engine, "Observation", [("code-value-quantity:exact", "x$1")]).code == (
+        "not-supported"
+    )
+    assert error(engine, "Observation", [("_sort", "code-value-quantity")]).code == (
+        "not-supported"
+    )
     assert error(engine, "ValueSet", [("url:contains", "x")]).code == "not-supported"
     assert error(engine, "Observation", [("subject:Patient", "Group/1")]).code == "invalid"
 

@@ -2,10 +2,16 @@
 
 `run_search` builds the searchset Bundle inside a storage session; transaction/batch GET
 entries call it too, so a search behaves the same wherever it comes from.
+
+The self link lists exactly the parameters applied (as received, ``_count`` as clamped);
+with ``Prefer: handling=lenient`` the parameters dropped instead of refused are reported,
+as warnings, in an OperationOutcome entry with ``search.mode = outcome`` (first entry of
+the page), which also warns when ``_include``/``_revinclude`` hit their cap.
 """
 
 from __future__ import annotations
 
+import uuid
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
@@ -14,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from socle.fhir.bundles.render import full_url, link, page_url
-from socle.fhir.errors import FhirError, bad_request
+from socle.fhir.errors import FhirError, Issue, bad_request, operation_outcome
 from socle.fhir.rest.http import context, fhir_response, limits, media_type
 from socle.fhir.rest.interactions.common import in_session
 from socle.fhir.rest.shaping import subset
@@ -52,7 +58,10 @@ def run_search(
     if page.next_params is not None:
         links.append(link("next", page_url(ctx.base_url, path, page.next_params)))
     bundle["link"] = links
+    outcome = _outcome_entry(query.issues, page.include_truncated, engine.search.limits)
     if query.summary_count:
+        if outcome is not None:
+            bundle["entry"] = [outcome]
         return bundle
     summary, elements = query.summary, query.elements
     entries = [
@@ -60,8 +69,32 @@ def run_search(
     ]
     included = s.fetch_current(page.included_pks)
     entries += [_entry(engine, ctx, v, "include", summary, elements) for v in included]
+    if outcome is not None:
+        entries.insert(0, outcome)
     bundle["entry"] = entries
     return bundle
+
+
+def _outcome_entry(issues: list[Issue], truncated: bool, limits: Any) -> dict[str, Any] | None:
+    """The ``search.mode = outcome`` entry: parameters dropped (lenient), includes cut."""
+    found = list(issues)
+    if truncated:
+        found.append(
+            Issue(
+                "warning",
+                "too-costly",
+                f"Only the first {limits.max_included} resources of _include/_revinclude "
+                "are in this page",
+                ["_include"],
+            )
+        )
+    if not found:
+        return None
+    return {
+        "fullUrl": f"urn:uuid:{uuid.uuid4()}",
+        "resource": operation_outcome(found),
+        "search": {"mode": "outcome"},
+    }
 
 
 def _entry(engine, ctx, stored, mode: str, summary: str | None, elements: str | None) -> dict:

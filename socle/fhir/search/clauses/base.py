@@ -77,9 +77,10 @@ def starts_with(column: Any, prefix: str) -> ColumnElement[bool]:
 
 @dataclass(frozen=True, slots=True)
 class ValueEnv:
-    """Context for parsing one value: the parameter's targets and this server's base URL."""
+    """Context for parsing one value: the parameter's targets, this server's base URL…"""
 
     code: str
     targets: tuple[str, ...] = ()
     base_url: str | None = None
     now_us: int = 0
+    components: tuple[Any, ...] = ()  # composite parameters: their `Component`s

@@ -5,18 +5,25 @@ canonicaliser (`socle.fhir.indexing.ucum`) understands, the search runs on the c
 columns, so ``le1|http://unitsofmeasure.org|g`` finds ``500 mg``. The conversion is
 strictly increasing, so converting the bounds of the search range is exact. Rows the
 indexer could not canonicalise still match on their own unit.
+
+Prefixes follow `socle.fhir.search.clauses.number` (ranges and comparators compare as
+intervals). In canonical units the high bound of a Range is converted exactly when the
+Range is in the query's unit, and with the row's own factor (canonical value / value)
+otherwise, which holds for the multiplicative UCUM units; a Range in another unit that
+starts at 0, or in an offset unit (Cel, [degF]), then loses its high bound.
 """
 
 from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-from sqlalchemy import ColumnElement, and_, func, or_
+from sqlalchemy import ColumnElement, and_, case, func, or_
 from sqlalchemy.sql.expression import FromClause
 
 from socle.fhir.indexing.ucum import to_canonical
 from socle.fhir.search.clauses.base import ValueEnv
-from socle.fhir.search.clauses.number import NumberValue, compare, number_value
+from socle.fhir.search.clauses.number import Conjunctions, NumberValue, number_value
+from socle.fhir.search.clauses.number import disjuncts as number_disjuncts
 from socle.fhir.search.values import split_parts, split_prefix, split_unescaped, unescape
 
 MODIFIERS: frozenset[str] = frozenset()
@@ -61,22 +68,51 @@ def canonicalise(value: QuantityValue) -> QuantityValue:
 
 
 def match(t: FromClause, value: QuantityValue, modifier: str | None) -> ColumnElement[bool]:
-    plain = [compare(t.c.value, value.number)]
+    return or_(*(and_(*terms) for terms in disjuncts(t, value)))
+
+
+def disjuncts(t: FromClause, value: QuantityValue) -> Conjunctions:
+    """The test as an OR of ANDs (see `number.disjuncts`): canonical rows compared in
+    canonical units, rows the indexer could not canonicalise on their own unit."""
+    units: Conjunctions = [[]]
     if value.system is not None:
-        plain.append(t.c.system == value.system)
+        units = [[t.c.system == value.system]]
         if value.code is not None:
-            plain.append(t.c.code == value.code)
-    elif value.code is not None:
-        plain.append(or_(t.c.code == value.code, t.c.unit == value.code))
+            units[0].append(t.c.code == value.code)
+    elif value.code is not None:  # no system: the unit code or its display
+        units = [[t.c.code == value.code], [t.c.unit == value.code]]
+    plain = number_disjuncts(t.c.value, value.number, t.c.low, t.c.high)
     if value.canonical is None:
-        return and_(*plain)
-    return or_(
-        and_(
-            t.c.canonical_code == value.canonical_code,
-            compare(t.c.canonical_value, value.canonical),
-        ),
-        and_(t.c.canonical_code.is_(None), *plain),
+        return [[*u, *p] for u in units for p in plain]
+    converted = number_disjuncts(
+        t.c.canonical_value,
+        value.canonical,
+        t.c.low,
+        t.c.high,
+        raw_value=t.c.value,
+        range_high=_canonical_high(t, value.code),
     )
+    canonical = [[t.c.canonical_code == value.canonical_code, *c] for c in converted]
+    if value.system == UCUM:
+        # rows in this very UCUM unit were canonicalised by the same function: no plain
+        # row can match, and leaving the branch out keeps the plan on the indexes
+        return canonical
+    return canonical + [[t.c.canonical_code.is_(None), *u, *p] for u in units for p in plain]
+
+
+def _canonical_high(t: FromClause, code: str | None) -> Any:
+    """A Range's high bound in canonical units.
+
+    In the query's own unit the conversion is known (affine: ``Cel`` too); in another
+    unit it is taken from the row itself (canonical value / value), which holds for the
+    multiplicative units and is unknown (NULL: no match) for a Range starting at 0.
+    """
+    from_row = t.c.high * (t.c.canonical_value / func.nullif(t.c.value, 0.0))
+    zero, one = (to_canonical(x, code) if code else None for x in (0.0, 1.0))
+    if zero is None or one is None:
+        return from_row
+    scale, offset = one[0] - zero[0], zero[0]
+    return case((t.c.code == code, t.c.high * scale + offset), else_=from_row)
 
 
 def sort_value(t: FromClause, descending: bool) -> Any:
