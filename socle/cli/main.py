@@ -7,7 +7,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from socle.cli import commands
+from socle.cli import commands, ins
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -48,6 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--if-empty", action="store_true", help="only when the database holds no resource"
     )
     demo.set_defaults(func=commands.demo)
+
+    ins.add_commands(sub, _db_options)
     return parser
 
 

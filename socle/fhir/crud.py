@@ -97,9 +97,12 @@ class Crud:
         return self._readable(ctx, _result(stored))
 
     def _readable(self, ctx: RequestContext | None, result: Result) -> Result:
+        """Ask the guard, then apply the output hooks (only for requests, not internal use)."""
         if ctx is not None:
             access = Access(READ, result.res_type, result.res_id, result.resource)
             self.engine.guard.authorize(ctx, access)
+            if result.resource is not None and self.engine.hooks.reshapes(result.res_type):
+                result.resource = self.engine.hooks.present(ctx, result.resource)
         return result
 
     # -- writes ------------------------------------------------------------------------
@@ -327,7 +330,11 @@ class Crud:
             index_entries=entries,
         )
         created = current is None or current.deleted
-        return Result(201 if created else 200, res_type, res_id, version, stamp, stored, warnings)
+        result = Result(201 if created else 200, res_type, res_id, version, stamp, stored, warnings)
+        self.engine.hooks.written(s, ctx, result)
+        if self.engine.hooks.reshapes(res_type):
+            result.resource = self.engine.hooks.present(ctx, stored)
+        return result
 
 
 def stamp_meta(resource: dict[str, Any], res_id: str, version: int, stamp: int) -> dict[str, Any]:

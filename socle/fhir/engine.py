@@ -29,7 +29,9 @@ from socle.fhir.validation.structural import StructuralValidator
 log = logging.getLogger("socle.engine")
 
 WriteHook = Callable[[RequestContext, dict[str, Any], bool], None]
+AfterWriteHook = Callable[[Any, RequestContext, Any], None]  # (StoreSession, ctx, Result)
 DeleteHook = Callable[[RequestContext, str, str], None]
+OutputHook = Callable[[RequestContext, dict[str, Any]], dict[str, Any]]
 Validator = Callable[[dict[str, Any]], list[Issue]]
 
 
@@ -38,11 +40,32 @@ class Hooks:
     """Callbacks that services attach to writes (they may raise FhirError to refuse one)."""
 
     write: list[WriteHook] = field(default_factory=list)
+    after_write: list[AfterWriteHook] = field(default_factory=list)
     delete: list[DeleteHook] = field(default_factory=list)
+    # Output hooks reshape what leaves the server (e.g. the INS outgoing-identifier rule),
+    # keyed by resource type so that other types are served as stored, unparsed.
+    output: dict[str, list[OutputHook]] = field(default_factory=dict)
 
     def before_write(self, ctx: RequestContext, resource: dict[str, Any], created: bool) -> None:
         for hook in self.write:
             hook(ctx, resource, created)
+
+    def written(self, session: Any, ctx: RequestContext, result: Any) -> None:
+        """After a version is written, inside the same transaction (e.g. a Provenance)."""
+        for hook in self.after_write:
+            hook(session, ctx, result)
+
+    def add_output(self, res_type: str, hook: OutputHook) -> None:
+        self.output.setdefault(res_type, []).append(hook)
+
+    def reshapes(self, res_type: str) -> bool:
+        return res_type in self.output
+
+    def present(self, ctx: RequestContext, resource: dict[str, Any]) -> dict[str, Any]:
+        """The resource as this request may see it once every output hook has run."""
+        for hook in self.output.get(resource.get("resourceType", ""), ()):
+            resource = hook(ctx, resource)
+        return resource
 
     def before_delete(self, ctx: RequestContext, res_type: str, res_id: str) -> None:
         for hook in self.delete:

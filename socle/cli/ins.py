@@ -1,0 +1,239 @@
+"""`socle ins …` (INS service) and `socle mllp` (HL7 v2 PAM listener) sub-commands."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+from pathlib import Path
+
+from socle.fhir.errors import FhirError
+
+
+def add_commands(sub: argparse._SubParsersAction, db_options) -> None:  # noqa: ANN001
+    ins = sub.add_parser("ins", help="INS service: registry, checks, teleservice, vigilance")
+    isub = ins.add_subparsers(dest="ins_command", required=True)
+
+    def cmd(name: str, help_text: str, func) -> argparse.ArgumentParser:  # noqa: ANN001
+        p = isub.add_parser(name, help=help_text)
+        db_options(p)
+        p.add_argument("--tenant", default=os.environ.get("SOCLE_TENANT", "default"))
+        p.set_defaults(func=func)
+        return p
+
+    p = cmd("load-registry", "load the reference identity registry (JSON or NDJSON)", load)
+    p.add_argument("file", help="registry file ('-' for standard input)")
+    p.add_argument("--replace", action="store_true", help="replace the tenant's registry")
+    p = cmd("demo-registry", "generate an invented registry (test OID), print or load it", demo)
+    p.add_argument("--count", type=int, default=200)
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--load", action="store_true", help="load it instead of printing NDJSON")
+    p = cmd("check", "check an INS matricule (NIR/NIA)", check)
+    p.add_argument("value")
+    p.add_argument("--system")
+    for name in ("retrieve", "verify"):
+        p = cmd(
+            name,
+            f"INSi {'récupération' if name == 'retrieve' else 'vérification'}",
+            retrieve if name == "retrieve" else verify,
+        )
+        p.add_argument("--family")
+        p.add_argument("--given")
+        p.add_argument("--birth-date")
+        p.add_argument("--gender", help="M/F or male/female")
+        p.add_argument("--birthplace")
+        if name == "retrieve":
+            p.add_argument("--card-nir", help="Carte Vitale holder's NIR")
+        else:
+            p.add_argument("--ins", required=True)
+            p.add_argument("--system", default="urn:oid:1.2.250.1.213.1.4.10")
+    cmd("reindex", "rebuild the identity matching index from Patient history", reindex)
+    p = cmd("worklist", "print the identity vigilance worklist", worklist)
+    p.add_argument("--count", type=int, default=50)
+
+    mllp = sub.add_parser("mllp", help="HL7 v2 PAM feed: MLLP listener")
+    db_options(mllp)
+    mllp.add_argument("--host", default="127.0.0.1")
+    mllp.add_argument("--port", type=int, default=2575)
+    mllp.add_argument("--forward", help="subscriber host:port receiving accepted messages")
+    mllp.add_argument("--tenant", default=os.environ.get("SOCLE_TENANT", "default"))
+    mllp.set_defaults(func=serve_mllp)
+
+
+def _engine(args: argparse.Namespace):
+    from socle.cli.commands import _engine as make_engine
+    from socle.cli.commands import settings_from
+
+    return make_engine(settings_from(args))
+
+
+def _fail(exc: FhirError) -> int:
+    for issue in exc.issues[:20]:
+        print(f"error: {issue.diagnostics}", file=sys.stderr)
+    return 1
+
+
+def load(args: argparse.Namespace) -> int:
+    from socle.ins import service
+    from socle.ins.teleservice import read_records
+
+    data = sys.stdin.buffer.read() if args.file == "-" else Path(args.file).read_bytes()
+    engine = _engine(args)
+    try:
+        n = service.load_registry(engine, args.tenant, read_records(data), args.replace)
+    except FhirError as exc:
+        return _fail(exc)
+    finally:
+        engine.close()
+    print(f"{n} identities loaded into the registry of tenant {args.tenant}")
+    return 0
+
+
+def demo(args: argparse.Namespace) -> int:
+    from socle.ins.teleservice import demo_records
+
+    records = demo_records(args.count, args.seed)
+    if not args.load:
+        for rec in records:
+            print(json.dumps(rec, ensure_ascii=False))
+        return 0
+    from socle.ins import service
+
+    engine = _engine(args)
+    try:
+        n = service.load_registry(engine, args.tenant, records, replace=True)
+    finally:
+        engine.close()
+    print(f"{n} invented identities (test OID) loaded into tenant {args.tenant}")
+    return 0
+
+
+def check(args: argparse.Namespace) -> int:
+    from socle.ins.nir import check_nir
+
+    result = check_nir(args.value, system=args.system)
+    print(json.dumps(result.to_json(), ensure_ascii=False, indent=2))
+    return 0 if result.valid else 1
+
+
+def _print_result(result) -> int:  # noqa: ANN001
+    print(
+        json.dumps(
+            {
+                "result": result.code,
+                "label": result.label,
+                "detail": result.detail,
+                "identities": result.identities,
+            },
+            ensure_ascii=False,
+            indent=2,
+        )
+    )
+    return 0 if result.code == "00" else 2
+
+
+def retrieve(args: argparse.Namespace) -> int:
+    from socle.ins import service
+
+    engine = _engine(args)
+    try:
+        if args.card_nir:
+            result, _ = service.retrieve(
+                engine,
+                args.tenant,
+                card={
+                    "nir": args.card_nir,
+                    "birthDate": args.birth_date or "",
+                    "given": args.given,
+                },
+            )
+        else:
+            result, _ = service.retrieve(
+                engine,
+                args.tenant,
+                traits={
+                    "family": args.family,
+                    "given": args.given,
+                    "birthDate": args.birth_date,
+                    "gender": args.gender,
+                    "birthplace": args.birthplace,
+                },
+            )
+    except FhirError as exc:
+        return _fail(exc)
+    finally:
+        engine.close()
+    return _print_result(result)
+
+
+def verify(args: argparse.Namespace) -> int:
+    from socle.ins import service
+
+    engine = _engine(args)
+    try:
+        result, _ = service.verify(
+            engine,
+            args.tenant,
+            ins=args.ins,
+            system=args.system,
+            traits={
+                "family": args.family,
+                "given": args.given,
+                "birthDate": args.birth_date,
+                "gender": args.gender,
+                "birthplace": args.birthplace,
+            },
+        )
+    except FhirError as exc:
+        return _fail(exc)
+    finally:
+        engine.close()
+    return _print_result(result)
+
+
+def reindex(args: argparse.Namespace) -> int:
+    from socle.ins import service
+
+    engine = _engine(args)
+    try:
+        n = service.reindex(engine, args.tenant)
+    finally:
+        engine.close()
+    print(f"{n} patients indexed")
+    return 0
+
+
+def worklist(args: argparse.Namespace) -> int:
+    from socle.ins import service
+
+    engine = _engine(args)
+    try:
+        items = service.worklist(engine, args.tenant, args.count)
+    finally:
+        engine.close()
+    for item in items:
+        print(json.dumps(item, ensure_ascii=False))
+    return 0
+
+
+def serve_mllp(args: argparse.Namespace) -> int:
+    from socle.ins.mllp import MllpServer
+    from socle.observability import configure_logging
+
+    engine = _engine(args)
+    configure_logging(engine.settings.log_level)
+    forward = None
+    if args.forward:
+        host, _, port = args.forward.rpartition(":")
+        forward = (host or "127.0.0.1", int(port))
+    server = MllpServer(engine, args.tenant, args.host, args.port, forward)
+    print(f"MLLP listener on {args.host}:{args.port} (tenant {args.tenant})", file=sys.stderr)
+    try:
+        asyncio.run(server.serve_forever())
+    except KeyboardInterrupt:
+        pass
+    finally:
+        engine.close()
+    return 0

@@ -1,0 +1,27 @@
+"""The INS service: national health identity (INS) rules, RNIV statuses, an INSi-style
+teleservice, identity vigilance (matching, duplicates, collisions, merge) and the
+HL7 v2 PAM feed.
+
+Registered as the ``ins`` entry point of ``socle.plugins``; see docs/ins.md.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from socle.fhir.engine import FhirEngine
+
+
+class InsPlugin:
+    name = "ins"
+
+    def register(self, engine: FhirEngine) -> None:
+        from socle.ins import operations
+        from socle.ins.hooks import make_write_hook
+
+        operations.register(engine)
+        engine.hooks.write.append(make_write_hook(engine))
+
+
+plugin = InsPlugin()

@@ -1,0 +1,360 @@
+"""The FR Core INS patient shape, read into an `Identity` and written back.
+
+FR Core 2.2.0 (``fr-core-patient-ins``) carries an INS identity as:
+
+* the **matricule** in ``Patient.identifier`` with system ``urn:oid:1.2.250.1.213.1.4.8``
+  (NIR), ``.9`` (NIA), ``.10`` (test) or ``.11`` (demo), type from
+  ``fr-core-cs-v2-0203`` and ``use`` official (current) or old (replaced);
+* the five **strict traits**: birth family name (``name[use=official].family``), birth
+  first names (the ``fr-core-patient-birth-list-given-name`` extension on that name: the
+  space-separated list; ``given`` holds the first one only), ``birthDate``, ``gender`` and
+  the birthplace INSEE code (``patient-birthPlace`` extension, ``fr-core-address-insee-code``);
+* the **used** name and first name, kept apart in ``name[use=usual]``;
+* the **identity reliability** extension(s): ``identityStatus`` (``fr-core-cs-v2-0445``),
+  ``validationMode`` (identity document, ``fr-core-cs-mode-validation-identity``),
+  ``validationDate``, ``methodCollection`` (``INSI``, ``CV``, ``SM``…) and
+  ``dateCollection`` (date of the INSi call). Attributes (douteuse ``DOUT``, fictive
+  ``FICT``, homonyme ``HOMA``) are further identityReliability extensions whose
+  identityStatus is the attribute code.
+
+FR Core codes only PROV and VALI for the status, so Socle adds its own extension
+(`EXT_RNIV_STATUS`) with the exact RNIV status: PROV (provisoire), RECUP (récupérée),
+VALI (validée), QUAL (qualifiée). The FR Core status is kept consistent with it:
+PROV/RECUP -> PROV, VALI/QUAL -> VALI. A resource without the Socle extension gets its
+RNIV status derived: VALI with an official INS -> QUAL, VALI -> VALI, PROV/VIDE with an
+INS (or collected through INSi) -> RECUP, otherwise PROV.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from typing import Any
+
+from socle.ins import normalize as N
+from socle.ins.nir import INS_OIDS, INS_SYSTEMS
+
+FR = "https://hl7.fr/ig/fhir/core"
+EXT_RELIABILITY = f"{FR}/StructureDefinition/fr-core-identity-reliability"
+EXT_BIRTH_LIST_GIVEN = f"{FR}/StructureDefinition/fr-core-patient-birth-list-given-name"
+EXT_INSEE = f"{FR}/StructureDefinition/fr-core-address-insee-code"
+EXT_BIRTH_PLACE = "http://hl7.org/fhir/StructureDefinition/patient-birthPlace"
+CS_STATUS = f"{FR}/CodeSystem/fr-core-cs-v2-0445"
+CS_VALIDATION_MODE = f"{FR}/CodeSystem/fr-core-cs-mode-validation-identity"
+CS_METHOD_COLLECTION = f"{FR}/CodeSystem/fr-core-cs-method-collection"
+CS_ID_TYPE = f"{FR}/CodeSystem/fr-core-cs-v2-0203"
+PROFILE_INS = f"{FR}/StructureDefinition/fr-core-patient-ins"
+CS_COMMUNE = "https://mos.esante.gouv.fr/NOS/TRE_R13-CommuneOM/FHIR/TRE-R13-CommuneOM"
+
+# Socle's own definitions (placeholder canonical base, see docs/ins.md)
+SOCLE = "https://socle.example.org/fhir"
+EXT_RNIV_STATUS = f"{SOCLE}/StructureDefinition/ins-rniv-status"
+CS_RNIV_STATUS = f"{SOCLE}/CodeSystem/ins-rniv-status"
+CS_INS_EVENT = f"{SOCLE}/CodeSystem/ins-event"
+LOCAL_ID_SYSTEM = f"{SOCLE}/sid/ipp"  # default local identifier (IPP) system
+
+PROV, RECUP, VALI, QUAL = "PROV", "RECUP", "VALI", "QUAL"
+STATUSES = {
+    PROV: "Identité provisoire",
+    RECUP: "Identité récupérée",
+    VALI: "Identité validée",
+    QUAL: "Identité qualifiée",
+}
+DOUT, FICT, HOMA = "DOUT", "FICT", "HOMA"
+ATTRIBUTES = {
+    DOUT: "Identité douteuse (attribut d'identité douteuse)",
+    FICT: "Identité fictive (attribut d'identité fictive)",
+    HOMA: "Homonyme avéré",
+}
+FR_STATUS_OF = {PROV: "PROV", RECUP: "PROV", VALI: "VALI", QUAL: "VALI"}
+STATUS_DISPLAY_0445 = {"PROV": "Identité provisoire", "VALI": "Identité validée"}
+VALIDATION_MODES = {
+    "AN": "Extrait d'acte de naissance",
+    "CC": "Carnet de circulation",
+    "CE": "Carte Européenne",
+    "CM": "Carte militaire",
+    "CN": "Carte nationale d'identité",
+    "CS": "Carte de séjour",
+    "LE": "Livret de famille",
+    "PA": "Passeport",
+    "PC": "Permis de conduire",
+    "TC": "Tiers de confiance",
+    "DC": "Document de Circulation pour étranger mineur",
+    "AC": "Acte de naissance + Carte vitale avec photo",
+    "IE": "Identification électronique EIDAS",
+}
+# Documents of high trust (RNIV): they may validate an identity.
+HIGH_TRUST_DOCUMENTS = {"CN", "PA", "CS", "CE", "AN", "LE", "IE"}
+METHODS = {"SM": "Saisie manuelle", "CV": "Carte vitale", "INSI": "Téléservice INSI"}
+SEX_OF_GENDER = {"male": "M", "female": "F", "other": "I", "unknown": "U"}
+GENDER_OF_SEX = {"M": "male", "F": "female", "I": "other", "U": "unknown", "O": "other"}
+
+
+@dataclass(slots=True)
+class Identity:
+    """The identity part of a Patient, in the INS stored forms."""
+
+    patient_id: str | None = None
+    birth_family: str = ""
+    given: list[str] = field(default_factory=list)  # birth first names, in order
+    birth_date: str = ""
+    sex: str = ""  # FHIR gender
+    birthplace: str = ""  # INSEE code
+    used_family: str = ""
+    used_given: str = ""
+    ins: str = ""  # current (official) matricule
+    ins_system: str = ""
+    old_ins: list[tuple[str, str]] = field(default_factory=list)
+    status: str = PROV
+    attributes: set[str] = field(default_factory=set)
+    validation_mode: str = ""
+    validation_date: str = ""
+    method: str = ""
+    collection_date: str = ""
+    active: bool = True
+    replaced_by: str | None = None
+    local_ids: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def first_given(self) -> str:
+        return self.given[0] if self.given else ""
+
+    def strict_traits(self) -> tuple[str, str, str, str, str]:
+        """What a trait change is judged on (comparison forms)."""
+        return (
+            N.compare_key(self.birth_family),
+            N.compare_key(" ".join(self.given)),
+            self.birth_date,
+            self.sex,
+            self.birthplace.upper(),
+        )
+
+    def missing_traits(self, birthplace: bool = True) -> list[str]:
+        missing = []
+        if not self.birth_family:
+            missing.append("nom de naissance (name[use=official].family)")
+        if not self.given:
+            missing.append("prénom(s) de naissance (name[use=official].given)")
+        if not self.birth_date:
+            missing.append("date de naissance (birthDate)")
+        if self.sex not in ("male", "female", "other"):
+            missing.append("sexe (gender)")
+        if birthplace and not self.birthplace:
+            missing.append("lieu de naissance (birthPlace INSEE code)")
+        return missing
+
+
+def _ext(items: list[dict] | None, url: str) -> list[dict]:
+    return [e for e in items or [] if isinstance(e, dict) and e.get("url") == url]
+
+
+def _sub(ext: dict, url: str) -> Any:
+    for e in ext.get("extension") or []:
+        if e.get("url") == url:
+            for key, value in e.items():
+                if key.startswith("value"):
+                    return value
+    return None
+
+
+def read_identity(patient: dict[str, Any]) -> Identity:
+    """Read the INS identity of a FR Core Patient (tolerant: absent parts stay empty)."""
+    ident = Identity(patient_id=patient.get("id"))
+    names = [n for n in patient.get("name") or [] if isinstance(n, dict)]
+    official = next((n for n in names if n.get("use") == "official"), None)
+    if official is None:
+        official = next((n for n in names if n.get("use") in (None, "")), None)
+    if official:
+        ident.birth_family = N.trait(official.get("family"))
+        listed = _ext(official.get("extension"), EXT_BIRTH_LIST_GIVEN)
+        if listed and listed[0].get("valueString"):
+            ident.given = N.given_list(listed[0]["valueString"])
+        else:
+            ident.given = N.given_list([g for g in official.get("given") or [] if g])
+    usual = next((n for n in names if n.get("use") == "usual"), None)
+    if usual:
+        ident.used_family = N.trait(usual.get("family"))
+        ident.used_given = N.trait((usual.get("given") or [""])[0])
+    ident.birth_date = patient.get("birthDate") or ""
+    ident.sex = patient.get("gender") or ""
+    for bp in _ext(patient.get("extension"), EXT_BIRTH_PLACE):
+        addr = bp.get("valueAddress") or {}
+        for insee in _ext(addr.get("extension"), EXT_INSEE):
+            coding = insee.get("valueCoding") or {}
+            ident.birthplace = coding.get("code") or insee.get("valueString") or ""
+    for idf in patient.get("identifier") or []:
+        if not isinstance(idf, dict):
+            continue
+        system, value = idf.get("system") or "", idf.get("value") or ""
+        if system in INS_SYSTEMS:
+            if idf.get("use") == "old":
+                ident.old_ins.append((system, value))
+            elif not ident.ins:
+                ident.ins, ident.ins_system = value, system
+        elif system and value:
+            ident.local_ids.append((system, value))
+    fr_status = ""
+    rniv = None
+    for ext in _ext(patient.get("extension"), EXT_RELIABILITY):
+        code = (_sub(ext, "identityStatus") or {}).get("code")
+        if code in ATTRIBUTES:
+            ident.attributes.add(code)
+        elif code:
+            fr_status = code
+        mode = (_sub(ext, "validationMode") or {}).get("code")
+        if mode:
+            ident.validation_mode = mode
+        ident.validation_date = _sub(ext, "validationDate") or ident.validation_date
+        method = (_sub(ext, "methodCollection") or {}).get("code")
+        if method:
+            ident.method = method
+        ident.collection_date = _sub(ext, "dateCollection") or ident.collection_date
+    for ext in _ext(patient.get("extension"), EXT_RNIV_STATUS):
+        rniv = (ext.get("valueCoding") or {}).get("code")
+    if rniv in STATUSES:
+        ident.status = rniv
+    elif fr_status == "VALI":
+        ident.status = QUAL if ident.ins else VALI
+    elif ident.ins or ident.method == "INSI":
+        ident.status = RECUP if ident.ins else PROV
+    else:
+        ident.status = PROV
+    ident.active = patient.get("active", True) is not False
+    for link in patient.get("link") or []:
+        if link.get("type") == "replaced-by":
+            ident.replaced_by = ((link.get("other") or {}).get("reference") or "") or None
+    return ident
+
+
+def is_managed(patient: dict[str, Any]) -> bool:
+    """Under identity vigilance: the Patient carries an identity reliability or RNIV status."""
+    exts = patient.get("extension") or []
+    return any(
+        isinstance(e, dict) and e.get("url") in (EXT_RELIABILITY, EXT_RNIV_STATUS) for e in exts
+    )
+
+
+def coding(system: str, code: str, display: str | None = None) -> dict[str, Any]:
+    out = {"system": system, "code": code}
+    if display:
+        out["display"] = display
+    return out
+
+
+def ins_identifier(value: str, system: str, use: str = "official") -> dict[str, Any]:
+    code = INS_SYSTEMS.get(system) or INS_OIDS.get(system, "INS-NIR")
+    if not system.startswith("urn:oid:"):
+        system = f"urn:oid:{system}"
+    return {
+        "use": use,
+        "type": {"coding": [coding(CS_ID_TYPE, code)]},
+        "system": system,
+        "value": value,
+    }
+
+
+def write_identity(patient: dict[str, Any], ident: Identity) -> dict[str, Any]:
+    """A copy of `patient` carrying `ident` (traits, INS, status, attributes)."""
+    out = copy.deepcopy(patient)
+    out["resourceType"] = "Patient"
+    names = [n for n in out.get("name") or [] if n.get("use") not in ("official", "usual")]
+    official: dict[str, Any] = {"use": "official", "family": ident.birth_family}
+    if ident.given:
+        official["extension"] = [
+            {"url": EXT_BIRTH_LIST_GIVEN, "valueString": " ".join(ident.given)}
+        ]
+        official["given"] = [ident.given[0]]
+    official = {k: official[k] for k in ("extension", "use", "family", "given") if k in official}
+    new_names = [official]
+    if ident.used_family or ident.used_given:
+        usual: dict[str, Any] = {"use": "usual"}
+        if ident.used_family:
+            usual["family"] = ident.used_family
+        if ident.used_given:
+            usual["given"] = [ident.used_given]
+        new_names.append(usual)
+    out["name"] = new_names + names
+    if ident.birth_date:
+        out["birthDate"] = ident.birth_date
+    if ident.sex:
+        out["gender"] = ident.sex
+    exts = [
+        e
+        for e in out.get("extension") or []
+        if e.get("url") not in (EXT_RELIABILITY, EXT_RNIV_STATUS, EXT_BIRTH_PLACE)
+    ]
+    exts.append(reliability_extension(ident))
+    for attr in sorted(ident.attributes):
+        exts.append(
+            {
+                "url": EXT_RELIABILITY,
+                "extension": [
+                    {
+                        "url": "identityStatus",
+                        "valueCoding": coding(CS_STATUS, attr, ATTRIBUTES[attr]),
+                    }
+                ],
+            }
+        )
+    exts.append(
+        {
+            "url": EXT_RNIV_STATUS,
+            "valueCoding": coding(CS_RNIV_STATUS, ident.status, STATUSES[ident.status]),
+        }
+    )
+    if ident.birthplace:
+        exts.append(
+            {
+                "url": EXT_BIRTH_PLACE,
+                "valueAddress": {
+                    "extension": [
+                        {"url": EXT_INSEE, "valueCoding": coding(CS_COMMUNE, ident.birthplace)}
+                    ]
+                },
+            }
+        )
+    out["extension"] = exts
+    idents = [i for i in out.get("identifier") or [] if (i.get("system") or "") not in INS_SYSTEMS]
+    if ident.ins:
+        idents.append(ins_identifier(ident.ins, ident.ins_system))
+    for system, value in ident.old_ins:
+        if (system, value) != (ident.ins_system, ident.ins):
+            idents.append(ins_identifier(value, system, use="old"))
+    if idents:
+        out["identifier"] = idents
+    else:
+        out.pop("identifier", None)
+    return out
+
+
+def reliability_extension(ident: Identity) -> dict[str, Any]:
+    fr = FR_STATUS_OF[ident.status]
+    parts: list[dict[str, Any]] = []
+    if ident.method:
+        parts.append(
+            {
+                "url": "methodCollection",
+                "valueCoding": coding(
+                    CS_METHOD_COLLECTION, ident.method, METHODS.get(ident.method)
+                ),
+            }
+        )
+    if ident.collection_date:
+        parts.append({"url": "dateCollection", "valueDate": ident.collection_date})
+    parts.append(
+        {"url": "identityStatus", "valueCoding": coding(CS_STATUS, fr, STATUS_DISPLAY_0445[fr])}
+    )
+    if ident.validation_date and ident.status in (VALI, QUAL):
+        parts.append({"url": "validationDate", "valueDate": ident.validation_date})
+    if ident.validation_mode and ident.status in (VALI, QUAL):
+        parts.append(
+            {
+                "url": "validationMode",
+                "valueCoding": coding(
+                    CS_VALIDATION_MODE,
+                    ident.validation_mode,
+                    VALIDATION_MODES.get(ident.validation_mode),
+                ),
+            }
+        )
+    return {"url": EXT_RELIABILITY, "extension": parts}

@@ -1,0 +1,327 @@
+"""NIR / NIA rules: the INS matricule, checked character by character with precise reasons.
+
+This module is *the* library function for INS matricules in Socle: the INS service, the
+HL7 v2 feed and profile validation (``socle/fr``) all call `check_nir`, so a bad number
+gets the same explanation wherever it arrives.
+
+Layout of the 15 characters (13 + key)::
+
+    S YY MM DDCCC OOO KK
+    │ │  │  │     │   └ key = 97 - (N mod 97), N the 13 first characters as an integer,
+    │ │  │  │     │     with Corsica 2A -> 19 and 2B -> 18 (computed by socle.demo.identifiers)
+    │ │  │  │     └ order number in the birth register, 001-999
+    │ │  │  └ place of birth, 5 characters: département (2 characters, 2A/2B for Corsica,
+    │ │  │    20 before 1976) + commune (3 digits); overseas 97x + commune (2 digits);
+    │ │  │    born abroad: 99 + INSEE country code (3 digits)
+    │ │  └ month of birth: 01-12; 20 and 30-42 (month unknown or fictitious in the civil
+    │ │    register) and 50 or more (provisional registrations) are also allowed
+    │ └ year of birth (2 digits, any value)
+    └ sex: 1 male, 2 female; 3/4 provisional number, 7/8 temporary (NIA): odd = male
+
+Structural faults are errors (the number is not a NIR); disagreements with the patient's
+traits (sex, birth year and month, birthplace) are warnings, since a NIR keeps the
+place and month of its first registration even when civil status is later corrected.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from socle.demo.identifiers import nir_key
+
+# INS matricule systems (FR Core 2.2.0 Patient.identifier slices)
+OID_NIR = "1.2.250.1.213.1.4.8"
+OID_NIA = "1.2.250.1.213.1.4.9"
+OID_TEST = "1.2.250.1.213.1.4.10"
+OID_DEMO = "1.2.250.1.213.1.4.11"
+INS_OIDS = {
+    OID_NIR: "INS-NIR",
+    OID_NIA: "INS-NIA",
+    OID_TEST: "INS-NIR-TEST",
+    OID_DEMO: "INS-NIR-DEMO",
+}
+INS_SYSTEMS = {f"urn:oid:{oid}": code for oid, code in INS_OIDS.items()}
+
+SEX_DIGITS = {"1": "male", "2": "female", "3": "male", "4": "female", "7": "male", "8": "female"}
+_KIND_OF_SEX_DIGIT = {"1": "NIR", "2": "NIR", "3": "provisional", "4": "provisional"}
+_KIND_OF_SEX_DIGIT.update({"7": "NIA", "8": "NIA"})
+_OVERSEAS = {"971", "972", "973", "974", "975", "976", "977", "978"}
+_SPACES = re.compile(r"[\s.\-]+")
+
+
+@dataclass(slots=True, frozen=True)
+class NirIssue:
+    """One finding: a stable `code` (for programs), a French-and-English message, severity."""
+
+    code: str
+    message: str
+    severity: str = "error"  # error: not a valid matricule; warning: traits disagree
+
+
+@dataclass(slots=True)
+class NirCheck:
+    """The verdict on one matricule, with the fields read from it when they could be."""
+
+    value: str
+    issues: list[NirIssue] = field(default_factory=list)
+    kind: str | None = None  # NIR, NIA or provisional (from the sex digit)
+    sex: str | None = None  # male / female
+    year: str | None = None  # two digits
+    month: int | None = None
+    regular_month: bool = False  # 01-12: comparable with a birth date
+    birthplace: str | None = None  # 5-character INSEE code (commune, or 99 + country)
+    born_abroad: bool = False
+    order: str | None = None
+    key: str | None = None
+
+    @property
+    def valid(self) -> bool:
+        return not any(i.severity == "error" for i in self.issues)
+
+    @property
+    def errors(self) -> list[NirIssue]:
+        return [i for i in self.issues if i.severity == "error"]
+
+    @property
+    def reason(self) -> str | None:
+        """The first error's message (None when the matricule is valid)."""
+        errors = self.errors
+        return errors[0].message if errors else None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "value": self.value,
+            "valid": self.valid,
+            "kind": self.kind,
+            "sex": self.sex,
+            "birthplace": self.birthplace,
+            "issues": [
+                {"code": i.code, "severity": i.severity, "message": i.message} for i in self.issues
+            ],
+        }
+
+
+def clean(value: str) -> str:
+    """Remove the spaces, dots and dashes people type in a NIR; upper-case 2a/2b."""
+    return _SPACES.sub("", value or "").upper()
+
+
+def check_nir(
+    value: str,
+    *,
+    system: str | None = None,
+    gender: str | None = None,
+    birth_date: str | date | None = None,
+    birthplace: str | None = None,
+) -> NirCheck:
+    """Check a 15-character INS matricule (NIR or NIA) and, optionally, the patient's traits.
+
+    `system` is the identifier system (``urn:oid:…`` or a bare OID): it must be one of the
+    four INS systems. `gender` (male/female), `birth_date` (YYYY-MM-DD) and `birthplace`
+    (5-character INSEE code) are compared with what the number encodes.
+    """
+    raw = value if isinstance(value, str) else ""
+    v = clean(raw)
+    out = NirCheck(v)
+    add = out.issues.append
+    if system is not None:
+        oid = system[8:] if system.startswith("urn:oid:") else system
+        if oid not in INS_OIDS:
+            add(
+                NirIssue(
+                    "system",
+                    f"{system!r} is not an INS system (expected one of "
+                    f"{', '.join(sorted(INS_SYSTEMS))})",
+                )
+            )
+    if not v:
+        add(NirIssue("empty", "The matricule is empty"))
+        return out
+    if len(v) != 15:
+        add(NirIssue("length", f"A matricule has 15 characters (13 + a 2-digit key), got {len(v)}"))
+        return out
+    body, key = v[:13], v[13:]
+    if not _structure(body, out):
+        return out
+    if not key.isdigit():
+        add(NirIssue("key-format", f"The key {key!r} must be two digits"))
+        return out
+    out.key = key
+    if not 1 <= int(key) <= 97:
+        add(NirIssue("key-range", f"The key {key} is out of range (01-97)"))
+    expected = nir_key(body)
+    if key != expected:
+        add(NirIssue("key", f"Wrong key: {key} given, {expected} expected for {body}"))
+    if system is not None:
+        oid = system[8:] if system.startswith("urn:oid:") else system
+        if oid == OID_NIA and out.kind == "NIR":
+            add(NirIssue("nia-kind", "An NIA normally starts with 7 or 8", "warning"))
+        if oid == OID_NIR and out.kind == "NIA":
+            add(
+                NirIssue(
+                    "nir-kind",
+                    "A number starting with 7 or 8 is an NIA, not a NIR "
+                    f"(system urn:oid:{OID_NIA})",
+                    "warning",
+                )
+            )
+    _compare_traits(out, gender, birth_date, birthplace)
+    return out
+
+
+def _structure(body: str, out: NirCheck) -> bool:
+    """Check the 13-character body; False when it is too broken to read any further."""
+    add = out.issues.append
+    sex, year, month, dept, order = body[0], body[1:3], body[3:5], body[5:7], body[10:13]
+    if sex not in SEX_DIGITS:
+        add(
+            NirIssue(
+                "sex-digit",
+                f"First character {sex!r}: the sex digit must be 1 or 2 "
+                "(3, 4 provisional; 7, 8 temporary NIA)",
+            )
+        )
+    else:
+        out.sex, out.kind = SEX_DIGITS[sex], _KIND_OF_SEX_DIGIT[sex]
+    if not year.isdigit():
+        add(NirIssue("year", f"Characters 2-3 {year!r}: the birth year must be two digits"))
+    else:
+        out.year = year
+    if not month.isdigit():
+        add(NirIssue("month", f"Characters 4-5 {month!r}: the birth month must be two digits"))
+    else:
+        m = int(month)
+        if 1 <= m <= 12 or 20 <= m <= 42 or m >= 50:
+            out.month, out.regular_month = m, 1 <= m <= 12
+        else:
+            add(
+                NirIssue(
+                    "month",
+                    f"Characters 4-5: month {month} is impossible (01-12, or the "
+                    "special values 20-42 and 50-99)",
+                )
+            )
+    place = body[5:10]
+    _place(place, out)
+    if not order.isdigit():
+        add(NirIssue("order", f"Characters 11-13 {order!r}: the order number must be digits"))
+    elif order == "000":
+        add(NirIssue("order", "Characters 11-13: the order number 000 does not exist (001-999)"))
+    else:
+        out.order = order
+    readable = (dept.isdigit() or dept in ("2A", "2B")) and body[7:].isdigit()
+    readable = readable and body[:5].isdigit()
+    if not readable:
+        add(NirIssue("characters", "Only digits are allowed, apart from 2A/2B at characters 6-7"))
+    return readable
+
+
+def _place(place: str, out: NirCheck) -> None:
+    add = out.issues.append
+    dept = place[:2]
+    if dept in ("2A", "2B"):
+        commune = place[2:]
+        if not commune.isdigit() or commune == "000":
+            add(NirIssue("commune", f"Characters 8-10 {commune!r}: not a Corsican commune"))
+            return
+    elif not place.isdigit():
+        add(
+            NirIssue(
+                "place",
+                f"Characters 6-10 {place!r}: the birthplace must be digits "
+                "(or 2A/2B + 3 digits for Corsica)",
+            )
+        )
+        return
+    elif dept == "00":
+        add(NirIssue("department", "Characters 6-7: département 00 does not exist"))
+        return
+    elif dept == "99":
+        country = place[2:]
+        if country in ("000", "100") or int(country) < 101:
+            add(
+                NirIssue(
+                    "country",
+                    f"Characters 8-10: {country} is not an INSEE country "
+                    "code of birth abroad (99101-99999)",
+                )
+            )
+            return
+        out.born_abroad = True
+    elif dept == "97" or dept == "98":
+        if place[:3] not in _OVERSEAS and dept == "97":
+            add(
+                NirIssue(
+                    "department",
+                    f"Characters 6-8: {place[:3]} is not an overseas département (971-978)",
+                )
+            )
+            return
+        if place[3:] == "00":
+            add(NirIssue("commune", f"Characters 9-10: commune 00 does not exist in {place[:3]}"))
+            return
+    elif place[2:] == "000":
+        add(NirIssue("commune", f"Characters 8-10: commune 000 does not exist in {dept}"))
+        return
+    out.birthplace = place
+
+
+def _compare_traits(
+    out: NirCheck, gender: str | None, birth_date: str | date | None, birthplace: str | None
+) -> None:
+    add = out.issues.append
+    if gender in ("male", "female") and out.sex and gender != out.sex:
+        add(
+            NirIssue(
+                "sex-mismatch",
+                f"The matricule encodes sex {out.sex}, the patient is {gender}",
+                "warning",
+            )
+        )
+    if birth_date and out.year is not None and out.month is not None:
+        text = birth_date.isoformat() if isinstance(birth_date, date) else str(birth_date)
+        if len(text) >= 4 and text[2:4] != out.year:
+            add(
+                NirIssue(
+                    "year-mismatch",
+                    f"The matricule encodes birth year ..{out.year}, the birth date is {text}",
+                    "warning",
+                )
+            )
+        elif out.regular_month and len(text) >= 7 and int(text[5:7]) != out.month:
+            add(
+                NirIssue(
+                    "month-mismatch",
+                    f"The matricule encodes birth month {out.month:02d}, the birth date is {text}",
+                    "warning",
+                )
+            )
+    if birthplace and out.birthplace and birthplace.upper() != out.birthplace:
+        add(
+            NirIssue(
+                "birthplace-mismatch",
+                f"The matricule encodes birthplace {out.birthplace}, "
+                f"the patient's INSEE code is {birthplace}",
+                "warning",
+            )
+        )
+
+
+def nir_reason(value: str, **traits: Any) -> str | None:
+    """None when `value` is a valid matricule, else the precise reason why not."""
+    return check_nir(value, **traits).reason
+
+
+def is_valid_matricule(value: str, system: str | None = None) -> bool:
+    return check_nir(value, system=system).valid
+
+
+def ins_kind(system: str | None) -> str | None:
+    """INS-NIR / INS-NIA / INS-NIR-TEST / INS-NIR-DEMO for an INS system, else None."""
+    if not system:
+        return None
+    oid = system[8:] if system.startswith("urn:oid:") else system
+    return INS_OIDS.get(oid)

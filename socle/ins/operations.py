@@ -1,0 +1,340 @@
+"""FHIR `$operations` of the INS service (all on Patient; see docs/ins.md for parameters)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from socle.fhir.errors import FhirError, Issue, bad_request, operation_outcome
+from socle.fhir.operations.registry import INSTANCE, TYPE, OperationCall
+from socle.ins import model as M
+from socle.ins import service
+from socle.ins import status as S
+from socle.ins import teleservice as T
+from socle.ins.nir import check_nir
+from socle.ins.outgoing import filter_resource
+
+if TYPE_CHECKING:
+    from socle.fhir.engine import FhirEngine
+
+MATCH_GRADE = "http://hl7.org/fhir/StructureDefinition/match-grade"
+
+
+def _str(call: OperationCall, *names: str) -> str | None:
+    for name in names:
+        value = call.param(name)
+        if value is None:
+            continue
+        if isinstance(value, dict):
+            value = value.get("value") or value.get("code") or value.get("reference")
+        return str(value)
+    return None
+
+
+def _list(call: OperationCall, name: str) -> list[str]:
+    return [str(v) for v in call.params.get(name) or [] if v not in (None, "")]
+
+
+def _traits(call: OperationCall) -> dict[str, Any] | None:
+    patient = call.resource_param("patient") or call.resource_param()
+    if patient:
+        ident = M.read_identity(patient)
+        return {
+            "family": ident.birth_family,
+            "given": " ".join(ident.given),
+            "birthDate": ident.birth_date,
+            "gender": ident.sex,
+            "birthplace": ident.birthplace or None,
+        }
+    if not any(call.param(n) for n in ("family", "given", "birthDate", "gender")):
+        return None
+    return {
+        "family": _str(call, "family") or "",
+        "given": " ".join(_list(call, "given")),
+        "birthDate": _str(call, "birthDate", "birthdate") or "",
+        "gender": _str(call, "gender") or "",
+        "birthplace": _str(call, "birthplace"),
+    }
+
+
+def _insi_parameters(result: T.InsiResult, patient: dict[str, Any] | None) -> dict[str, Any]:
+    params: list[dict[str, Any]] = [
+        {"name": "result", "valueCode": result.code},
+        {"name": "label", "valueString": result.label},
+    ]
+    if result.detail:
+        params.append({"name": "detail", "valueString": result.detail})
+    for rec in result.identities:
+        identity = T.patient_of(rec)
+        params.append({"name": "identity", "resource": identity})
+        for old in rec.get("historique") or []:
+            params.append(
+                {
+                    "name": "history",
+                    "valueIdentifier": {
+                        "system": f"urn:oid:{old['oid']}",
+                        "value": old["matricule"],
+                        "use": "old",
+                    },
+                }
+            )
+    if patient is not None:
+        params.append({"name": "patient", "resource": filter_resource(patient)})
+    return {"resourceType": "Parameters", "parameter": params}
+
+
+def ins_check(call: OperationCall) -> dict[str, Any]:
+    """Check an INS matricule (NIR/NIA): key, structure and agreement with the traits."""
+    if call.res_id:
+        with call.engine.store.session(call.ctx.tenant) as s:
+            patient = call.engine.crud.read(s, "Patient", call.res_id).resource or {}
+        ident = M.read_identity(patient)
+        if not ident.ins:
+            raise FhirError(422, "business-rule", f"Patient/{call.res_id} has no INS")
+        value, system = ident.ins, ident.ins_system
+        gender, birth, place = ident.sex, ident.birth_date, ident.birthplace
+    else:
+        value = _str(call, "value", "ins", "matricule")
+        if value is None:
+            raise bad_request("$ins-check needs the matricule in 'value'", "value")
+        system = _str(call, "system")
+        gender = _str(call, "gender")
+        birth = _str(call, "birthDate")
+        place = _str(call, "birthplace")
+    check = check_nir(value, system=system, gender=gender, birth_date=birth, birthplace=place)
+    issues = [
+        Issue(
+            i.severity, "invalid" if i.severity == "error" else "informational", i.message, [i.code]
+        )
+        for i in check.issues
+    ]
+    params: list[dict[str, Any]] = [
+        {"name": "valid", "valueBoolean": check.valid},
+        {"name": "value", "valueString": check.value},
+    ]
+    if check.kind:
+        params.append({"name": "kind", "valueCode": check.kind})
+    if check.sex:
+        params.append({"name": "sex", "valueCode": check.sex})
+    if check.birthplace:
+        params.append({"name": "birthplace", "valueString": check.birthplace})
+    if check.reason:
+        params.append({"name": "reason", "valueString": check.reason})
+    params.append({"name": "outcome", "resource": operation_outcome(issues)})
+    return {"resourceType": "Parameters", "parameter": params}
+
+
+def ins_retrieve(call: OperationCall) -> dict[str, Any]:
+    """INSi récupération by traits or by Carte Vitale data; on an instance, applied to it."""
+    card = None
+    if call.param("cardNir") or call.param("carte-vitale"):
+        card = {
+            "nir": _str(call, "cardNir", "carte-vitale") or "",
+            "birthDate": _str(call, "birthDate") or "",
+            "given": (_list(call, "given") or [None])[0],
+        }
+    traits = None if card else _traits(call)
+    if call.res_id is None and card is None and traits is None:
+        raise bad_request(
+            "$ins-retrieve needs traits (family, given, birthDate, gender) or "
+            "Carte Vitale data (cardNir, birthDate)"
+        )
+    result, patient = service.retrieve(
+        call.engine, call.ctx.tenant, pid=call.res_id, traits=traits, card=card, ctx=call.ctx
+    )
+    return _insi_parameters(result, patient)
+
+
+def ins_verify(call: OperationCall) -> dict[str, Any]:
+    """INSi vérification of an INS and traits; on an instance, of the Patient's own."""
+    ins = _str(call, "ins", "value", "matricule")
+    system = _str(call, "system")
+    traits = _traits(call)
+    if call.res_id is None and (ins is None or traits is None):
+        raise bad_request("$ins-verify needs 'ins' and the traits")
+    result, patient = service.verify(
+        call.engine,
+        call.ctx.tenant,
+        pid=call.res_id,
+        ins=ins,
+        system=system,
+        traits=traits,
+        ctx=call.ctx,
+    )
+    return _insi_parameters(result, patient)
+
+
+def ins_validate(call: OperationCall) -> dict[str, Any]:
+    """Record the check of an identity document (validationMode code, e.g. CN, PA)."""
+    mode = _str(call, "mode", "validationMode")
+    patient = service.apply_event(
+        call.engine,
+        call.ctx.tenant,
+        call.res_id or "",
+        S.DOCUMENT,
+        ctx=call.ctx,
+        mode=mode,
+        on=_str(call, "date"),
+    )
+    return filter_resource(patient)
+
+
+def ins_invalidate(call: OperationCall) -> dict[str, Any]:
+    """Send an identity back to provisoire (identity vigilance decision)."""
+    patient = service.apply_event(
+        call.engine, call.ctx.tenant, call.res_id or "", S.INVALIDATE, ctx=call.ctx
+    )
+    return filter_resource(patient)
+
+
+def ins_attribute(call: OperationCall) -> dict[str, Any]:
+    """Set (value=true, default) or clear an identity attribute: DOUT, FICT or HOMA."""
+    attribute = _str(call, "attribute") or ""
+    raw = call.param("value", True)
+    value = raw if isinstance(raw, bool) else str(raw).lower() != "false"
+    patient = service.set_attribute(
+        call.engine, call.ctx.tenant, call.res_id or "", attribute, value, ctx=call.ctx
+    )
+    return filter_resource(patient)
+
+
+def _match_bundle(call: OperationCall, found: list[tuple[Any, dict]]) -> dict[str, Any]:
+    entries = []
+    for m, patient in found:
+        entries.append(
+            {
+                "fullUrl": f"{call.ctx.base_url}/Patient/{m.patient_id}",
+                "resource": filter_resource(patient),
+                "search": {
+                    "extension": [{"url": MATCH_GRADE, "valueCode": m.grade}],
+                    "mode": "match",
+                    "score": m.score,
+                },
+            }
+        )
+    return {"resourceType": "Bundle", "type": "searchset", "total": len(entries), "entry": entries}
+
+
+def match(call: OperationCall) -> dict[str, Any]:
+    """PDQm / FHIR $match: scored candidates for a Patient (onlyCertainMatches, count)."""
+    patient = call.resource_param()
+    if not patient:
+        raise bad_request("$match needs a Patient in the 'resource' parameter", "resource")
+    count = int(call.param("count", 10) or 10)
+    only = str(call.param("onlyCertainMatches", "false")).lower() == "true"
+    found = service.match(
+        call.engine, call.ctx.tenant, patient, count=min(count, 100), only_certain=only
+    )
+    return _match_bundle(call, found)
+
+
+def ins_duplicates(call: OperationCall) -> dict[str, Any]:
+    """Potential duplicates of one Patient, scored."""
+    return _match_bundle(call, service.duplicates(call.engine, call.ctx.tenant, call.res_id or ""))
+
+
+def ihe_pix(call: OperationCall) -> dict[str, Any]:
+    """PIXm: the other identifiers of the patient known by `sourceIdentifier` (sys|value)."""
+    source = _str(call, "sourceIdentifier")
+    if not source or "|" not in source:
+        raise bad_request("sourceIdentifier must be 'system|value'", "sourceIdentifier")
+    targets = set(_list(call, "targetSystem"))
+    engine = call.engine
+    with engine.store.session(call.ctx.tenant) as s:
+        pks = engine.search.find_pks(s, "Patient", [("identifier", source)], limit=10)
+        found = [v for v in s.fetch_current(pks)]
+        import orjson
+
+        patients = [orjson.loads(v.content) for v in found]
+        # follow merges: the surviving identity answers for a replaced one
+        from socle.ins.vigilance import survivor
+
+        ids = {p["id"] for p in patients}
+        for p in list(patients):
+            end = survivor(engine, s, p["id"])
+            if end not in ids:
+                patients.append(engine.crud.read(s, "Patient", end).resource or {})
+                ids.add(end)
+    if not patients:
+        raise FhirError(404, "not-found", f"No patient has the identifier {source}")
+    params: list[dict[str, Any]] = []
+    src_system, src_value = source.split("|", 1)
+    for patient in patients:
+        shown = filter_resource(patient)
+        for idf in shown.get("identifier") or []:
+            if (idf.get("system"), idf.get("value")) == (src_system, src_value):
+                continue
+            if targets and idf.get("system") not in targets:
+                continue
+            params.append({"name": "targetIdentifier", "valueIdentifier": idf})
+        if patient.get("active", True) is not False:
+            params.append(
+                {"name": "targetId", "valueReference": {"reference": f"Patient/{patient['id']}"}}
+            )
+    return {"resourceType": "Parameters", "parameter": params}
+
+
+def ins_worklist(call: OperationCall) -> dict[str, Any]:
+    """The identity vigilance worklist: collisions, potential duplicates, attributes…"""
+    limit = int(call.param("count", 100) or 100)
+    items = service.worklist(call.engine, call.ctx.tenant, limit=min(limit, 1000))
+    params = []
+    for item in items:
+        parts: list[dict[str, Any]] = [
+            {"name": "kind", "valueCode": item["kind"]},
+            {"name": "score", "valueDecimal": item["score"]},
+        ]
+        for pid in item["patients"]:
+            parts.append({"name": "patient", "valueReference": {"reference": f"Patient/{pid}"}})
+        for key in ("ins", "grade", "attributes"):
+            if item.get(key):
+                parts.append({"name": key, "valueString": str(item[key])})
+        params.append({"name": "item", "part": parts})
+    return {"resourceType": "Parameters", "parameter": params}
+
+
+def _ref_id(value: Any) -> str:
+    if isinstance(value, dict):
+        value = value.get("reference") or value.get("value") or ""
+    return str(value or "").split("/_history")[0].split("/")[-1]
+
+
+def ins_merge(call: OperationCall) -> dict[str, Any]:
+    """Merge source-patient (a duplicate) into target-patient (the surviving identity)."""
+    source = _ref_id(call.param("source-patient"))
+    target = _ref_id(call.param("target-patient"))
+    if not source or not target:
+        raise bad_request("$ins-merge needs source-patient and target-patient")
+    out = service.merge(call.engine, call.ctx.tenant, source, target, ctx=call.ctx)
+    return _summary(out)
+
+
+def ins_unmerge(call: OperationCall) -> dict[str, Any]:
+    """Undo the merge of this (replaced) Patient."""
+    return _summary(service.unmerge(call.engine, call.ctx.tenant, call.res_id or "", ctx=call.ctx))
+
+
+def _summary(out: dict[str, Any]) -> dict[str, Any]:
+    params: list[dict[str, Any]] = [
+        {"name": "source", "valueReference": {"reference": f"Patient/{out['source']}"}},
+        {"name": "target", "valueReference": {"reference": f"Patient/{out['target']}"}},
+    ]
+    for ref in out.get("repointed", []) + out.get("restored", []):
+        params.append({"name": "updated", "valueReference": {"reference": ref}})
+    return {"resourceType": "Parameters", "parameter": params}
+
+
+def register(engine: FhirEngine) -> None:
+    op = engine.operations.operation
+    p = ("Patient",)
+    op("ins-check", levels=(TYPE, INSTANCE), resource_types=p)(ins_check)
+    op("ins-retrieve", levels=(TYPE, INSTANCE), resource_types=p, affects_state=True)(ins_retrieve)
+    op("ins-verify", levels=(TYPE, INSTANCE), resource_types=p, affects_state=True)(ins_verify)
+    op("ins-validate", levels=(INSTANCE,), resource_types=p, affects_state=True)(ins_validate)
+    op("ins-invalidate", levels=(INSTANCE,), resource_types=p, affects_state=True)(ins_invalidate)
+    op("ins-attribute", levels=(INSTANCE,), resource_types=p, affects_state=True)(ins_attribute)
+    op("match", levels=(TYPE,), resource_types=p)(match)
+    op("ins-duplicates", levels=(INSTANCE,), resource_types=p)(ins_duplicates)
+    op("ihe-pix", levels=(TYPE,), resource_types=p)(ihe_pix)
+    op("ins-worklist", levels=(TYPE,), resource_types=p)(ins_worklist)
+    op("ins-merge", levels=(TYPE,), resource_types=p, affects_state=True)(ins_merge)
+    op("ins-unmerge", levels=(INSTANCE,), resource_types=p, affects_state=True)(ins_unmerge)

@@ -1,0 +1,69 @@
+"""The outgoing-identifier rule: the INS leaves Socle only with a qualified identity.
+
+RNIV: the INS matricule may be shared (in a document, a message, an API answer) only
+when the identity is *qualifiée*. `filter_patient` removes the four INS identifier
+systems from a Patient whose status is anything else; `filter_resource` also walks a
+Bundle's entries and a Parameters' resources.
+
+The engine has no output hook yet: the INS operations call this themselves, and the REST
+read/vread/search/history/transaction paths should call `filter_resource` on every
+Patient they return (see docs/ins.md, "Engine hook needed").
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from socle.ins import model as M
+from socle.ins.nir import INS_SYSTEMS
+
+
+def shares_ins(patient: dict[str, Any]) -> bool:
+    return M.read_identity(patient).status == M.QUAL
+
+
+def filter_patient(patient: dict[str, Any]) -> dict[str, Any]:
+    """`patient` unchanged when qualified (or without INS), else a copy without INS."""
+    idents = patient.get("identifier") or []
+    if not any(isinstance(i, dict) and i.get("system") in INS_SYSTEMS for i in idents):
+        return patient
+    if shares_ins(patient):
+        return patient
+    out = dict(patient)
+    kept = [i for i in idents if not (isinstance(i, dict) and i.get("system") in INS_SYSTEMS)]
+    if kept:
+        out["identifier"] = kept
+    else:
+        out.pop("identifier", None)
+    return out
+
+
+def filter_resource(resource: Any) -> Any:
+    """Apply the rule to a Patient, or to the Patients inside a Bundle or Parameters."""
+    if not isinstance(resource, dict):
+        return resource
+    kind = resource.get("resourceType")
+    if kind == "Patient":
+        return filter_patient(resource)
+    if kind == "Bundle":
+        entries = []
+        for entry in resource.get("entry") or []:
+            if isinstance(entry, dict) and isinstance(entry.get("resource"), dict):
+                entry = {**entry, "resource": filter_resource(entry["resource"])}
+            entries.append(entry)
+        return {**resource, "entry": entries} if "entry" in resource else resource
+    if kind == "Parameters":
+        params = []
+        for p in resource.get("parameter") or []:
+            if isinstance(p, dict) and isinstance(p.get("resource"), dict):
+                p = {**p, "resource": filter_resource(p["resource"])}
+            if isinstance(p, dict) and p.get("part"):
+                p = {
+                    **p,
+                    "part": filter_resource({"resourceType": "Parameters", "parameter": p["part"]})[
+                        "parameter"
+                    ],
+                }
+            params.append(p)
+        return {**resource, "parameter": params}
+    return resource

@@ -1,0 +1,42 @@
+"""`socle ins …` commands on an embedded database."""
+
+from __future__ import annotations
+
+import json
+
+from socle.cli.main import main
+from tests.ins.conftest import registry_record
+
+
+def test_registry_cli(tmp_path, capsys, monkeypatch) -> None:  # noqa: ANN001
+    monkeypatch.setenv("SOCLE_DATA_DIR", str(tmp_path))
+    db = ["--database", f"sqlite:///{tmp_path / 'ins.db'}"]
+    good = tmp_path / "reg.ndjson"
+    good.write_text(json.dumps(registry_record()) + "\n")
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps([registry_record(date_naissance="1985-02-30")]))
+    assert main(["ins", "load-registry", str(bad), *db]) == 1
+    assert "not a real date" in capsys.readouterr().err
+    assert main(["ins", "load-registry", str(good), *db]) == 0
+    assert "1 identities loaded" in capsys.readouterr().out
+    code = main(
+        [
+            "ins",
+            "retrieve",
+            "--family",
+            "martin",
+            "--given",
+            "marie",
+            "--birth-date",
+            "1985-03-07",
+            "--gender",
+            "F",
+            *db,
+        ]
+    )
+    out = json.loads(capsys.readouterr().out)
+    assert code == 0 and out["result"] == "00"
+    assert main(["ins", "check", "185037512345642"]) == 1
+    assert "Wrong key" in capsys.readouterr().out
+    assert main(["ins", "demo-registry", "--count", "5"]) == 0
+    assert len(capsys.readouterr().out.strip().splitlines()) == 5

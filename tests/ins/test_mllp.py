@@ -1,0 +1,161 @@
+"""HL7 v2 PAM feed over a real MLLP socket on loopback: ACK/NAK, charsets, merge, forward."""
+
+from __future__ import annotations
+
+import asyncio
+
+from socle.ins import model as M
+from socle.ins.mllp import MllpServer, frame, read_frame
+from tests.ins.conftest import nir
+
+INS_TEST = "ASIP-SANTE-INS-NIR-TEST&1.2.250.1.213.1.4.10&ISO"
+IPP = "HOSP&1.2.250.1.999.9&ISO"
+
+
+def adt(
+    event: str,
+    ipp: str,
+    *,
+    family: str = "MARTIN",
+    given: str = "MARIE",
+    others: str = "",
+    birth: str = "19850307",
+    sex: str = "F",
+    ins: str | None = None,
+    status: str = "PROV",
+    control: str = "1",
+    charset: str = "UNICODE UTF-8",
+    mrg: str | None = None,
+    place: str = "35238",
+) -> str:
+    ids = f"{ipp}^^^{IPP}^PI"
+    if ins:
+        ids += f"~{ins}^^^{INS_TEST}^INS"
+    structure = {"A40": "ADT_A39", "A47": "ADT_A30"}.get(event, "ADT_A01")
+    segs = [
+        f"MSH|^~\\&|GAM|HOSP|SOCLE|SOCLE|20250102120000||ADT^{event}^{structure}|{control}|P|"
+        f"2.5|||||FRA|{charset}",
+        "EVN||20250102120000",
+        f"PID|||{ids}||{family}^{given}^{others}^^^^L~DURAND^MARIE^^^^^D||{birth}|{sex}|||"
+        f"^^^^^^BDL^^{place}" + "|" * 21 + status,
+    ]
+    if mrg:
+        segs.append(f"MRG|{mrg}^^^{IPP}^PI")
+    if event in ("A01", "A03", "A04"):
+        segs.append("PV1||I")
+    return "\r".join(segs) + "\r"
+
+
+async def _exchange(port: int, messages: list[bytes]) -> list[bytes]:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    acks = []
+    for m in messages:
+        writer.write(frame(m))
+        await writer.drain()
+        acks.append(await read_frame(reader))
+    writer.close()
+    await writer.wait_closed()
+    return acks
+
+
+def _msa(ack: bytes, codec: str = "utf-8") -> list[str]:
+    seg = next(s for s in ack.decode(codec).split("\r") if s.startswith("MSA"))
+    return seg.split("|")
+
+
+def test_feed_over_mllp(ins_engine, tenant) -> None:  # noqa: ANN001
+    received: list[bytes] = []
+
+    async def subscriber(reader, writer):  # noqa: ANN001, ANN202
+        while (m := await read_frame(reader)) is not None:
+            received.append(m)
+            writer.write(frame(b"MSH|^~\\&|SUB|SUB|||||ACK|1|P|2.5\rMSA|AA|1\r"))
+            await writer.drain()
+
+    async def scenario() -> list[bytes]:
+        sub = await asyncio.start_server(subscriber, "127.0.0.1", 0)
+        sub_port = sub.sockets[0].getsockname()[1]
+        server = MllpServer(ins_engine, tenant, port=0, forward=("127.0.0.1", sub_port))
+        port = await server.start()
+        qual_ins = nir(order=321)
+        messages = [
+            adt("A28", "IPP1", control="c1").encode(),
+            # ISO-8859-1 message with accents, qualified identity with INS
+            adt(
+                "A28",
+                "IPP2",
+                family="LEFÈVRE",
+                given="HÉLÈNE",
+                others="JOSÉE",
+                ins=qual_ins,
+                status="QUAL",
+                control="c2",
+                charset="8859/1",
+            ).encode("iso-8859-1"),
+            adt(
+                "A31", "IPP1", given="MARIE", others="CLAIRE", status="PROV", control="c3"
+            ).encode(),
+            adt("A28", "IPP3", ins=qual_ins[:13] + "00", status="RECUP", control="c4").encode(),
+            adt("A28", "IPP4", birth="19850230", control="c5").encode(),
+            adt("A28", "IPP5", family="", control="c6").encode(),
+            b"MSH|^~\\&|GAM|HOSP|SOCLE|SOCLE|2025||ADT^A28",  # truncated, no PID
+            b"this is not HL7",
+            adt("A01", "IPP6", family="BERNARD", given="PAUL", sex="M", control="c9").encode(),
+            adt(
+                "A40", "IPP6", family="BERNARD", given="PAUL", sex="M", mrg="IPP1", control="c10"
+            ).encode(),
+            adt("A40", "IPP1", mrg="IPP6", control="c11").encode(),  # would be a cycle
+            adt(
+                "A47", "IPP7", family="BERNARD", given="PAUL", sex="M", mrg="IPP6", control="c12"
+            ).encode(),
+            adt("ZZZ", "IPP8", control="c13").encode(),
+        ]
+        acks = await _exchange(port, messages)
+        for _ in range(50):
+            if server.forwarder.sent >= 6:
+                break
+            await asyncio.sleep(0.05)
+        await server.close()
+        sub.close()
+        await sub.wait_closed()
+        return acks
+
+    acks = asyncio.run(scenario())
+    codes = [_msa(a, "iso-8859-1")[1] for a in acks]
+    assert codes == ["AA", "AA", "AA", "AE", "AE", "AE", "AR", "AR", "AA", "AA", "AE", "AA", "AR"]
+    assert _msa(acks[0])[2] == "c1"
+    assert "key 00" in acks[3].decode() and "ERR|" in acks[3].decode()
+    assert "impossible date" in acks[4].decode()
+    assert "Missing mandatory trait" in acks[5].decode()
+    assert "cycle" in acks[10].decode() or "already merged" in acks[10].decode()
+    assert len(received) == 6  # only accepted messages are forwarded
+    # what was stored
+    with ins_engine.store.session(tenant) as s:
+        pks = ins_engine.search.find_pks(
+            s, "Patient", [("identifier", "urn:oid:1.2.250.1.999.9|IPP2")]
+        )
+        p2 = s.fetch_current(pks)[0]
+        import orjson
+
+        hel = M.read_identity(orjson.loads(p2.content))
+        assert hel.birth_family == "LEFEVRE" and hel.given == ["HELENE", "JOSEE"]
+        assert hel.status == M.QUAL and hel.ins
+        for ipp in ("IPP3", "IPP4", "IPP5"):
+            assert (
+                ins_engine.search.find_pks(
+                    s, "Patient", [("identifier", f"urn:oid:1.2.250.1.999.9|{ipp}")]
+                )
+                == []
+            )
+        p1 = s.fetch_current(
+            ins_engine.search.find_pks(
+                s, "Patient", [("identifier", "urn:oid:1.2.250.1.999.9|IPP1")]
+            )
+        )[0]
+        p1 = orjson.loads(p1.content)
+        assert M.read_identity(p1).given == ["MARIE", "CLAIRE"]
+        assert p1["active"] is False and p1["link"][0]["type"] == "replaced-by"
+        p7 = ins_engine.search.find_pks(
+            s, "Patient", [("identifier", "urn:oid:1.2.250.1.999.9|IPP7")]
+        )
+        assert len(p7) == 1

@@ -1,0 +1,146 @@
+"""RNIV statuses: legal transitions, downgrades, Provenance/AuditEvent, outgoing rule."""
+
+from __future__ import annotations
+
+import pytest
+
+from socle.ins import model as M
+from socle.ins import status as S
+from socle.ins.outgoing import filter_resource
+from tests.ins.conftest import nir, person, registry_record
+
+
+def _status(patient: dict) -> str:
+    return M.read_identity(patient).status
+
+
+def test_state_machine_unit() -> None:
+    ident = M.read_identity(person())
+    assert ident.status == M.PROV
+    with pytest.raises(S.TransitionError, match="not a high-trust"):
+        S.apply(ident, S.DOCUMENT, mode="PC")
+    vali, t = S.apply(ident, S.DOCUMENT, mode="CN")
+    assert (t.before, t.after) == (M.PROV, M.VALI)
+    with pytest.raises(S.TransitionError, match="INS matricule"):
+        S.apply(vali, S.INSI)
+    vali.ins, vali.ins_system = nir(), "urn:oid:1.2.250.1.213.1.4.10"
+    qual, t = S.apply(vali, S.INSI)
+    assert qual.status == M.QUAL and qual.method == "INSI"
+    down, t = S.apply(qual, S.TRAITS)
+    assert down.status == M.PROV and not down.ins and down.old_ins
+    doubtful = M.read_identity(person())
+    doubtful.attributes.add(M.DOUT)
+    with pytest.raises(S.TransitionError, match="douteuse"):
+        S.apply(doubtful, S.DOCUMENT, mode="PA")
+    incomplete = M.read_identity(person(place=""))
+    with pytest.raises(S.TransitionError, match="lieu de naissance"):
+        S.apply(incomplete, S.DOCUMENT, mode="PA")
+
+
+def test_fr_core_shape_roundtrip() -> None:
+    p = person(ins=nir(), status=M.QUAL, mode="CN", used="Durand")
+    ident = M.read_identity(p)
+    assert ident.given == ["MARIE", "CLAIRE"] and ident.first_given == "MARIE"
+    assert ident.used_family == "DURAND" and ident.birth_family == "MARTIN"
+    official = next(n for n in p["name"] if n["use"] == "official")
+    assert [g.upper() for g in official["given"]] == ["MARIE"]
+    assert official["extension"][0]["valueString"].upper() == "MARIE CLAIRE"
+    fr = next(e for e in p["extension"] if e["url"] == M.EXT_RELIABILITY)
+    codes = {x["url"]: x.get("valueCoding", {}).get("code") for x in fr["extension"]}
+    assert codes["identityStatus"] == "VALI" and codes["validationMode"] == "CN"
+    ins = next(i for i in p["identifier"] if i["system"].endswith(".10"))
+    assert ins["type"]["coding"][0]["code"] == "INS-NIR-TEST" and ins["use"] == "official"
+
+
+def test_outgoing_rule() -> None:
+    qual = person(ins=nir(), status=M.QUAL, mode="CN")
+    recup = person(ins=nir(), status=M.RECUP)
+    assert any(i["system"].endswith(".10") for i in filter_resource(qual)["identifier"])
+    assert "identifier" not in filter_resource(recup)
+    bundle = {"resourceType": "Bundle", "entry": [{"resource": recup}, {"resource": qual}]}
+    out = filter_resource(bundle)
+    assert "identifier" not in out["entry"][0]["resource"]
+    assert "identifier" in out["entry"][1]["resource"]
+
+
+def test_write_hook_refuses_and_downgrades(ins_client) -> None:  # noqa: ANN001
+    c = ins_client
+    bad = person(ins="185037512345642", status=M.RECUP)
+    r = c.post("/fhir/Patient", json=bad)
+    assert r.status_code == 422 and "Wrong key" in r.text
+    r = c.post("/fhir/Patient", json=person(status=M.VALI, mode="CN", place=""))
+    assert r.status_code == 422 and "lieu de naissance" in r.text
+    # an unmanaged patient with a junk INS-like identifier is left alone
+    plain = {
+        "resourceType": "Patient",
+        "identifier": [{"system": "urn:oid:1.2.250.1.213.1.4.10", "value": "123"}],
+    }
+    assert c.post("/fhir/Patient", json=plain).status_code == 201
+    # provisional -> qualified by a plain PUT: refused
+    created = c.post("/fhir/Patient", json=person()).json()
+    upgraded = person(ins=nir(), status=M.QUAL, mode="CN", pid=created["id"])
+    r = c.put(f"/fhir/Patient/{created['id']}", json=upgraded)
+    assert r.status_code == 422 and "Illegal identity status change" in r.text
+    # a qualified identity (imported) whose birth name is modified falls back to PROV
+    qual = c.post("/fhir/Patient", json=person(ins=nir(order=5), status=M.QUAL, mode="CN"))
+    assert qual.status_code == 201, qual.text
+    pid = qual.json()["id"]
+    changed = person(family="Martins", ins=nir(order=5), status=M.QUAL, mode="CN", pid=pid)
+    r = c.put(f"/fhir/Patient/{pid}", json=changed)
+    assert r.status_code == 200, r.text
+    stored = c.get(f"/fhir/Patient/{pid}").json()
+    assert _status(stored) == M.PROV
+    old = [i for i in stored.get("identifier", []) if i.get("use") == "old"]
+    assert old and old[0]["value"] == nir(order=5)
+    # the downgrade is recorded when the index catches up (any INS operation)
+    c.post(
+        "/fhir/Patient/$match",
+        json={
+            "resourceType": "Parameters",
+            "parameter": [{"name": "resource", "resource": person()}],
+        },
+    )
+    provs = c.get("/fhir/Provenance", params={"target": f"Patient/{pid}"}).json()
+    assert provs.get("total", 0) >= 1
+
+
+def test_full_qualification_flow(ins_client, ins_engine, tenant) -> None:  # noqa: ANN001
+    from socle.ins import service
+
+    c = ins_client
+    service.load_registry(ins_engine, tenant, [registry_record()], replace=False)
+    pid = c.post("/fhir/Patient", json=person(given="Marie")).json()["id"]
+    # INSi retrieval on the instance: récupérée, INS stored but not shared
+    r = c.post(f"/fhir/Patient/{pid}/$ins-retrieve", json={"resourceType": "Parameters"})
+    assert r.status_code == 200, r.text
+    params = {p["name"]: p for p in r.json()["parameter"]}
+    assert params["result"]["valueCode"] == "00"
+    assert "identifier" not in params["patient"]["resource"]
+    stored = ins_engine.store
+    with stored.session(tenant) as s:
+        raw = ins_engine.crud.read(s, "Patient", pid).resource
+    assert _status(raw) == M.RECUP and M.read_identity(raw).given == ["MARIE", "CLAIRE"]
+    # low-trust document refused, nothing stored
+    r = c.post(
+        f"/fhir/Patient/{pid}/$ins-validate",
+        json={"resourceType": "Parameters", "parameter": [{"name": "mode", "valueCode": "PC"}]},
+    )
+    assert r.status_code == 422
+    r = c.post(
+        f"/fhir/Patient/{pid}/$ins-validate",
+        json={"resourceType": "Parameters", "parameter": [{"name": "mode", "valueCode": "PA"}]},
+    )
+    assert r.status_code == 200, r.text
+    assert _status(r.json()) == M.QUAL
+    assert any(i["system"].endswith(".10") for i in r.json()["identifier"])
+    provs = c.get("/fhir/Provenance", params={"target": f"Patient/{pid}"}).json()
+    events = sorted(e["resource"]["activity"]["text"] for e in provs["entry"])
+    assert events == ["PROV -> RECUP", "RECUP -> QUAL"]
+    audits = c.get("/fhir/AuditEvent", params={"entity": f"Patient/{pid}"}).json()
+    assert audits["total"] == 2
+    # verification failure (registry changed: traits differ) -> validée, INS set aside
+    service.load_registry(ins_engine, tenant, [registry_record(nom="MARTINEZ")], replace=True)
+    r = c.post(f"/fhir/Patient/{pid}/$ins-verify", json={"resourceType": "Parameters"})
+    params = {p["name"]: p for p in r.json()["parameter"]}
+    assert params["result"]["valueCode"] == "01"
+    assert _status(params["patient"]["resource"]) == M.VALI
