@@ -76,7 +76,7 @@ class Crud:
             raise not_found(f"{res_type}/{res_id} is not known")
         if stored.deleted:
             raise gone(f"{res_type}/{res_id} was deleted", headers={"ETag": etag(stored.version)})
-        return _result(stored)
+        return self._readable(ctx, _result(stored))
 
     def vread(
         self,

@@ -52,3 +52,55 @@ def test_write_hook_can_refuse(client, fhir_engine) -> None:  # noqa: ANN001
         assert client.get(f"/fhir/Patient/{body['id']}").json()["gender"] == "female"
     finally:
         fhir_engine.hooks.write.remove(frozen)
+
+
+class _ConfiningGuard:
+    """A test guard: only family Visible is searchable; Hidden reads are refused."""
+
+    def authorize(self, ctx, access):  # noqa: ANN001, ANN201
+        res = access.resource or {}
+        if access.action == "read" and res.get("name", [{}])[0].get("family") == "Hidden":
+            raise FhirError(404, "not-found", "not for you")
+
+    def search_criteria(self, ctx, res_type):  # noqa: ANN001, ANN201
+        return [("family", "Visible")] if res_type == "Patient" else []
+
+    def visible(self, ctx, resource):  # noqa: ANN001, ANN201
+        return resource.get("gender") != "unknown"
+
+    def record(self, ctx, access, outcome):  # noqa: ANN001, ANN201
+        return None
+
+
+def test_guard_confines_search_totals_and_reads(client, fhir_engine) -> None:  # noqa: ANN001
+    from socle.fhir.guard import OpenGuard
+
+    hidden = client.post("/fhir/Patient", json=patient(family="Hidden")).json()["id"]
+    client.post("/fhir/Patient", json=patient(family="Visible"))
+    client.post("/fhir/Patient", json=patient(family="Visible", gender="unknown"))
+    fhir_engine.guard = _ConfiningGuard()
+    try:
+        found = client.get("/fhir/Patient").json()
+        assert found["total"] == 2  # the confinement is a criterion, so totals honour it
+        assert [e["resource"]["gender"] for e in found["entry"]] == ["female"]
+        assert client.get(f"/fhir/Patient/{hidden}").status_code == 404
+        lenient = client.get("/fhir/Patient?family=Hidden", headers={"Prefer": "handling=lenient"})
+        assert lenient.json()["total"] == 0
+    finally:
+        fhir_engine.guard = OpenGuard()
+
+
+def test_output_hook_reshapes_reads_and_searches(client, fhir_engine) -> None:  # noqa: ANN001
+    def redact(_ctx, resource):  # noqa: ANN001, ANN202
+        return {k: v for k, v in resource.items() if k != "birthDate"}
+
+    fhir_engine.hooks.add_output("Patient", redact)
+    try:
+        pid = client.post("/fhir/Patient", json=patient()).json()["id"]
+        assert "birthDate" not in client.get(f"/fhir/Patient/{pid}").json()
+        entry = client.get("/fhir/Patient").json()["entry"][0]["resource"]
+        assert "birthDate" not in entry and entry["id"] == pid
+        stored = client.get(f"/fhir/Patient?birthdate=1980-04-12").json()
+        assert stored["total"] == 1  # the hook changes what leaves, not what is indexed
+    finally:
+        fhir_engine.hooks.output.pop("Patient")

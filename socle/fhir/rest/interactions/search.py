@@ -21,6 +21,7 @@ from starlette.responses import Response
 
 from socle.fhir.bundles.render import full_url, link, page_url
 from socle.fhir.errors import FhirError, Issue, bad_request, operation_outcome
+from socle.fhir.guard import SEARCH, Access, OpenGuard
 from socle.fhir.rest.http import context, fhir_response, limits, media_type
 from socle.fhir.rest.interactions.common import in_session
 from socle.fhir.rest.shaping import subset
@@ -28,7 +29,7 @@ from socle.fhir.rest.shaping import subset
 if TYPE_CHECKING:
     from socle.fhir.context import RequestContext
     from socle.fhir.engine import FhirEngine
-    from socle.fhir.storage.store import StoreSession
+    from socle.fhir.storage.store import StoredVersion, StoreSession
 
 FORM = "application/x-www-form-urlencoded"
 
@@ -44,6 +45,7 @@ def run_search(
 ) -> dict[str, Any]:
     """Execute a search and render the searchset Bundle with its paging links."""
     query = engine.search.parse(res_type, params, lenient=ctx.lenient, compartment=compartment)
+    _confine(engine, ctx, res_type, query)
     page = engine.search.search(s, query)
     path = _path(res_type, compartment)
     applied = list(page.applied)
@@ -65,14 +67,33 @@ def run_search(
         return bundle
     summary, elements = query.summary, query.elements
     entries = [
-        _entry(engine, ctx, v, "match", summary, elements) for v in s.fetch_current(page.pks)
+        _entry(engine, ctx, v, "match", summary, elements)
+        for v in _visible(engine, ctx, s.fetch_current(page.pks))
     ]
-    included = s.fetch_current(page.included_pks)
+    included = _visible(engine, ctx, s.fetch_current(page.included_pks))
     entries += [_entry(engine, ctx, v, "include", summary, elements) for v in included]
     if outcome is not None:
         entries.insert(0, outcome)
     bundle["entry"] = entries
     return bundle
+
+
+def _confine(engine: FhirEngine, ctx: RequestContext, res_type: str | None, query: Any) -> None:
+    """Ask the guard; add the criteria it confines this subject to (parsed strictly).
+
+    They are criteria, not a filter on the page, so totals and paging honour them too.
+    """
+    engine.guard.authorize(ctx, Access(SEARCH, res_type))
+    confine = engine.guard.search_criteria(ctx, res_type)
+    if confine:
+        query.criteria.extend(engine.search.parse(res_type, confine).criteria)
+
+
+def _visible(engine: FhirEngine, ctx: RequestContext, found: list[StoredVersion]) -> list:
+    """Drop what the guard hides (the open guard hides nothing and parses nothing)."""
+    if isinstance(engine.guard, OpenGuard):
+        return found
+    return [v for v in found if engine.guard.visible(ctx, orjson.loads(v.content))]
 
 
 def _outcome_entry(issues: list[Issue], truncated: bool, limits: Any) -> dict[str, Any] | None:
@@ -99,10 +120,14 @@ def _outcome_entry(issues: list[Issue], truncated: bool, limits: Any) -> dict[st
 
 def _entry(engine, ctx, stored, mode: str, summary: str | None, elements: str | None) -> dict:
     resource: Any
-    if summary in (None, "false") and not elements:
+    reshaped = engine.hooks.reshapes(stored.res_type)
+    if summary in (None, "false") and not elements and not reshaped:
         resource = orjson.Fragment(stored.content)  # spliced as stored, never re-parsed
     else:
-        resource = subset(orjson.loads(stored.content), summary, elements, engine.model)
+        resource = orjson.loads(stored.content)
+        if reshaped:
+            resource = engine.hooks.present(ctx, resource)
+        resource = subset(resource, summary, elements, engine.model)
     return {
         "fullUrl": full_url(ctx.base_url, stored.res_type, stored.res_id),
         "resource": resource,
