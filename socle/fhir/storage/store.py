@@ -128,12 +128,17 @@ class StoreSession:
         self._versions: list[dict[str, Any]] = []
         self._index_rows: dict[Any, list[dict[str, Any]]] = {}
         self._index_deletes: list[int] = []
-        self._buffered_pks: set[int] = set()  # resources with rows in _index_rows
+        self._buffered_pks: set[Any] = set()  # resources with rows in _index_rows
+        # New resources are inserted in bulk at flush; until then their rows refer to a
+        # _NewResource placeholder that the flush replaces with the database key.
+        self._new: dict[tuple[str, str], _NewResource] = {}
 
     # -- reads -----------------------------------------------------------------------
 
     def current(self, res_type: str, res_id: str, *, lock: bool = False) -> CurrentRow | None:
         """The current row of a resource; `lock` takes a row lock for a version check."""
+        if (res_type, res_id) in self._new:
+            self.flush()  # created earlier in this transaction: it needs its real key now
         r = S.resource.c
         stmt = select(r.pk, r.version, r.deleted, r.last_updated).where(
             r.tenant == self.tenant, r.res_type == res_type, r.res_id == res_id
@@ -247,7 +252,8 @@ class StoreSession:
         """
         version = 1 if current is None else current.version + 1
         if current is None:
-            pk = self._insert_resource(res_type, res_id, last_updated, content is None)
+            pk = _NewResource(res_type, res_id, last_updated, content is None)
+            self._new[(res_type, res_id)] = pk
         else:
             pk = current.pk
             self._bump_resource(current, version, last_updated, content is None)
@@ -270,20 +276,23 @@ class StoreSession:
             self._buffer_index_rows(pk, res_type, index_entries)
         return version
 
-    def _insert_resource(self, res_type: str, res_id: str, last_updated: int, deleted: bool):
-        stmt = (
-            insert(S.resource)
-            .values(
-                tenant=self.tenant,
-                res_type=res_type,
-                res_id=res_id,
-                version=1,
-                last_updated=last_updated,
-                deleted=deleted,
-            )
-            .returning(S.resource.c.pk)
-        )
-        return self.conn.execute(stmt).scalar_one()
+    def _insert_new_resources(self) -> None:
+        """One multi-row INSERT … RETURNING for the resources created since the last flush."""
+        new, self._new = list(self._new.values()), {}
+        rows = [
+            {
+                "tenant": self.tenant,
+                "res_type": n.res_type,
+                "res_id": n.res_id,
+                "version": 1,
+                "last_updated": n.last_updated,
+                "deleted": n.deleted,
+            }
+            for n in new
+        ]
+        stmt = insert(S.resource).returning(S.resource.c.pk, sort_by_parameter_order=True)
+        for n, pk in zip(new, self.conn.execute(stmt, rows).scalars(), strict=True):
+            n.pk = pk
 
     def _bump_resource(self, current: CurrentRow, version: int, last_updated: int, deleted: bool):
         r = S.resource.c
@@ -315,7 +324,9 @@ class StoreSession:
         self._buffered_pks.discard(pk)
 
     def flush(self) -> None:
-        """Send buffered versions and index rows to the database in bulk."""
+        """Send buffered resources, versions and index rows to the database in bulk."""
+        if self._new:
+            self._insert_new_resources()
         if self._index_deletes:
             pks, self._index_deletes = self._index_deletes, []
             for table in S.INDEX_TABLES.values():
@@ -323,13 +334,33 @@ class StoreSession:
                     self.conn.execute(delete(table).where(table.c.resource_pk.in_(chunk)))
         if self._versions:
             rows, self._versions = self._versions, []
-            self.conn.execute(insert(S.resource_version), rows)
+            self.conn.execute(insert(S.resource_version), _resolved(rows))
         if self._index_rows:
             buffered, self._index_rows = self._index_rows, {}
             self._buffered_pks = set()
             for table, rows in buffered.items():
                 if rows:
-                    self.conn.execute(insert(table), rows)
+                    self.conn.execute(insert(table), _resolved(rows))
+
+
+class _NewResource:
+    """A resource created in this transaction and not yet inserted (see flush)."""
+
+    __slots__ = ("res_type", "res_id", "last_updated", "deleted", "pk")
+
+    def __init__(self, res_type: str, res_id: str, last_updated: int, deleted: bool) -> None:
+        self.res_type, self.res_id = res_type, res_id
+        self.last_updated, self.deleted = last_updated, deleted
+        self.pk: int | None = None
+
+
+def _resolved(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Replace placeholders by the keys the bulk insert returned (in place)."""
+    for row in rows:
+        owner = row["resource_pk"]
+        if type(owner) is _NewResource:
+            row["resource_pk"] = owner.pk
+    return rows
 
 
 def _composite_rows(base: dict[str, Any], entry: E.CompositeEntry, group: int) -> list[dict]:
