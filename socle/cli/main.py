@@ -7,7 +7,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from socle.cli import commands, ins
+from socle.cli import commands, ins, packages, terminology, validate
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -49,7 +49,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.set_defaults(func=commands.demo)
 
+    terminology.add_parser(sub, _db_options)
     ins.add_commands(sub, _db_options)
+    packages.add_commands(sub, _db_options)
+    validate.add_commands(sub, _db_options)
     return parser
 
 

@@ -102,6 +102,10 @@ class FhirEngine:
         self.guard: Guard = OpenGuard()
         self.plugins: list[str] = []
         self.crud = Crud(self)
+        # Conformance: packages, profile validation on write, $validate (validation/service.py)
+        from socle.fhir.validation.service import ValidationService, register
+
+        self.validation: ValidationService = register(self)
 
     def require_type(self, res_type: str) -> None:
         """404 for a resource type the server does not know."""
