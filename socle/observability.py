@@ -24,7 +24,11 @@ from prometheus_client import (
 from starlette.requests import Request
 from starlette.responses import Response
 
-_STD_ATTRS = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message"}
+# Standard record attributes, plus uvicorn's terminal-coloured duplicate of the message.
+_STD_ATTRS = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {
+    "message",
+    "color_message",
+}
 
 REQUESTS = Counter("socle_http_requests_total", "HTTP requests", ["method", "endpoint", "status"])
 LATENCY = Histogram(
