@@ -119,6 +119,7 @@ def load(args: argparse.Namespace) -> int:
         return 2
     engine = _engine(settings)
     report = _run_loader(engine, files, count_items(files))
+    engine.store.analyze()
     console.print(
         f"Loaded {report.resources} resources from {report.items} items; "
         f"[{'red' if report.failed else 'green'}]{report.failed} failed[/]"
@@ -172,6 +173,7 @@ def demo(args: argparse.Namespace) -> int:
             result = processor.process(ctx, bundle, "minimal")
             done += len(result.get("entry", []))
             progress.advance(task)
+    engine.store.analyze()
     console.print(f"[green]Demo data loaded:[/] {done} entries")
     return 0
 

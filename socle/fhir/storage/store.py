@@ -108,6 +108,16 @@ class ResourceStore:
                 conn.rollback()
                 raise
 
+    def analyze(self) -> None:
+        """Refresh planner statistics after bulk loads (plans go wrong without them)."""
+        with self.engine.connect() as conn:
+            if self.sqlite:
+                conn.exec_driver_sql("PRAGMA optimize")
+                conn.exec_driver_sql("ANALYZE")
+            else:
+                conn.exec_driver_sql("ANALYZE")
+            conn.commit()
+
     def dispose(self) -> None:
         self.engine.dispose()
 
