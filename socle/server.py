@@ -21,10 +21,13 @@ async def _health(request) -> Response:  # noqa: ANN001
 
 
 def create_server(
-    settings: Settings | None = None, engine: FhirEngine | None = None, tenant: str | None = None
+    settings: Settings | None = None,
+    engine: FhirEngine | None = None,
+    tenant: str | None = None,
+    auth: str | None = None,  # Security: "oidc" or "none" (default: SOCLE_AUTH, else none)
 ) -> Starlette:
     """FHIR routes plus `/` and `/healthz`; services add their own routes through the engine."""
-    app = create_app(settings, engine, tenant=tenant)
+    app = create_app(settings, engine, tenant=tenant, auth=auth)
     app.router.routes[0:0] = [
         Route("/", _home),
         Route("/healthz", _health),

@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from socle.cli import commands, ins, packages, terminology, validate
+from socle.cli import security as security_cli  # socle/security: token, audit, serve --auth oidc
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -26,11 +27,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument(
         "--auth",
-        choices=["none"],
+        choices=["none", "oidc"],
         default=os.environ.get("SOCLE_AUTH", "none"),
-        help="authentication mode; 'none' is only allowed on a loopback host",
+        help="authentication mode: 'oidc' (bearer tokens; embedded provider by default) or "
+        "'none' (only allowed on a loopback host)",
     )
-    serve.set_defaults(func=commands.serve)
+    serve.set_defaults(func=_serve)
 
     migrate = sub.add_parser("migrate", help="create or upgrade the database schema")
     _db_options(migrate)
@@ -53,7 +55,14 @@ def build_parser() -> argparse.ArgumentParser:
     ins.add_commands(sub, _db_options)
     packages.add_commands(sub, _db_options)
     validate.add_commands(sub, _db_options)
+    security_cli.add_commands(sub, _db_options)  # token, audit verify|checkpoint
     return parser
+
+
+def _serve(args: argparse.Namespace) -> int:
+    if args.auth == "oidc":  # socle/security: the embedded provider is the default issuer
+        return security_cli.serve(args)
+    return commands.serve(args)
 
 
 def _db_options(parser: argparse.ArgumentParser) -> None:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -16,7 +18,8 @@ from starlette.routing import Route
 from socle.config import Settings, load_settings
 from socle.fhir.engine import FhirEngine
 from socle.fhir.errors import FhirError, Issue, operation_outcome
-from socle.fhir.rest.http import FHIR_JSON, check_accept
+from socle.fhir.guard import Access
+from socle.fhir.rest.http import FHIR_JSON, check_accept, context
 from socle.fhir.rest.interactions import (
     capabilities,
     create,
@@ -95,29 +98,89 @@ async def _unexpected(request: Request, exc: Exception) -> Response:
     return outcome_response(500, outcome)
 
 
+# Security (socle/security): the audit action of each interaction (None: not audited).
+_AUDITED = {
+    "read": "read",
+    "vread": "vread",
+    "search_system": "search",
+    "search_type": "search",
+    "search_post": "search",
+    "search_compartment": "search",
+    "create": "create",
+    "update": "update",
+    "conditional_update": "update",
+    "patch": "patch",
+    "delete": "delete",
+    "conditional_delete": "delete",
+    "history": "history",
+    "operation": "operation",
+    "transaction": "transaction",
+}
+
+
 def _guarded(endpoint: Endpoint) -> Endpoint:
-    """Refuse unsupported response formats (406) before any work is done."""
+    """Refuse unsupported response formats (406) before any work is done; then, when the
+    guard keeps an audit trail (socle/security), record every interaction with its outcome:
+    an access whose audit cannot be written fails."""
+    action = _AUDITED.get(endpoint.__name__)
 
     @functools.wraps(endpoint)
     async def wrapper(request: Request) -> Response:
         check_accept(request)
-        return await endpoint(request)
+        guard = request.app.state.engine.guard
+        if action is None or not getattr(guard, "audits", False):
+            return await endpoint(request)
+        try:
+            response = await endpoint(request)
+        except FhirError as exc:
+            await _record(request, guard, action, exc.status)
+            raise
+        except Exception:
+            await _record(request, guard, action, 500)
+            raise
+        await _record(request, guard, action, response.status_code)
+        return response
 
     return wrapper
 
 
+async def _record(request: Request, guard: Any, action: str, status: int) -> None:
+    p = request.path_params
+    access = Access(action, p.get("type"), p.get("id"), operation=p.get("op"))
+    try:
+        await run_in_threadpool(guard.record, context(request), access, status)
+    except Exception as exc:  # the trail is down: the access must fail
+        log.exception("audit record failed")
+        raise FhirError(
+            500, "exception", "The access could not be audited (or was not guarded); refused"
+        ) from exc
+
+
 def create_app(
-    settings: Settings | None = None, engine: FhirEngine | None = None, tenant: str | None = None
+    settings: Settings | None = None,
+    engine: FhirEngine | None = None,
+    tenant: str | None = None,
+    auth: str | None = None,
 ) -> Starlette:
     """Build the application; `engine` may be given (tests), else one is created.
 
-    `tenant` pins the partition this app serves (default: SOCLE_TENANT).
+    `tenant` pins the partition this app serves (default: SOCLE_TENANT). `auth` is the
+    authentication mode (default: SOCLE_AUTH, else "none").
     """
     settings = settings or load_settings()
     engine = engine or FhirEngine(settings)
     if not engine.plugins:
         engine.load_plugins()
-    routes: list[Any] = [*engine.routes, *fhir_routes()]
+    app_tenant = tenant or engine.settings.tenant
+    # Security (socle/security): with auth "oidc", authentication, the policy engine,
+    # consent and audit are installed on the engine; "none" keeps the open guard.
+    security = None
+    if (auth or os.environ.get("SOCLE_AUTH") or "none") == "oidc":
+        from socle.security import install
+
+        security = install(engine)
+    extra = security.routes(app_tenant) if security is not None else []
+    routes: list[Any] = [*extra, *engine.routes, *fhir_routes()]
     app = Starlette(
         routes=routes,
         exception_handlers={
@@ -127,7 +190,11 @@ def create_app(
         },
     )
     app.state.engine = engine
-    app.state.tenant = tenant or engine.settings.tenant
+    app.state.tenant = app_tenant
+    if security is not None:  # Security: bearer tokens on every non-public path
+        from socle.security.service import AuthMiddleware
+
+        app.add_middleware(AuthMiddleware, security=security)
     return app
 
 

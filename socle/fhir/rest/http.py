@@ -119,7 +119,7 @@ def base_url(request: Request) -> str:
 
 
 def context(request: Request) -> RequestContext:
-    """The per-request context (the security layer will fill `principal`)."""
+    """The per-request context (`principal` is filled by socle/security when auth is on)."""
     ctx = getattr(request.state, "fhir_context", None)
     if ctx is None:
         engine = request.app.state.engine
@@ -128,6 +128,13 @@ def context(request: Request) -> RequestContext:
             base_url=base_url(request),
             lenient=prefer(request).get("handling") == "lenient",
         )
+        # Security (socle/security): the authenticated subject and the request's facts
+        principal = getattr(request.state, "socle_principal", None)
+        if principal is not None:
+            from socle.security.service import request_context_fields
+
+            ctx.principal, extras = request_context_fields(request)
+            ctx.extras.update(extras)
         request.state.fhir_context = ctx
     return ctx
 

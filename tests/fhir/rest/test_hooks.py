@@ -81,8 +81,12 @@ def test_guard_confines_search_totals_and_reads(client, fhir_engine) -> None:  #
     fhir_engine.guard = _ConfiningGuard()
     try:
         found = client.get("/fhir/Patient").json()
-        assert found["total"] == 2  # the confinement is a criterion, so totals honour it
+        # visible() hides one match: the total counts only what may be seen
+        assert found["total"] == 1
         assert [e["resource"]["gender"] for e in found["entry"]] == ["female"]
+        fhir_engine.guard.exact_criteria = True  # a guard filtering by criteria alone
+        counted = client.get("/fhir/Patient?gender=female").json()
+        assert counted["total"] == 1  # the confinement is a criterion, so totals honour it
         assert client.get(f"/fhir/Patient/{hidden}").status_code == 404
         lenient = client.get("/fhir/Patient?family=Hidden", headers={"Prefer": "handling=lenient"})
         assert lenient.json()["total"] == 0

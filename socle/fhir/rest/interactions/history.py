@@ -7,12 +7,14 @@ shifting the pages already handed out.
 
 from __future__ import annotations
 
+import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
 from socle.fhir.bundles.render import history_bundle, link, page_url
 from socle.fhir.datetime import parse_range
 from socle.fhir.errors import bad_request, not_found
+from socle.fhir.guard import HISTORY, Access, OpenGuard
 from socle.fhir.rest.http import context, fhir_response
 from socle.fhir.rest.interactions.common import in_session
 
@@ -34,15 +36,27 @@ async def history(request: Request) -> Response:
     at = _range(q.get("_at"), "_at")
     cursor = _cursor(q.get("_cursor"))
 
-    def work(s):
-        if res_id and s.current(res_type, res_id) is None:
-            raise not_found(f"{res_type}/{res_id} is not known")
-        return s.history(res_type, res_id, since=since, at=at, before=cursor, count=count + 1)
-
-    versions = await in_session(request, work)
-    has_next = len(versions) > count
-    versions = versions[:count]
     ctx = context(request)
+    guard = engine.guard
+
+    def work(s):
+        if res_id:
+            current = s.read(res_type, res_id)
+            if current is None:
+                raise not_found(f"{res_type}/{res_id} is not known")
+            # Security: the guard decides on the resource as it is now
+            body = orjson.loads(current.content) if current.content is not None else None
+            guard.authorize(ctx, Access(HISTORY, res_type, res_id, body))
+        else:
+            guard.authorize(ctx, Access(HISTORY, res_type))
+        found = s.history(res_type, res_id, since=since, at=at, before=cursor, count=count + 1)
+        more = len(found) > count
+        found = found[:count]
+        if not isinstance(guard, OpenGuard):  # Security: only versions the subject may see
+            found = [v for v in found if _visible(guard, ctx, v, bool(res_id))]
+        return found, more
+
+    versions, has_next = await in_session(request, work)
     path = "/".join(p for p in (res_type, res_id, "_history") if p)
     base_params = [(k, v) for k, v in q.multi_items() if k in KNOWN and k != "_cursor"]
     links = [link("self", page_url(ctx.base_url, path, list(q.multi_items())))]
@@ -50,9 +64,19 @@ async def history(request: Request) -> Response:
         last = versions[-1]
         nxt = [*base_params, ("_cursor", f"{last.last_updated}.{last.history_pk}")]
         links.append(link("next", page_url(ctx.base_url, path, nxt)))
-    total = len(versions) if cursor is None and not has_next else None
+    total = len(versions) if cursor is None and not has_next else None  # after the guard
     bundle = history_bundle(ctx.base_url, versions, links, total)
     return fhir_response(request, bundle)
+
+
+def _visible(guard, ctx, version, instance: bool) -> bool:  # noqa: ANN001
+    """A version may be listed if the guard lets the subject see it; a deletion (no
+    content) of an instance already authorised is shown, elsewhere only to subjects the
+    guard lets see the bare type/id."""
+    if version.content is None:
+        stub = {"resourceType": version.res_type, "id": version.res_id}
+        return instance or guard.visible(ctx, stub)
+    return guard.visible(ctx, orjson.loads(version.content))
 
 
 def _count(raw: str | None, settings) -> int:

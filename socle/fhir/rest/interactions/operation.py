@@ -9,6 +9,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from socle.fhir.errors import FhirError
+from socle.fhir.guard import OPERATION, Access
 from socle.fhir.operations.parameters import parameters_to_dict
 from socle.fhir.operations.registry import INSTANCE, SYSTEM, TYPE, OperationCall, OperationResult
 from socle.fhir.rest.http import JSON_TYPES, context, fhir_response, limits, read_body
@@ -40,6 +41,9 @@ async def operation(request: Request) -> Response:
     call = OperationCall(
         engine, context(request), name, level, res_type, res_id, request.method, params, body
     )
+    # Security: the guard decides whether this subject may run the operation
+    access = Access(OPERATION, res_type, res_id, operation=name)
+    await run_in_threadpool(engine.guard.authorize, call.ctx, access)
     result = await run_in_threadpool(op.handler, call)
     if isinstance(result, OperationResult):
         return fhir_response(

@@ -12,6 +12,7 @@ the page), which also warns when ``_include``/``_revinclude`` hit their cap.
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
@@ -50,8 +51,9 @@ def run_search(
     path = _path(res_type, compartment)
     applied = list(page.applied)
     bundle: dict[str, Any] = {"resourceType": "Bundle", "type": "searchset"}
-    if page.total is not None:
-        bundle["total"] = page.total
+    total = page.total if _totals_are_safe(engine) else _visible_total(engine, s, ctx, query, page)
+    if total is not None:
+        bundle["total"] = total
     links = [link("self", page_url(ctx.base_url, path, applied))]
     if page.first_params is not None:
         links.append(link("first", page_url(ctx.base_url, path, page.first_params)))
@@ -60,7 +62,10 @@ def run_search(
     if page.next_params is not None:
         links.append(link("next", page_url(ctx.base_url, path, page.next_params)))
     bundle["link"] = links
-    outcome = _outcome_entry(query.issues, page.include_truncated, engine.search.limits)
+    issues = list(query.issues)
+    if page.total is not None and total is None:
+        issues.append(_TOTAL_WITHHELD)
+    outcome = _outcome_entry(issues, page.include_truncated, engine.search.limits)
     if query.summary_count:
         if outcome is not None:
             bundle["entry"] = [outcome]
@@ -87,6 +92,48 @@ def _confine(engine: FhirEngine, ctx: RequestContext, res_type: str | None, quer
     confine = engine.guard.search_criteria(ctx, res_type)
     if confine:
         query.criteria.extend(engine.search.parse(res_type, confine).criteria)
+
+
+VISIBLE_TOTAL_LIMIT = 10_000  # matches examined one by one to count what a subject may see
+_TOTAL_WITHHELD = Issue(
+    "information",
+    "informational",
+    f"The total is not given: more than {VISIBLE_TOTAL_LIMIT} matches to check against "
+    "the access rules",
+    ["_total"],
+)
+
+
+def _totals_are_safe(engine: FhirEngine) -> bool:
+    """A count is only honest (and leaks nothing) if the guard filters by criteria alone.
+
+    A guard that hides results one by one (`visible`) would otherwise let a total count
+    masked or blocked resources; such a guard sets `exact_criteria = False` (the default).
+    """
+    return isinstance(engine.guard, OpenGuard) or getattr(engine.guard, "exact_criteria", False)
+
+
+def _visible_total(
+    engine: FhirEngine, s: StoreSession, ctx: RequestContext, query: Any, page: Any
+) -> int | None:
+    """Count only the matches the guard lets this subject see (bounded; None beyond).
+
+    A guard that hides results one by one would otherwise let a total count masked or
+    blocked resources, which leaks their existence.
+    """
+    if page.total is None:
+        return None
+    if page.total > VISIBLE_TOTAL_LIMIT:
+        return None
+    scan = replace(query, includes=[], cursor=None, total="none", summary=None)
+    size = engine.search.limits.max_count
+    seen, cursor = 0, None
+    while True:
+        chunk = engine.search.search(s, scan, count=size, cursor=cursor)
+        seen += len(_visible(engine, ctx, s.fetch_current(chunk.pks)))
+        if not chunk.next_cursor:
+            return seen
+        cursor = chunk.next_cursor
 
 
 def _visible(engine: FhirEngine, ctx: RequestContext, found: list[StoredVersion]) -> list:
