@@ -3,6 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8080
+AUTH ?= oidc
 export SOCLE_DATA_DIR ?= $(CURDIR)/var
 
 .PHONY: install run test bench lint format clean
@@ -18,7 +19,7 @@ install: $(BIN)/socle
 run: install
 	$(BIN)/socle migrate
 	$(BIN)/socle demo --if-empty
-	$(BIN)/socle serve --host $(HOST) --port $(PORT)
+	$(BIN)/socle serve --host $(HOST) --port $(PORT) --auth $(AUTH)
 
 test: install
 	$(BIN)/python -m pytest -n 2 -q

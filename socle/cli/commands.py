@@ -59,16 +59,24 @@ def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     settings = settings_from(args)
-    if args.auth == "none" and not _loopback(args.host):
+    if args.auth == "none":
+        if not _loopback(args.host):
+            console.print(
+                f"[red]Refusing to serve on {args.host} without authentication.[/] "
+                "--auth none is only allowed on a loopback address (127.0.0.1, ::1, localhost)."
+            )
+            return 2
+        os.environ["SOCLE_AUTH"] = "none"
         console.print(
-            f"[red]Refusing to serve on {args.host} without authentication.[/] "
-            "--auth none is only allowed on a loopback address (127.0.0.1, ::1, localhost)."
+            "[bold yellow]WARNING: authentication is disabled (--auth none); "
+            "every request is trusted. Loopback development use only.[/]"
         )
-        return 2
-    console.print(
-        "[bold yellow]WARNING: authentication is disabled (--auth none); "
-        "every request is trusted. Loopback development use only.[/]"
-    )
+    else:
+        from socle.cli.security import prepare_oidc
+
+        refused = prepare_oidc(args, settings)
+        if refused:
+            return refused
     _migrate(settings)
     workers = args.workers or os.cpu_count() or 1
     _prepare_metrics_dir(settings)

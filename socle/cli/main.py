@@ -28,11 +28,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--auth",
         choices=["none", "oidc"],
-        default=os.environ.get("SOCLE_AUTH", "none"),
+        default=os.environ.get("SOCLE_AUTH", "oidc"),
         help="authentication mode: 'oidc' (bearer tokens; embedded provider by default) or "
         "'none' (only allowed on a loopback host)",
     )
-    serve.set_defaults(func=_serve)
+    serve.set_defaults(func=commands.serve)
 
     migrate = sub.add_parser("migrate", help="create or upgrade the database schema")
     _db_options(migrate)
@@ -57,12 +57,6 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_commands(sub, _db_options)
     security_cli.add_commands(sub, _db_options)  # token, audit verify|checkpoint
     return parser
-
-
-def _serve(args: argparse.Namespace) -> int:
-    if args.auth == "oidc":  # socle/security: the embedded provider is the default issuer
-        return security_cli.serve(args)
-    return commands.serve(args)
 
 
 def _db_options(parser: argparse.ArgumentParser) -> None:

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from socle.cli.commands import console, settings_from
+from socle.config import Settings
 
 
 def add_commands(sub, db_options) -> None:  # noqa: ANN001
@@ -193,14 +194,14 @@ def audit_checkpoint(args: argparse.Namespace) -> int:
     return 0
 
 
-def serve(args: argparse.Namespace) -> int:
-    """`socle serve --auth oidc`: the embedded provider is the default issuer."""
-    import uvicorn
+def prepare_oidc(args: argparse.Namespace, settings: Settings) -> int:
+    """Checks and messages of `socle serve --auth oidc` (embedded provider by default).
 
-    from socle.cli.commands import _loopback, _migrate, _prepare_metrics_dir
+    Returns a non-zero exit code when the server must not start.
+    """
+    from socle.cli.commands import _loopback
     from socle.security.config import ConfigError, load_security_config
 
-    settings = settings_from(args)
     os.environ["SOCLE_AUTH"] = "oidc"
     os.environ.setdefault("SOCLE_HOST", args.host)
     os.environ.setdefault("SOCLE_PORT", str(args.port))
@@ -217,10 +218,6 @@ def serve(args: argparse.Namespace) -> int:
             "SOCLE_AUTH_DEMO=0 (or SOCLE_ENV=production) and configure real accounts/providers."
         )
         return 2
-    _migrate(settings)
-    workers = args.workers or os.cpu_count() or 1
-    _prepare_metrics_dir(settings)
-    console.print(f"Socle on http://{args.host}:{args.port}/fhir ({workers} workers)")
     console.print(f"Authentication: OpenID Connect, issuer {config.issuer}")
     if config.demo:
         console.print(
@@ -229,17 +226,4 @@ def serve(args: argparse.Namespace) -> int:
             "[bold]socle token --as practitioner --rpps <RPPS>[/] "
             "(see the README, section Security)."
         )
-    from socle.observability import configure_logging
-
-    configure_logging(settings.log_level)
-    uvicorn.run(
-        "socle.server:app_factory",
-        log_config=None,
-        factory=True,
-        host=args.host,
-        port=args.port,
-        workers=workers,
-        log_level=settings.log_level,
-        access_log=False,
-    )
     return 0

@@ -83,7 +83,7 @@ def test_two_workers_lose_no_update(backend: str, tmp_path: Path, request) -> No
         if backend == "sqlite"
         else request.getfixturevalue("pg_schema_url")
     )
-    proc, base = _serve(url, tmp_path, "--workers", "2")
+    proc, base = _serve(url, tmp_path, "--workers", "2", "--auth", "none")
     try:
         _concurrent_updates(base)
     finally:
