@@ -15,7 +15,7 @@ import jsonpatch
 import orjson
 
 from socle.fhir.errors import FhirError, Issue, bad_request, gone, not_found, precondition_failed
-from socle.fhir.guard import CREATE, DELETE, READ, UPDATE, Access
+from socle.fhir.guard import CREATE, DELETE, READ, UPDATE, Access, OpenGuard
 from socle.fhir.resource_ids import etag, new_id, valid_id
 from socle.fhir.storage.store import CurrentRow, StoredVersion, StoreSession
 
@@ -125,7 +125,7 @@ class Crud:
                     f"If-None-Exist '{if_none_exist}' matches {len(existing)} resources"
                 )
             if existing:
-                return _result(existing[0], status=200)
+                return self._readable(ctx, _result(existing[0], status=200))
         return self._write(s, ctx, res_type, new_id(), resource, None, "POST")
 
     def update(
@@ -210,10 +210,12 @@ class Crud:
         if_match: int | None = None,
     ) -> Result:
         """PATCH with a JSON Patch document (RFC 6902) on the current version."""
-        resource = self.read(s, res_type, res_id).resource or {}  # 404 / 410 first
-        current = s.current(res_type, res_id, lock=True)
+        current = s.current(res_type, res_id, lock=True)  # lock before reading the content
+        resource = self.read(s, res_type, res_id, ctx).resource or {}  # 404/410, may read?
         self._check_if_match(res_type, res_id, current, if_match)
         patched = apply_json_patch(resource, operations)
+        if not isinstance(patched, dict):
+            raise bad_request("The patched document is not a resource")
         if patched.get("resourceType") != res_type or patched.get("id") != res_id:
             raise FhirError(422, "processing", "A patch may not change resourceType or id")
         self._check_body(res_type, patched)
@@ -267,11 +269,15 @@ class Crud:
     ) -> list[StoredVersion]:
         """Resources matching a conditional query such as `identifier=sys|val`."""
         self.engine.require_type(res_type)
+        if not isinstance(query, str):
+            raise bad_request(f"A conditional query must be a string, got {query!r}")
         params = parse_qsl(query.lstrip("?"), keep_blank_values=True)
         if not params:
             raise bad_request(f"Empty conditional query for {res_type}")
         if lock:  # two concurrent conditional creates must not both create
             s.lock_key(f"{s.tenant}|{res_type}?{query}")
+        # A subject only matches what it could find by searching (no existence oracle).
+        params += self.engine.guard.search_criteria(ctx, res_type)
         pks = self.engine.search.find_pks(s, res_type, params, limit=limit)
         return s.fetch_current(pks)
 
@@ -313,6 +319,12 @@ class Crud:
     ) -> Result:
         """Validate, stamp meta, index and append the new version."""
         action = CREATE if current is None or current.deleted else UPDATE
+        if action == UPDATE and not isinstance(self.engine.guard, OpenGuard):
+            # the subject must be allowed to change what is there, not only what it writes
+            before = s.read(res_type, res_id)
+            if before is not None and before.content is not None:
+                stored_before = loads(before.content)
+                self.engine.guard.authorize(ctx, Access(UPDATE, res_type, res_id, stored_before))
         self.engine.guard.authorize(ctx, Access(action, res_type, res_id, resource))
         warnings = self.engine.validate_for_write(resource)
         stamp = now_micros() if current is None else max(now_micros(), current.last_updated + 1)
@@ -358,7 +370,8 @@ def apply_json_patch(resource: dict[str, Any], operations: Any) -> dict[str, Any
     try:
         return jsonpatch.JsonPatch(operations).apply(resource)
     except jsonpatch.JsonPatchTestFailed as exc:
-        raise FhirError(422, "processing", f"JSON Patch test failed: {exc}") from exc
+        # the library's message quotes the stored value: never echo data back
+        raise FhirError(422, "processing", "JSON Patch test operation failed") from exc
     except (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException, TypeError) as exc:
         raise bad_request(f"Invalid JSON Patch: {exc}") from exc
     except Exception as exc:  # jsonpointer raises its own errors for bad pointers

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
 
@@ -26,21 +27,28 @@ def page_url(base: str, path: str, params: list[tuple[str, str]]) -> str:
 
 
 def history_bundle(
-    base: str, versions: list[StoredVersion], links: list[dict[str, str]], total: int | None
+    base: str,
+    versions: list[StoredVersion],
+    links: list[dict[str, str]],
+    total: int | None,
+    present: Callable[[StoredVersion], Any] | None = None,
 ) -> dict[str, Any]:
-    """A `history` Bundle; tombstones appear as DELETE entries without a resource."""
+    """A `history` Bundle; tombstones appear as DELETE entries without a resource.
+
+    `present` may return a reshaped resource for a version (None: serve it as stored).
+    """
     entries = []
     for v in versions:
         entry: dict[str, Any] = {"fullUrl": full_url(base, v.res_type, v.res_id)}
         if v.content is not None:
-            entry["resource"] = _raw(v.content)
-        method = "DELETE" if v.content is None else ("POST" if v.version == 1 else "PUT")
+            shown = present(v) if present else None
+            entry["resource"] = shown if shown is not None else _raw(v.content)
+        method = "DELETE" if v.content is None else v.method
         url = v.res_type if method == "POST" else f"{v.res_type}/{v.res_id}"
         entry["request"] = {"method": method, "url": url}
+        created = v.version == 1 or method == "POST"
         entry["response"] = {
-            "status": "410 Gone"
-            if v.content is None
-            else ("201 Created" if v.version == 1 else "200 OK"),
+            "status": "410 Gone" if v.content is None else ("201 Created" if created else "200 OK"),
             "etag": etag(v.version),
             "lastModified": format_instant(v.last_updated),
         }

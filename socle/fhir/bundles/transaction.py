@@ -44,6 +44,7 @@ class Entry:
     request: dict[str, Any]
     assigned_id: str | None = None
     matched: bool = False  # ifNoneExist found an existing resource
+    original: Any = None  # the resource as received (each attempt rewrites a copy)
     response: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -86,7 +87,7 @@ class BundleProcessor:
                 with self.engine.store.session(ctx.tenant, write=True) as s:
                     mapping = self._assign_ids(s, ctx, entries)
                     for entry in entries:
-                        if entry.resource is not None:
+                        if entry.original is not None:
                             entry.resource = _at(entry, self._rewrite, s, ctx, entry, mapping)
                     for entry in sorted(entries, key=lambda e: ORDER[e.method]):
                         _at(entry, self._run, s, ctx, entry, prefer)
@@ -152,7 +153,7 @@ class BundleProcessor:
                 return mapping[node]
             return node
 
-        return visit(entry.resource)
+        return visit(entry.original)
 
     def _resolve_reference(
         self, s: StoreSession, ctx: RequestContext, ref: str, mapping: dict[str, str]
@@ -179,7 +180,7 @@ class BundleProcessor:
         for entry in sorted(entries, key=lambda e: ORDER[e.method]):
             try:
                 with self.engine.store.session(ctx.tenant, write=entry.method != "GET") as s:
-                    if entry.resource is not None:
+                    if entry.original is not None:
                         entry.resource = self._rewrite(s, ctx, entry, {})
                     self._run(s, ctx, entry, prefer)
             except FhirError as err:
@@ -203,7 +204,7 @@ class BundleProcessor:
             entry.response = self.get(s, ctx, entry.url)
             return
         if entry.method == "POST":
-            if len(parts) != 1:
+            if len(parts) != 1 or entry.query:
                 raise bad_request(f"POST url must be a resource type, got {entry.url!r}")
             if entry.assigned_id is None:
                 result = crud.create(
@@ -221,6 +222,8 @@ class BundleProcessor:
             else:
                 raise bad_request(f"PUT url must be Type/id or Type?query, got {entry.url!r}")
         elif entry.method == "PATCH":
+            if len(parts) != 2:
+                raise bad_request(f"PATCH url must be Type/id, got {entry.url!r}")
             result = crud.patch(s, ctx, parts[0], parts[1], _patch_body(entry), if_match=if_match)
         else:  # DELETE
             result = self._delete(s, ctx, entry, parts, if_match)
@@ -281,7 +284,7 @@ def _parse_entry(index: int, raw: Any) -> Entry:
     if method in ("POST", "PUT") and not isinstance(resource, dict):
         raise bad_request(f"{method} entry has no resource", f"{where}.resource")
     full_url = raw.get("fullUrl") if isinstance(raw.get("fullUrl"), str) else None
-    return Entry(index, method, url.lstrip("/"), full_url, resource, request)
+    return Entry(index, method, url.lstrip("/"), full_url, resource, request, original=resource)
 
 
 def _check_unique_full_urls(entries: list[Entry]) -> None:
@@ -309,8 +312,8 @@ def _patch_body(entry: Entry) -> Any:
     res = entry.resource
     if isinstance(res, dict) and res.get("resourceType") == "Binary" and "data" in res:
         try:
-            return orjson.loads(base64.b64decode(res["data"]))
-        except (ValueError, orjson.JSONDecodeError) as exc:
+            return orjson.loads(base64.b64decode(res["data"], validate=True))
+        except (ValueError, TypeError, orjson.JSONDecodeError) as exc:
             raise bad_request(f"PATCH entry: Binary.data is not a JSON Patch: {exc}") from exc
     raise bad_request("A PATCH entry must carry a Binary resource holding the JSON Patch")
 

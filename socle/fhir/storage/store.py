@@ -452,7 +452,7 @@ def _current_during(at: tuple[int, int]) -> list:
     superseded_before = exists().where(
         later.c.resource_pk == v.resource_pk,
         later.c.version > v.version,
-        later.c.last_updated < at[0],
+        later.c.last_updated <= at[0],
     )
     return [v.last_updated <= at[1], ~superseded_before]
 

@@ -52,21 +52,32 @@ async def history(request: Request) -> Response:
         found = s.history(res_type, res_id, since=since, at=at, before=cursor, count=count + 1)
         more = len(found) > count
         found = found[:count]
+        edge = found[-1] if found else None  # the page's last version, even if hidden below
         if not isinstance(guard, OpenGuard):  # Security: only versions the subject may see
             found = [v for v in found if _visible(guard, ctx, v, bool(res_id))]
-        return found, more
+        return found, more, edge
 
-    versions, has_next = await in_session(request, work)
+    versions, has_next, edge = await in_session(request, work)
     path = "/".join(p for p in (res_type, res_id, "_history") if p)
     base_params = [(k, v) for k, v in q.multi_items() if k in KNOWN and k != "_cursor"]
     links = [link("self", page_url(ctx.base_url, path, list(q.multi_items())))]
-    if has_next:
-        last = versions[-1]
-        nxt = [*base_params, ("_cursor", f"{last.last_updated}.{last.history_pk}")]
+    if has_next and edge is not None:
+        nxt = [*base_params, ("_cursor", f"{edge.last_updated}.{edge.history_pk}")]
         links.append(link("next", page_url(ctx.base_url, path, nxt)))
     total = len(versions) if cursor is None and not has_next else None  # after the guard
-    bundle = history_bundle(ctx.base_url, versions, links, total)
+    bundle = history_bundle(ctx.base_url, versions, links, total, _presenter(engine, ctx))
     return fhir_response(request, bundle)
+
+
+def _presenter(engine, ctx):  # noqa: ANN001, ANN202
+    """Output hooks (e.g. the INS outgoing rule) apply to history entries too."""
+
+    def present(version):  # noqa: ANN001, ANN202
+        if version.content is None or not engine.hooks.reshapes(version.res_type):
+            return None  # served as stored
+        return engine.hooks.present(ctx, orjson.loads(version.content))
+
+    return present
 
 
 def _visible(guard, ctx, version, instance: bool) -> bool:  # noqa: ANN001
@@ -106,6 +117,6 @@ def _cursor(raw: str | None) -> tuple[int, int] | None:
     if raw is None:
         return None
     stamp, _, pk = raw.partition(".")
-    if not (stamp.lstrip("-").isdigit() and pk.isdigit()):
+    if not (stamp.lstrip("-").isdigit() and pk.isdigit()) or len(stamp) > 19 or len(pk) > 18:
         raise bad_request(f"Invalid _cursor {raw!r}", "_cursor")
     return int(stamp), int(pk)

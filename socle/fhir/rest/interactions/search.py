@@ -63,7 +63,8 @@ def run_search(
         links.append(link("next", page_url(ctx.base_url, path, page.next_params)))
     bundle["link"] = links
     issues = list(query.issues)
-    if page.total is not None and total is None:
+    asked = query.total == "accurate" or query.summary_count
+    if page.total is not None and total is None and asked:
         issues.append(_TOTAL_WITHHELD)
     outcome = _outcome_entry(issues, page.include_truncated, engine.search.limits)
     if query.summary_count:
@@ -98,8 +99,8 @@ VISIBLE_TOTAL_LIMIT = 10_000  # matches examined one by one to count what a subj
 _TOTAL_WITHHELD = Issue(
     "information",
     "informational",
-    f"The total is not given: more than {VISIBLE_TOTAL_LIMIT} matches to check against "
-    "the access rules",
+    "The total is only counted against the access rules on the first page of "
+    f"_total=accurate or _summary=count, and up to {VISIBLE_TOTAL_LIMIT} matches",
     ["_total"],
 )
 
@@ -121,10 +122,10 @@ def _visible_total(
     A guard that hides results one by one would otherwise let a total count masked or
     blocked resources, which leaks their existence.
     """
-    if page.total is None:
+    if page.total is None or page.total > VISIBLE_TOTAL_LIMIT or query.cursor:
         return None
-    if page.total > VISIBLE_TOTAL_LIMIT:
-        return None
+    if query.total != "accurate" and not query.summary_count:
+        return None  # the scan is only paid for when the client asks for an exact count
     scan = replace(query, includes=[], cursor=None, total="none", summary=None)
     size = engine.search.limits.max_count
     seen, cursor = 0, None
