@@ -19,9 +19,12 @@ class InsPlugin:
     def register(self, engine: FhirEngine) -> None:
         from socle.ins import operations
         from socle.ins.hooks import make_write_hook
+        from socle.ins.outgoing import filter_patient
 
         operations.register(engine)
         engine.hooks.write.append(make_write_hook(engine))
+        # RNIV: the INS leaves the server only with a qualified identity (read, search…)
+        engine.hooks.add_output("Patient", lambda _ctx, patient: filter_patient(patient))
 
 
 plugin = InsPlugin()

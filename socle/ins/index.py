@@ -135,7 +135,7 @@ def _record_direct(
     event = "traits" if after == M.PROV else "direct-write"
     transition = Transition(event, before, after, "Patient written directly")
     prov, audit = records(f"Patient/{pid}/_history/{version}", transition)
-    ctx = RequestContext(tenant=s.tenant)
+    ctx = RequestContext(tenant=s.tenant, extras={"socle.internal": True})  # server's record
     engine.crud.create(s, ctx, "Provenance", prov)
     engine.crud.create(s, ctx, "AuditEvent", audit)
 

@@ -17,6 +17,7 @@ from socle.ins import model as M
 from socle.ins import status as S
 from socle.ins import teleservice as T
 from socle.ins import vigilance as V
+from socle.ins.contexts import server_context
 
 if TYPE_CHECKING:
     from socle.fhir.engine import FhirEngine
@@ -43,10 +44,11 @@ def write_patient(
     result = engine.crud.update(s, ctx, "Patient", pid, patient)
     stored = result.resource or patient
     X.mark_synced(s, pid, result.version, stored)
+    server = server_context(ctx)
     for transition in transitions:
         prov, audit = S.records(f"Patient/{pid}/_history/{result.version}", transition, who)
-        engine.crud.create(s, ctx, "Provenance", prov)
-        engine.crud.create(s, ctx, "AuditEvent", audit)
+        engine.crud.create(s, server, "Provenance", prov)
+        engine.crud.create(s, server, "AuditEvent", audit)
     return stored
 
 

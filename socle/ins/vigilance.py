@@ -40,6 +40,7 @@ from socle.fhir.errors import FhirError
 from socle.ins import index as X
 from socle.ins import model as M
 from socle.ins import normalize as N
+from socle.ins.contexts import server_context
 from socle.ins.status import now_instant
 from socle.ins.tables import ins_identity
 
@@ -362,8 +363,8 @@ def merge(
     prov["entity"] = [{"role": "removal", "what": {"reference": old_ref}}]
     audit["subtype"] = [prov["activity"]["coding"][0]]
     audit["entity"].append({"what": {"reference": new_ref}})
-    p = engine.crud.create(s, ctx, "Provenance", prov)
-    engine.crud.create(s, ctx, "AuditEvent", audit)
+    p = engine.crud.create(s, server_context(ctx), "Provenance", prov)
+    engine.crud.create(s, server_context(ctx), "AuditEvent", audit)
     return {"source": source, "target": target, "repointed": repointed, "provenance": p.res_id}
 
 
@@ -436,8 +437,8 @@ def unmerge(engine: FhirEngine, s: StoreSession, ctx: RequestContext, source: st
     prov["target"].extend({"reference": r} for r in back)
     prov["activity"]["coding"][0] = M.coding(M.CS_INS_EVENT, "unmerge", "Défusion d'identités")
     audit["subtype"] = [prov["activity"]["coding"][0]]
-    engine.crud.create(s, ctx, "Provenance", prov)
-    engine.crud.create(s, ctx, "AuditEvent", audit)
+    engine.crud.create(s, server_context(ctx), "Provenance", prov)
+    engine.crud.create(s, server_context(ctx), "AuditEvent", audit)
     return {"source": source, "target": target, "restored": back, "recorded": now_instant()}
 
 

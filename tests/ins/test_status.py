@@ -90,7 +90,12 @@ def test_write_hook_refuses_and_downgrades(ins_client) -> None:  # noqa: ANN001
     assert r.status_code == 200, r.text
     stored = c.get(f"/fhir/Patient/{pid}").json()
     assert _status(stored) == M.PROV
-    old = [i for i in stored.get("identifier", []) if i.get("use") == "old"]
+    # no longer qualified: the INS does not leave the server, but it is kept (as old)
+    assert all(i.get("value") != nir(order=5) for i in stored.get("identifier", []))
+    engine = c.app.state.engine
+    with engine.store.session(c.app.state.tenant) as s:
+        kept = engine.crud.read(s, "Patient", pid).resource
+    old = [i for i in kept.get("identifier", []) if i.get("use") == "old"]
     assert old and old[0]["value"] == nir(order=5)
     # the downgrade is recorded when the index catches up (any INS operation)
     c.post(
