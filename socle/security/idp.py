@@ -41,6 +41,8 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from socle.fhir.errors import FhirError
+from socle.fhir.rest.http import read_limited
 from socle.security import tables as T
 from socle.security.accounts import Account, AccountStore, Client
 from socle.security.audit import AuditRecord
@@ -53,6 +55,9 @@ if TYPE_CHECKING:
 SESSION_COOKIE = "socle_sid"
 CSRF_COOKIE = "socle_csrf"
 CODE_TTL = 300
+
+
+FORM_LIMIT = 64 * 1024  # login, token and logout forms are small
 
 
 def _h(value: str) -> str:
@@ -664,9 +669,10 @@ class Provider:
     async def _oauth_request(self, request: Request) -> _Request:
         form: list[tuple[str, str]] = []
         if request.method == "POST":
-            raw = await request.body()
-            if len(raw) > 64 * 1024:
-                raise InvalidRequestError("request too large")
+            try:
+                raw = await read_limited(request, FORM_LIMIT)
+            except FhirError as exc:
+                raise InvalidRequestError("request too large") from exc
             form = parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True)
         args = list(request.query_params.multi_items())
         uri = self.config.issuer + request.url.path.removeprefix("/auth")
@@ -799,7 +805,7 @@ class Provider:
         return self.config.issuer.startswith("https://")
 
     async def login(self, request: Request) -> Response:
-        raw = await request.body()
+        raw = await read_limited(request, FORM_LIMIT)
         form = dict(parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True))
         address = self.security.client_address(request) or "?"
         original = parse_qsl(form.get("request", ""), keep_blank_values=True)
@@ -918,7 +924,7 @@ class Provider:
     async def logout(self, request: Request) -> Response:
         params = dict(request.query_params)
         if request.method == "POST":
-            raw = await request.body()
+            raw = await read_limited(request, FORM_LIMIT)
             params.update(parse_qsl(raw.decode("utf-8", "replace")))
         user = await run_in_threadpool(self._end_session, request.cookies.get(SESSION_COOKIE))
         await run_in_threadpool(

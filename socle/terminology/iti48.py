@@ -18,6 +18,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from socle.fhir.errors import FhirError
+from socle.fhir.rest.http import read_limited
 from socle.terminology.svs import (
     SvsError,
     parse_request,
@@ -41,8 +42,9 @@ async def retrieve_value_set(request: Request) -> Response:
     tenant = request.app.state.tenant
     soap = None
     if request.method == "POST":
-        body = await request.body()
-        if len(body) > MAX_REQUEST:
+        try:
+            body = await read_limited(request, MAX_REQUEST)
+        except FhirError:
             return _error(413, "RetrieveValueSetRequest too large")
         try:
             oid, version, lang, soap = parse_request(body)

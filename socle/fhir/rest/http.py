@@ -50,6 +50,12 @@ async def read_body(request: Request, ctx_limits: tuple[int, int], allowed: set[
                 415, "not-supported", "XML is not supported; send application/fhir+json"
             )
         raise FhirError(415, "not-supported", f"Unsupported Content-Type {ctype or '(none)'!r}")
+    raw = await read_limited(request, max_bytes)
+    return parse_json(raw, max_bytes=max_bytes, max_depth=max_depth)
+
+
+async def read_limited(request: Request, max_bytes: int) -> bytes:
+    """The raw body, refused with 413 as soon as it exceeds `max_bytes` (never buffered)."""
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > max_bytes:
         raise FhirError(413, "too-costly", f"Body of {declared} bytes exceeds {max_bytes}")
@@ -60,7 +66,7 @@ async def read_body(request: Request, ctx_limits: tuple[int, int], allowed: set[
         if size > max_bytes:
             raise FhirError(413, "too-costly", f"Body exceeds {max_bytes} bytes")
         chunks.append(chunk)
-    return parse_json(b"".join(chunks), max_bytes=max_bytes, max_depth=max_depth)
+    return b"".join(chunks)
 
 
 def prefer(request: Request) -> dict[str, str]:

@@ -104,3 +104,26 @@ def test_bad_if_match_is_400(client, header) -> None:  # noqa: ANN001
         f"/fhir/Patient/{pid}", json={**patient(), "id": pid}, headers={"If-Match": header}
     )
     assert r.status_code == 400
+
+
+def test_oversize_search_form_is_413(client, fhir_engine) -> None:  # noqa: ANN001
+    body = b"family=" + b"a" * (fhir_engine.settings.max_body_bytes + 1)
+    r = client.post(
+        "/fhir/Patient/_search",
+        content=body,
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert r.status_code == 413
+    assert issue_codes(r.json()) == ["too-costly"]
+
+
+def test_quote_heavy_body_is_parsed_in_linear_time(client) -> None:  # noqa: ANN001
+    """A string of escaped quotes made the old depth scan quadratic (seconds per 20 kB)."""
+    import time
+
+    text = '\\"' * 200_000
+    body = ('{"resourceType":"Patient","name":[{"text":"' + text + '"}]}').encode()
+    start = time.perf_counter()
+    r = client.post("/fhir/Patient", content=body, headers={"Content-Type": FHIR})
+    assert r.status_code == 201
+    assert time.perf_counter() - start < 5  # was minutes at this size

@@ -23,7 +23,7 @@ from starlette.responses import Response
 from socle.fhir.bundles.render import full_url, link, page_url
 from socle.fhir.errors import FhirError, Issue, bad_request, operation_outcome
 from socle.fhir.guard import SEARCH, Access, OpenGuard
-from socle.fhir.rest.http import context, fhir_response, limits, media_type
+from socle.fhir.rest.http import context, fhir_response, limits, media_type, read_limited
 from socle.fhir.rest.interactions.common import in_session
 from socle.fhir.rest.shaping import subset
 
@@ -202,9 +202,7 @@ async def search_post(request: Request) -> Response:
         request.app.state.engine.require_type(res_type)
     if media_type(request.headers.get("content-type")) != FORM:
         raise FhirError(415, "not-supported", f"POST _search needs {FORM}")
-    raw = await request.body()
-    if len(raw) > limits(request)[0]:
-        raise FhirError(413, "too-costly", "Search body too large")
+    raw = await read_limited(request, limits(request)[0])
     try:
         form = parse_qsl(raw.decode("utf-8"), keep_blank_values=True, strict_parsing=False)
     except UnicodeDecodeError as exc:
