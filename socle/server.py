@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from starlette.applications import Starlette
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
@@ -38,7 +40,10 @@ def create_server(
 
 
 def app_factory() -> Starlette:
-    """uvicorn `--factory` entry point for each worker process."""
+    """uvicorn `--factory` entry point for each worker process.
+
+    Secure by default: without SOCLE_AUTH (set by `socle serve`), tokens are required.
+    """
     settings = load_settings()
     configure_logging(settings.log_level)
-    return create_server(settings)
+    return create_server(settings, auth=os.environ.get("SOCLE_AUTH", "oidc"))
