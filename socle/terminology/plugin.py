@@ -41,6 +41,11 @@ class TerminologyPlugin:
         svc = service_for(engine)
         register_operations(engine)
         engine.routes.extend(routes())
+        validation = getattr(engine, "validation", None)
+        if validation is not None:  # bindings are checked against the SMT (NOS, JDV…)
+            from socle.terminology.validator import ValidatorTerminology
+
+            validation.set_terminology(ValidatorTerminology(svc))
 
         def on_write(ctx: RequestContext, resource: dict[str, Any], _created: bool) -> None:
             if resource.get("resourceType") in TYPES:

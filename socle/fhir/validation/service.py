@@ -97,6 +97,12 @@ class ValidationService:
                     self._validator = validator
         return self._validator
 
+    def set_terminology(self, terminology: Terminology) -> None:
+        """Check bindings through a terminology server (the SMT plugs in here)."""
+        with self._lock:
+            self._terminology = terminology
+            self._validator = None
+
     def reload(self) -> None:
         """Forget loaded definitions (after `socle packages install/remove`)."""
         with self._lock:
