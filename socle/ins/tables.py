@@ -25,8 +25,9 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
+from socle.fhir.storage.schema import PK  # the one auto-increment key type
+
 metadata = MetaData()
-PK = BigInteger().with_variant(Integer, "sqlite")
 
 ins_identity = Table(
     "ins_identity",
