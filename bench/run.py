@@ -31,6 +31,7 @@ from bench.common import OUT_DIR, ROOT, console, progress
 from bench.server import SocleServer
 
 BENCHMARKS = ("ingest", "crud", "copy", "profile")
+OPTIONAL = ("search",)  # only when asked: `--only search` (bench/search.py, 1M resources)
 BACKENDS = ("sqlite", "postgres")
 
 
@@ -71,7 +72,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--only",
         default=_env("ONLY", ",".join(BENCHMARKS)),
-        help="comma list of ingest,crud,copy,profile",
+        help="comma list of ingest,crud,copy,profile (default) and search (1M resources, "
+        "see bench/search.py; its databases are kept and reused)",
     )
     p.add_argument("--seed", type=int, default=int(_env("SEED", "1")))
     p.add_argument(
@@ -140,7 +142,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     args = p.parse_args(argv)
     try:
         args.backends = _csv(args.backends, BACKENDS, "--backends")
-        args.only = _csv(args.only, BENCHMARKS, "--only")
+        args.only = _csv(args.only, BENCHMARKS + OPTIONAL, "--only")
         args.ingest_clients = [int(c) for c in args.ingest_clients.split(",") if c.strip()]
     except (argparse.ArgumentTypeError, ValueError) as exc:
         p.error(str(exc))
@@ -224,8 +226,7 @@ class Runner:
         self.results["duration_s"] = round(time.perf_counter() - self.started, 1)
         raw = OUT_DIR / f"results-{self.run_id}.json"
         raw.write_text(json.dumps(self.results, indent=1, ensure_ascii=False))
-        args.output.parent.mkdir(parents=True, exist_ok=True)
-        args.output.write_text(report.render(self.results), encoding="utf-8")
+        _write_report(args.output, report.render(self.results))
         console.print(f"Report: {args.output}  (raw results: {raw.relative_to(ROOT)})")
         console.print(f"Total time: {self.results['duration_s']:.0f}s")
         return 0
@@ -392,15 +393,40 @@ class Runner:
                 console.print(f"[red]could not drop {db.label}: {exc}[/]")
 
 
+def _write_report(path: Path, text: str) -> None:
+    """Write the report, keeping the "## Search" section that bench/search.py maintains."""
+    from bench import search
+
+    previous = path.read_text(encoding="utf-8") if path.exists() else None
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    search.keep_section(previous, path)
+
+
+def _search(args: argparse.Namespace) -> int:
+    from bench import search
+
+    argv = ["--reuse", "--backends", ",".join(args.backends), "--postgres-url", args.postgres_url]
+    argv += ["--output", str(args.output)]
+    if args.quick:  # a smoke run: a small database (its plans go to bench/out/ too)
+        argv += ["--resources", "3000", "--samples", "5", "--rounds", "1"]
+        argv += ["--plans", str(OUT_DIR / "search-plans-quick.md")]
+    return search.main(argv)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     if args.render:
         results = json.loads(args.render.read_text(encoding="utf-8"))
-        args.output.parent.mkdir(parents=True, exist_ok=True)
-        args.output.write_text(report.render(results), encoding="utf-8")
+        _write_report(args.output, report.render(results))
         console.print(f"Report: {args.output} (from {args.render})")
         return 0
-    return Runner(args).run()
+    status = 0
+    if any(b not in OPTIONAL for b in args.only):
+        status = Runner(args).run()
+    if "search" in args.only and status == 0:
+        status = _search(args)
+    return status
 
 
 if __name__ == "__main__":

@@ -5,9 +5,12 @@ Public API: `SearchEngine` (``parse``, ``search``, ``find_pks``, ``count``), the
 (names, modifiers, chains, result parameters), `values` (escaping, prefixes), `clauses`
 (one module per parameter type, composites included), `chain` (chains and ``_has``),
 `compartment`, `sort`, `paging` (keyset cursors), `include`, `dialect` (``_total=estimate``
-and the query-time limit), `engine`. Semantics and limits: docs/search.md.
+and the query-time limit), `plan` (which criterion drives), `indexes` (indexes of the
+query side, migration 0006), `engine`. Semantics and limits: docs/search.md; SQL shapes
+and measured plans: docs/search-plans.md.
 """
 
+from socle.fhir.search import indexes  # noqa: F401  (declares the search indexes)
 from socle.fhir.search.engine import SearchEngine
 from socle.fhir.search.limits import DEFAULT_LIMITS, SearchLimits
 from socle.fhir.search.model import SearchPage, SearchQuery

@@ -48,7 +48,7 @@ def compartment_condition(
     by_params: dict[tuple[str, ...], list[str]] = defaultdict(list)
     for t in wanted:
         by_params[params[t]].append(t)
-    ref = S.idx_reference.alias()
+    ref = scope.alias(S.idx_reference)
     links = [
         and_(*in_types(ref.c.res_type, group), ref.c.param.in_(list(codes)))
         for codes, group in by_params.items()

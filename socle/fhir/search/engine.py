@@ -5,10 +5,18 @@ conditional create/update/delete.
 `StoreSession` with the same SQLAlchemy Core statements on SQLite and PostgreSQL:
 
     SELECT m.pk, m.k0… FROM (
-        SELECT r.pk, <sort keys> FROM resource r
-        WHERE r.tenant = :t AND r.deleted = false AND r.res_type = :type
-          AND r.pk IN (SELECT resource_pk FROM idx_… WHERE …)   -- one per parameter
+        SELECT r0.pk, <sort keys> FROM resource r0
+        WHERE r0.tenant = :t AND r0.deleted = false AND r0.res_type = :type
+          AND r0.pk IN (SELECT resource_pk FROM idx_… WHERE …)       -- the driving criterion
+          AND EXISTS (SELECT 1 FROM idx_… t WHERE t.resource_pk = r0.pk AND …)  -- the others
     ) m WHERE <keyset after the cursor> ORDER BY <keys>, m.pk LIMIT :count + 1
+
+The driving criterion is the one `socle.fhir.search.plan` expects to match fewest
+resources (measured on the index when the guess is unsure). The total
+(``_total=accurate``, the default) is only counted for a first page: in the page query
+itself (``count(*) OVER ()``) when that query evaluates every match anyway, else by a
+count read from the driving index table alone, and only when the page is full
+(otherwise it is the number of rows on the page).
 
 Only current, non-deleted resources of the session's tenant are ever returned, and the
 statements of one search run under `SearchLimits.max_query_seconds` (``dialect.time_limit``).
@@ -16,27 +24,43 @@ statements of one search run under `SearchLimits.max_query_seconds` (``dialect.t
 
 from __future__ import annotations
 
+import enum
+import sqlite3
 import time
 from collections.abc import Iterable
+from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, false, select
+from sqlalchemy import ColumnElement, Select, false, func, literal, select
 from sqlalchemy.sql.expression import FromClause
 
 from socle.fhir.errors import FhirError
 from socle.fhir.indexing.registry import SearchParamRegistry
-from socle.fhir.search import paging
-from socle.fhir.search.chain import condition
-from socle.fhir.search.clauses.base import Scope, in_types
+from socle.fhir.search import paging, plan
+from socle.fhir.search.chain import condition, pk_only
+from socle.fhir.search.clauses import measure_test, value_test
+from socle.fhir.search.clauses.base import Scope, in_types, index_rows
 from socle.fhir.search.compartment import compartment_condition
 from socle.fhir.search.dialect import count_rows, estimate_rows, time_limit
 from socle.fhir.search.include import included_pks
 from socle.fhir.search.limits import DEFAULT_LIMITS, SearchLimits
-from socle.fhir.search.model import SearchPage, SearchQuery
+from socle.fhir.search.model import Criterion, Leaf, SearchPage, SearchQuery
 from socle.fhir.search.paging import CURSOR_PARAM, Cursor, OrderKey
 from socle.fhir.search.parameters import QueryParser
 from socle.fhir.search.sort import CURSOR_TYPES, sort_expression
 from socle.fhir.storage import schema as S
+from socle.fhir.storage.schema import INDEX_TABLES
+
+# SQLite understands AS MATERIALIZED from 3.35 (and materialises a CTE read twice anyway)
+_MATERIALIZED = "MATERIALIZED" if sqlite3.sqlite_version_info >= (3, 35) else ""
+
+
+class Size(enum.Enum):
+    """What is known of how many resources the driving criterion matches."""
+
+    sparse = "sparse"
+    dense = "dense"
+    unknown = "unknown"
 
 
 class SearchEngine:
@@ -95,21 +119,33 @@ class SearchEngine:
         cursor: str | None = None,
     ) -> SearchPage:
         """One page of `query`: `count` overrides ``_count``, `cursor` a ``_cursor`` param."""
-        scope = Scope(session.tenant)
-        size = self._page_size(query, count)
+        scope = _scope(session)
+        page_size = self._page_size(query, count)
         token = cursor if cursor is not None else query.cursor
         edge = self._decode(token, query) if token else None
         with time_limit(session, self.limits.max_query_seconds):
-            total = self._total(session, query, scope, edge)
+            drive, size = self._driver(session, query, scope)
+            if query.summary_count or page_size == 0:
+                total = self._total(session, query, scope, edge, drive)
+                return SearchPage([], None, total, applied=list(query.applied))
+            mode = self._total_mode(query)
+            windowed = edge is None and mode == "accurate" and not _count_apart(query, drive)
+            rows, more, counted = self._rows(
+                session, query, scope, page_size, edge, drive, size, windowed
+            )
+            total: int | None
+            if windowed:
+                total = counted  # count(*) OVER () of the page query: one pass, not two
+            elif edge is None and not more and mode != "none":
+                total = len(rows)  # the whole result is on this first page
+            else:
+                total = self._total(session, query, scope, edge, drive)
             page = SearchPage([], None, total, applied=list(query.applied))
-            if query.summary_count or size == 0:
-                return page
-            rows, more = self._rows(session, query, scope, size, edge)
             page.pks = [row[0] for row in rows]
             self._links(page, query, rows, more, edge, total)
             if query.includes and page.pks:
                 page.included_pks, page.include_truncated = included_pks(
-                    session, scope, query.includes, page.pks, self.limits
+                    session, scope.fresh(), query.includes, page.pks, self.limits
                 )
         return page
 
@@ -124,17 +160,18 @@ class SearchEngine:
         query = self.parse(res_type, params)
         if not query.criteria:
             raise FhirError(400, "invalid", f"The conditional query on {res_type} has no criteria")
-        scope = Scope(session.tenant)
-        owner = S.resource.alias("r")
-        stmt = select(owner.c.pk).where(*self._filters(query, owner, scope))
+        scope = _scope(session)
         with time_limit(session, self.limits.max_query_seconds):
+            drive, _ = self._driver(session, query, scope)
+            owner = scope.alias(S.resource)
+            stmt = select(owner.c.pk).where(*self._filters(query, owner, scope, drive))
             return list(session.execute(stmt.order_by(owner.c.pk).limit(limit)).scalars())
 
     def count(self, session: Any, query: SearchQuery, estimate: bool = False) -> int:
         """Number of matches (planner estimate on PostgreSQL when `estimate`)."""
-        scope = Scope(session.tenant)
-        stmt = self._matches(query, scope)
+        scope = _scope(session)
         with time_limit(session, self.limits.max_query_seconds):
+            stmt = self._matches(query, scope, self._driver(session, query, scope)[0])
             return estimate_rows(session, stmt) if estimate else count_rows(session, stmt)
 
     # ------------------------------------------------------------------------ internals
@@ -145,8 +182,34 @@ class SearchEngine:
             size = self.limits.default_count
         return max(0, min(size, self.limits.max_count))
 
+    def _driver(self, session: Any, query: SearchQuery, scope: Scope) -> tuple[int | None, Size]:
+        """The criterion the query starts from: the static guess of `plan.driver`, checked
+        against the index when it is unsure (`plan.to_measure`); and what is known of its
+        size: `Size.sparse` for a sure guess or a driver measured below `plan.PROBE_CAP`
+        rows, `Size.dense` for a lone criterion measured at `plan.DENSE_ROWS` or more
+        (SQLite only, see `_rows`), else `Size.unknown`."""
+        static = plan.driver(query.criteria, query.compartment is not None)
+        if static is None:
+            return None, Size.unknown
+        if plan.rank(query.criteria[static]) < plan.UNCERTAIN:
+            return static, Size.sparse
+        measured = plan.to_measure(query.criteria, static)
+        if measured:
+            sizes = {i: _measure(session, query.criteria[i], scope.fresh()) for i in measured}
+            best = min(measured, key=lambda i: (sizes[i], plan.rank(query.criteria[i]), i))
+            if sizes[best] < plan.PROBE_CAP:
+                return best, Size.sparse
+            return static, Size.unknown
+        lone = len(query.criteria) == 1 and not query.sort and query.compartment is None
+        if lone and not scope.postgres and plan.measurable(query.criteria[static]):
+            rows = _measure(session, query.criteria[static], scope.fresh(), plan.DENSE_ROWS)
+            if rows >= plan.DENSE_ROWS:
+                return static, Size.dense
+            return static, Size.sparse if rows < plan.PROBE_CAP else Size.unknown
+        return static, Size.unknown
+
     def _filters(
-        self, query: SearchQuery, owner: FromClause, scope: Scope
+        self, query: SearchQuery, owner: FromClause, scope: Scope, drive: int | None
     ) -> list[ColumnElement[bool]]:
         tests = [
             owner.c.tenant == scope.tenant,
@@ -156,48 +219,108 @@ class SearchEngine:
         if query.compartment is not None:
             comp_type, comp_id = query.compartment
             tests.append(compartment_condition(comp_type, comp_id, owner, query.res_types, scope))
-        tests.extend(condition(c, owner, scope) for c in query.criteria)
+        tests.extend(
+            condition(c, owner, scope, drive=i == drive) for i, c in enumerate(query.criteria)
+        )
         return tests
 
-    def _matches(self, query: SearchQuery, scope: Scope) -> Select:
-        owner = S.resource.alias("r")
-        return select(owner.c.pk).where(*self._filters(query, owner, scope))
+    def _matches(self, query: SearchQuery, scope: Scope, drive: int | None) -> Select:
+        """The pks of every match, for a count or an estimate."""
+        scope = scope.fresh()
+        by_index = _index_matches(query, scope, drive)
+        if by_index is not None:
+            return by_index
+        owner = scope.alias(S.resource)
+        return select(owner.c.pk).where(*self._filters(query, owner, scope, drive))
 
-    def _total(
-        self, session: Any, query: SearchQuery, scope: Scope, edge: Cursor | None
-    ) -> int | None:
+    def _total_mode(self, query: SearchQuery) -> str:
         mode = query.total or self.default_total
         if query.summary_count and mode == "none":
             mode = "accurate"
+        return mode
+
+    def _total(
+        self,
+        session: Any,
+        query: SearchQuery,
+        scope: Scope,
+        edge: Cursor | None,
+        drive: int | None,
+    ) -> int | None:
+        mode = self._total_mode(query)
         if mode == "none":
             return None
         if edge is not None and edge.total is not None:
             return edge.total  # counted once for the first page, carried by the cursor
-        stmt = self._matches(query, scope)
+        stmt = self._matches(query, scope, drive)
         return estimate_rows(session, stmt) if mode == "estimate" else count_rows(session, stmt)
 
     def _rows(
-        self, session: Any, query: SearchQuery, scope: Scope, size: int, edge: Cursor | None
-    ) -> tuple[list[Any], bool]:
-        """Up to `size` rows (pk, sort values…) in page order, and whether more follow."""
-        owner = S.resource.alias("r")
-        keys = [sort_expression(k, owner).label(f"k{i}") for i, k in enumerate(query.sort)]
-        inner = select(owner.c.pk, *keys).where(*self._filters(query, owner, scope)).subquery("m")
+        self,
+        session: Any,
+        query: SearchQuery,
+        scope: Scope,
+        size: int,
+        edge: Cursor | None,
+        drive: int | None,
+        density: Size = Size.unknown,
+        windowed: bool = False,
+    ) -> tuple[list[Any], bool, int | None]:
+        """Up to `size` rows (pk, sort values…) in page order, whether more follow, and
+        (`windowed`) the number of matches, counted by the same statement (the
+        matches are materialised once, read by the page and by its count).
+
+        In pk order (no ``_sort``) the page can stop after `size` + 1 matches, and the
+        best plan depends on how dense the matches are:
+
+        - dense (one criterion with thousands of rows): walking the resources in pk
+          order and probing each is cheapest, since matches come every few rows.
+          PostgreSQL finds that plan itself (a merge semi-join on pk); SQLite would
+          first materialise the whole driving list (all heart rates, every page), so on
+          SQLite nothing drives: the criterion is a probe and the scan follows the rowid.
+        - sparse (a sure guess, or measured small): start from the driver. PostgreSQL,
+          misled by its estimates, may still prefer the walk in pk order hoping for
+          early matches and read a million rows; ordering by ``pk + 0`` (the same order,
+          which no index provides) removes that temptation.
+        - unknown: the driver leads on SQLite; PostgreSQL chooses.
+        """
+        scope = scope.fresh()
+        owner = scope.alias(S.resource)
+        keys = [sort_expression(k, owner, scope).label(f"k{i}") for i, k in enumerate(query.sort)]
+        page_drive = None if density is Size.dense and not query.sort else drive
+        filters = self._filters(query, owner, scope, page_drive)
+        matches = select(owner.c.pk, *keys).where(*filters)
+        if windowed:
+            # Every match is read once, into a materialised CTE that both the page and its
+            # count read. (A ``count(*) OVER ()`` window does the same work, but
+            # PostgreSQL costs LIMIT over a window as if it streamed, and then picks a
+            # plan meant to stop early that reads every resource of the type.)
+            inner: Any = matches.cte("m").prefix_with(_MATERIALIZED)
+        else:
+            inner = matches.subquery("m")
         order = [OrderKey(inner.c[f"k{i}"], k.descending) for i, k in enumerate(query.sort)]
         pk = OrderKey(inner.c.pk, False)
+        unindexed = scope.postgres and not query.sort and density is Size.sparse and not windowed
+        sort_pk = OrderKey(inner.c.pk + 0, False) if unindexed else pk
         backward = edge is not None and edge.backward
         if backward:
-            order, pk = [k.reversed() for k in order], pk.reversed()
+            order, pk, sort_pk = [k.reversed() for k in order], pk.reversed(), sort_pk.reversed()
         stmt = select(inner)
+        if windowed:
+            stmt = stmt.add_columns(select(func.count()).select_from(inner).scalar_subquery())
         if edge is not None:
             stmt = stmt.where(paging.after_condition(order, pk, edge))
-        stmt = stmt.order_by(*(k.order() for k in order), pk.order()).limit(size + 1)
+        stmt = stmt.order_by(*(k.order() for k in order), sort_pk.order()).limit(size + 1)
         rows = list(session.execute(stmt).all())
+        counted = None
+        if windowed:
+            counted = rows[0][-1] if rows else 0
+            rows = [row[:-1] for row in rows]
         more = len(rows) > size
         rows = rows[:size]
         if backward:
             rows.reverse()
-        return rows, more
+        return rows, more, counted
 
     def _links(
         self,
@@ -225,6 +348,69 @@ class SearchEngine:
     def _decode(self, token: str, query: SearchQuery) -> Cursor:
         kinds = [CURSOR_TYPES[k.kind] for k in query.sort]
         return paging.decode(token, _sort_text(query), kinds)
+
+
+def _measure(session: Any, leaf: Criterion, scope: Scope, cap: int | None = None) -> int:
+    """How many index rows `leaf` has, counted up to `cap` (`plan.PROBE_CAP`)."""
+    assert isinstance(leaf, Leaf)
+    t = scope.alias(INDEX_TABLES[leaf.kind])
+    rows = select(literal(1)).where(*index_rows(t, scope, leaf.types, leaf.code))
+    rows = rows.where(measure_test(leaf, t)).limit(cap or plan.PROBE_CAP)
+    return int(session.execute(select(func.count()).select_from(rows.subquery())).scalar_one())
+
+
+def _count_apart(query: SearchQuery, drive: int | None) -> bool:
+    """Count the first page's total with a statement of its own (from the index table)
+    rather than within the page query (``count(*) OVER ()``).
+
+    Apart when the count can be read from the driving index alone and the page query may
+    stop early: matches in pk order (no ``_sort``) starting from an index range (not a
+    ``:contains`` scan). Otherwise the page query evaluates every match anyway, and the
+    window count costs nothing more.
+    """
+    if query.sort or not _index_countable(query, drive):
+        return False
+    assert drive is not None
+    return query.criteria[drive].modifier not in ("contains", "text")  # type: ignore[union-attr]
+
+
+def _index_countable(query: SearchQuery, drive: int | None) -> bool:
+    if query.compartment is not None or drive is None:
+        return False
+    leaf = query.criteria[drive]
+    if not isinstance(leaf, Leaf) or leaf.kind not in INDEX_TABLES or leaf.kind == "composite":
+        return False
+    return all(pk_only(c) for i, c in enumerate(query.criteria) if i != drive)
+
+
+def _index_matches(query: SearchQuery, scope: Scope, drive: int | None) -> Select | None:
+    """The matches read from the driving criterion's index table alone, when possible.
+
+    A count does not need the `resource` rows: index rows exist only for the current
+    version of resources that are not deleted (a delete removes them, see
+    `socle.fhir.storage.store`), and they carry the tenant and type. So when the driving
+    criterion is an index leaf and every other criterion only needs the owner's pk (no
+    ``_id``, ``_lastUpdated``, ``_has`` or compartment), the matches are ``SELECT
+    DISTINCT t.resource_pk FROM idx_… t WHERE <driver> AND <probes on t.resource_pk>``:
+    an index (only) scan instead of a join with a million-row table.
+    """
+    if not _index_countable(query, drive):
+        return None
+    assert drive is not None
+    leaf = query.criteria[drive]
+    assert isinstance(leaf, Leaf)
+    others = [c for i, c in enumerate(query.criteria) if i != drive]
+    t = scope.alias(INDEX_TABLES[leaf.kind])
+    tests = index_rows(t, scope, leaf.types, leaf.code)
+    if leaf.missing is None:
+        tests.append(value_test(leaf, t))
+    owner = SimpleNamespace(c=SimpleNamespace(pk=t.c.resource_pk))
+    tests.extend(condition(c, owner, scope) for c in others)  # type: ignore[arg-type]
+    return select(t.c.resource_pk).distinct().where(*tests)
+
+
+def _scope(session: Any) -> Scope:
+    return Scope(session.tenant, session.conn.dialect.name)
 
 
 def _sort_text(query: SearchQuery) -> str:

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import Select, false, select
 
 from socle.fhir.search.chain import local_target
-from socle.fhir.search.clauses.base import Scope
+from socle.fhir.search.clauses.base import Scope, in_pks
 from socle.fhir.search.limits import SearchLimits
 from socle.fhir.search.model import IncludeSpec
 from socle.fhir.storage import schema as S
@@ -60,11 +60,12 @@ def _run(session: Any, scope: Scope, spec: IncludeSpec, pks: list[int], limit: i
 
 def _forward(scope: Scope, spec: IncludeSpec, sources: list[int]) -> Select:
     """Resources referenced by `sources` through the spec's parameter."""
-    ref, target = S.idx_reference.alias(), S.resource.alias()
+    scope = scope.fresh()
+    ref, target = scope.alias(S.idx_reference), scope.alias(S.resource)
     stmt = (
         select(target.c.pk)
         .select_from(ref.join(target, local_target(ref, target, scope)))
-        .where(ref.c.tenant == scope.tenant, ref.c.resource_pk.in_(sources))
+        .where(ref.c.tenant == scope.tenant, in_pks(ref.c.resource_pk, sources, scope))
         .where(ref.c.url.is_(None), target.c.deleted == false())
     )
     return _filters(stmt, ref, spec).distinct().order_by(target.c.pk)
@@ -72,11 +73,13 @@ def _forward(scope: Scope, spec: IncludeSpec, sources: list[int]) -> Select:
 
 def _reverse(scope: Scope, spec: IncludeSpec, targets: list[int]) -> Select:
     """Resources whose spec parameter references one of `targets`."""
-    ref, target = S.idx_reference.alias(), S.resource.alias()
+    scope = scope.fresh()
+    ref, target = scope.alias(S.idx_reference), scope.alias(S.resource)
     stmt = (
         select(ref.c.resource_pk)
         .select_from(ref.join(target, local_target(ref, target, scope)))
-        .where(ref.c.tenant == scope.tenant, target.c.pk.in_(targets), ref.c.url.is_(None))
+        .where(ref.c.tenant == scope.tenant, in_pks(target.c.pk, targets, scope))
+        .where(ref.c.url.is_(None))
     )
     return _filters(stmt, ref, spec).distinct().order_by(ref.c.resource_pk)
 

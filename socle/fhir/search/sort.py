@@ -14,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.sql.expression import FromClause
 
 from socle.fhir.search.clauses import HANDLERS
+from socle.fhir.search.clauses.base import Scope
 from socle.fhir.search.model import SortKey
 from socle.fhir.storage.schema import INDEX_TABLES
 
@@ -31,12 +32,13 @@ CURSOR_TYPES: dict[str, tuple[type, ...]] = {
 }
 
 
-def sort_expression(key: SortKey, owner: FromClause) -> Any:
+def sort_expression(key: SortKey, owner: FromClause, scope: Scope | None = None) -> Any:
     if key.kind == "_id":
         return owner.c.res_id
     if key.kind == "_lastUpdated":
         return owner.c.last_updated
-    t = INDEX_TABLES[key.kind].alias()
+    table = INDEX_TABLES[key.kind]
+    t = scope.alias(table) if scope is not None else table.alias()
     aggregate = HANDLERS[key.kind].sort_value(t, key.descending)
     return (
         select(aggregate)

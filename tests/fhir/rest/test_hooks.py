@@ -104,7 +104,7 @@ def test_output_hook_reshapes_reads_and_searches(client, fhir_engine) -> None:  
         assert "birthDate" not in client.get(f"/fhir/Patient/{pid}").json()
         entry = client.get("/fhir/Patient").json()["entry"][0]["resource"]
         assert "birthDate" not in entry and entry["id"] == pid
-        stored = client.get(f"/fhir/Patient?birthdate=1980-04-12").json()
+        stored = client.get("/fhir/Patient?birthdate=1980-04-12").json()
         assert stored["total"] == 1  # the hook changes what leaves, not what is indexed
     finally:
         fhir_engine.hooks.output.pop("Patient")

@@ -45,10 +45,12 @@ def test_no_limit_when_disabled(search_store: ResourceStore) -> None:
 
 
 def test_postgres_timeout_is_local_and_restored(db: SearchDb) -> None:
+    """Restored after each search in a write transaction; in a read-only one it stays set
+    until the commit (see test_query_shape.py); either way it ends with the transaction."""
     if db.backend != "postgresql":
         pytest.skip("statement_timeout is PostgreSQL's")
     db.put({"resourceType": "Patient", "id": "p", "name": [{"family": "Durand"}]})
-    with db.store.session(db.tenant) as s:
+    with db.store.session(db.tenant, write=True) as s:
         before = _timeout(s)
         with time_limit(s, 3):
             assert _timeout(s) == "3s"
@@ -56,6 +58,9 @@ def test_postgres_timeout_is_local_and_restored(db: SearchDb) -> None:
         query = db.engine.parse("Patient", [("family", "durand")])
         assert len(db.engine.search(s, query).pks) == 1
         assert _timeout(s) == before
+    with db.store.session(db.tenant) as s:
+        assert _timeout(s) == before
+        assert len(db.engine.search(s, query).pks) == 1
     with db.store.session(db.tenant) as s:
         assert _timeout(s) == before
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from sqlalchemy import ColumnElement, or_
+from sqlalchemy import ColumnElement, and_, or_
 from sqlalchemy.sql.expression import FromClause
 
 from socle.fhir.search.clauses import (
@@ -25,7 +25,7 @@ from socle.fhir.search.clauses import (
     token,
     uri,
 )
-from socle.fhir.search.clauses.base import Scope, index_rows, not_owned_by, owned_by
+from socle.fhir.search.clauses.base import Scope, not_owned_by, owned_by
 from socle.fhir.search.model import Leaf
 from socle.fhir.storage.schema import INDEX_TABLES
 
@@ -43,22 +43,48 @@ SORTABLE = frozenset(HANDLERS) - {"composite"}
 RESOURCE_COLUMNS = frozenset({"_id", "_lastUpdated"})
 
 
-def leaf_condition(leaf: Leaf, owner: FromClause, scope: Scope) -> ColumnElement[bool]:
-    """SQL test that the `owner` resource matches one (OR-ed) parameter."""
+def leaf_condition(
+    leaf: Leaf, owner: FromClause, scope: Scope, drive: bool = False
+) -> ColumnElement[bool]:
+    """SQL test that the `owner` resource matches one (OR-ed) parameter.
+
+    `drive`: the criterion starts the query (an ``IN`` semi-join), else it is probed per
+    owner (a correlated ``EXISTS``); see `socle.fhir.search.clauses.base`.
+    """
     if leaf.kind == "_id":
         return special.id_match(owner, leaf.values, leaf.modifier)
     if leaf.kind == "_lastUpdated":
         return special.last_updated_match(owner, leaf.values)
-    t = INDEX_TABLES[leaf.kind].alias()
-    rows = index_rows(t, scope, leaf.types, leaf.code)
-    if leaf.missing is not None:
-        return not_owned_by(owner, t, rows) if leaf.missing else owned_by(owner, t, rows)
-    if leaf.kind == "composite":
+    if leaf.kind == "composite" and leaf.missing is None:
         return composite.condition(
-            leaf.code, leaf.types, leaf.components, leaf.values, owner, scope
+            leaf.code, leaf.types, leaf.components, leaf.values, owner, scope, drive
         )
+    t = scope.alias(INDEX_TABLES[leaf.kind])
+    if leaf.missing is not None:
+        if leaf.missing:
+            return not_owned_by(owner, t, scope, leaf.types, leaf.code, [])
+        return owned_by(owner, t, scope, leaf.types, leaf.code, [], drive)
+    test = value_test(leaf, t)
+    if leaf.modifier in HANDLERS[leaf.kind].NEGATING:
+        return not_owned_by(owner, t, scope, leaf.types, leaf.code, [test])
+    return owned_by(owner, t, scope, leaf.types, leaf.code, [test], drive)
+
+
+def measure_test(leaf: Leaf, t: FromClause) -> ColumnElement[bool]:
+    """The test whose rows measure the leaf's size (`socle.fhir.search.plan`): the value
+    test, except for numbers and quantities, where only the plain-value branch counts
+    (one range of the value index; the interval rows are rare and their terms defeat
+    PostgreSQL's estimates, which made it scan every body weight for a LIMIT 256)."""
+    if leaf.kind == "number":
+        branches = [number.disjuncts(t.c.value, v, t.c.low, t.c.high)[0] for v in leaf.values]
+    elif leaf.kind == "quantity":
+        branches = [quantity.disjuncts(t, v)[0] for v in leaf.values]
+    else:
+        return value_test(leaf, t)
+    return or_(*(and_(*terms) for terms in branches))
+
+
+def value_test(leaf: Leaf, t: FromClause) -> ColumnElement[bool]:
+    """The OR of the leaf's values on one index row (`t`, an alias of its table)."""
     handler = HANDLERS[leaf.kind]
-    test = or_(*(handler.match(t, v, leaf.modifier) for v in leaf.values))
-    if leaf.modifier in handler.NEGATING:
-        return not_owned_by(owner, t, [*rows, test])
-    return owned_by(owner, t, [*rows, test])
+    return or_(*(handler.match(t, v, leaf.modifier) for v in leaf.values))

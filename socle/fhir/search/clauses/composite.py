@@ -10,13 +10,16 @@ runs unchanged on a per-component alias.
 
 SQL: ``owner.pk IN (SELECT c0.resource_pk FROM idx_composite c0 JOIN idx_composite c1
 ON c1.resource_pk = c0.resource_pk AND c1.grp = c0.grp AND c1.pos = 1 … WHERE c0.param =
-:code AND c0.pos = 0 AND (<part 0 on c0> AND <part 1 on c1>) OR …)``.
+:code AND c0.pos = 0 AND (<part 0 on c0> AND <part 1 on c1>) OR …)`` when it drives the
+query, else the same join probed per owner: ``EXISTS (… WHERE c0.resource_pk = owner.pk
+…)`` (see `socle.fhir.search.clauses.base`).
 
 No modifier is accepted but ``:missing``; composites cannot be sorted on.
 """
 
 from __future__ import annotations
 
+from functools import cache
 from types import ModuleType, SimpleNamespace
 from typing import Any, NamedTuple
 
@@ -24,7 +27,7 @@ from sqlalchemy import ColumnElement, and_, or_, select
 from sqlalchemy.sql.expression import FromClause
 
 from socle.fhir.search.clauses import date, number, quantity, reference, string, token, uri
-from socle.fhir.search.clauses.base import Scope, ValueEnv, index_rows
+from socle.fhir.search.clauses.base import Scope, ValueEnv, correlated, index_rows, probe_rows
 from socle.fhir.search.values import split_unescaped
 from socle.fhir.storage import schema as S
 
@@ -73,6 +76,7 @@ def parse(raw: str, modifier: str | None, env: ValueEnv) -> CompositeValue:
     return CompositeValue(tuple(parsed))
 
 
+@cache
 def view(table: FromClause, kind: str) -> SimpleNamespace:
     """`table` (an idx_composite alias) seen with the column names of `kind`'s own table."""
     columns = {name: table.c[col] for name, col in S.COMPOSITE_COLUMNS[kind].items()}
@@ -86,9 +90,10 @@ def condition(
     values: tuple[CompositeValue, ...],
     owner: FromClause,
     scope: Scope,
+    drive: bool = False,
 ) -> ColumnElement[bool]:
     """The owner has one combination of `code` whose components match one of `values`."""
-    aliases = [S.idx_composite.alias() for _ in components]
+    aliases = [scope.alias(S.idx_composite) for _ in components]
     first = aliases[0]
     joined: Any = first
     for pos, alias in enumerate(aliases[1:], start=1):
@@ -110,9 +115,8 @@ def condition(
         )
         for value in values
     ]
-    query = (
-        select(first.c.resource_pk)
-        .select_from(joined)
-        .where(*index_rows(first, scope, types, code), first.c.pos == 0, or_(*alternatives))
-    )
-    return owner.c.pk.in_(query)
+    tests = [first.c.pos == 0, or_(*alternatives)]
+    if not drive:
+        return correlated(scope, [*probe_rows(first, owner, scope, types, code), *tests], joined)
+    query = select(first.c.resource_pk).select_from(joined)
+    return owner.c.pk.in_(query.where(*index_rows(first, scope, types, code), *tests))

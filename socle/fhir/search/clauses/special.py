@@ -28,6 +28,6 @@ def id_match(owner: FromClause, ids: tuple[str, ...], modifier: str | None) -> C
 
 
 def last_updated_match(owner: FromClause, values: tuple[Any, ...]) -> ColumnElement:
-    """An instant is its own range [t, t]."""
+    """An instant is its own range [t, t] (`date.point_match`)."""
     col = owner.c.last_updated
-    return or_(*(date.range_match(col, col, v) for v in values))
+    return or_(*(date.point_match(col, v) for v in values))
