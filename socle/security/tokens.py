@@ -18,6 +18,7 @@ import threading
 import time
 import urllib.parse
 import urllib.request
+from abc import ABC, abstractmethod
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -60,7 +61,7 @@ def http_json(
         return orjson.loads(response.read())
 
 
-class KeySource:
+class KeySource(ABC):
     """Keys of one issuer; `refresh()` reloads them at most every `min_interval` seconds."""
 
     min_interval = 30.0
@@ -88,8 +89,9 @@ class KeySource:
                 return False
             return True
 
+    @abstractmethod
     def load(self) -> list[jose.Jwk]:
-        raise NotImplementedError
+        """Fetch the current keys (each source knows where they live)."""
 
 
 class LocalKeys(KeySource):
