@@ -59,6 +59,12 @@ def add_commands(sub: argparse._SubParsersAction, db_options) -> None:  # noqa: 
     mllp.add_argument("--port", type=int, default=2575)
     mllp.add_argument("--forward", help="subscriber host:port receiving accepted messages")
     mllp.add_argument("--tenant", default=os.environ.get("SOCLE_TENANT", "default"))
+    mllp.add_argument(
+        "--allow-remote",
+        action="store_true",
+        help="listen on a non-loopback address (MLLP has no authentication: put it behind "
+        "a TLS tunnel or a network allow-list)",
+    )
     mllp.set_defaults(func=serve_mllp)
 
 
@@ -219,9 +225,17 @@ def worklist(args: argparse.Namespace) -> int:
 
 
 def serve_mllp(args: argparse.Namespace) -> int:
+    from socle.cli.commands import _loopback
     from socle.ins.mllp import MllpServer
     from socle.observability import configure_logging
 
+    if not _loopback(args.host) and not args.allow_remote:
+        print(
+            f"Refusing to listen on {args.host}: MLLP carries no authentication. Use a "
+            "loopback address behind a TLS tunnel, or --allow-remote on a trusted network.",
+            file=sys.stderr,
+        )
+        return 2
     engine = _engine(args)
     configure_logging(engine.settings.log_level)
     forward = None

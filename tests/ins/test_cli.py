@@ -40,3 +40,27 @@ def test_registry_cli(tmp_path, capsys, monkeypatch) -> None:  # noqa: ANN001
     assert "Wrong key" in capsys.readouterr().out
     assert main(["ins", "demo-registry", "--count", "5"]) == 0
     assert len(capsys.readouterr().out.strip().splitlines()) == 5
+
+
+def test_mllp_refuses_a_non_loopback_host_without_allow_remote(tmp_path) -> None:  # noqa: ANN001
+    import subprocess
+    import sys
+
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "socle.cli.main",
+            "mllp",
+            "--host",
+            "0.0.0.0",
+            "--port",
+            "0",
+            "--database",
+            f"sqlite:///{tmp_path}/m.db",
+        ],
+        capture_output=True,
+        timeout=60,
+    )
+    assert proc.returncode == 2
+    assert b"Refusing to listen" in proc.stderr
