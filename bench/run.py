@@ -31,7 +31,9 @@ from bench.common import OUT_DIR, ROOT, console, progress
 from bench.server import SocleServer
 
 BENCHMARKS = ("ingest", "crud", "copy", "profile")
-OPTIONAL = ("search",)  # only when asked: `--only search` (bench/search.py, 1M resources)
+# Only when asked: `--only search` (bench/search.py, 1M resources), `--only services`
+# (bench/services.py: terminology and security overhead).
+OPTIONAL = ("search", "services")
 BACKENDS = ("sqlite", "postgres")
 
 
@@ -395,12 +397,13 @@ class Runner:
 
 def _write_report(path: Path, text: str) -> None:
     """Write the report, keeping the "## Search" section that bench/search.py maintains."""
-    from bench import search
+    from bench import search, services
 
     previous = path.read_text(encoding="utf-8") if path.exists() else None
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")
     search.keep_section(previous, path)
+    services.keep_section(previous, path)
 
 
 def _search(args: argparse.Namespace) -> int:
@@ -426,6 +429,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         status = Runner(args).run()
     if "search" in args.only and status == 0:
         status = _search(args)
+    if "services" in args.only and status == 0:
+        from bench import services
+
+        results = services.run(list(args.backends), args.postgres_url, quick=args.quick)
+        services.write_section(args.output, services.render(results))
+        console.print(f"Services section written to {args.output}")
     return status
 
 
