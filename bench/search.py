@@ -116,12 +116,17 @@ def _next(body: dict) -> str | None:
     return None
 
 
-def run_instance(client: Client, query: search_queries.Query, text: str) -> list[float]:
-    """Seconds per request: one for a query, one per page for a deep-paging walk."""
+def run_instance(
+    client: Client, query: search_queries.Query, text: str, totals: list | None = None
+) -> list[float]:
+    """Seconds per request: one for a query, one per page for a deep-paging walk.
+    `totals` receives the ``total`` of the first page."""
     times = []
     t0 = time.perf_counter()
     body = client.get(text)
     times.append(time.perf_counter() - t0)
+    if totals is not None:
+        totals.append(body.get("total"))
     for _ in range(query.pages - 1):
         url = _next(body)
         if url is None:
@@ -219,10 +224,15 @@ def _measure(
     results: dict[str, Any] = {}
     counts: dict[str, Any] = {}
     for q in queries:
+        totals: list[int | None] = []
         for text in q.instances:
-            run_instance(client, q, text)
-        body = client.get(q.example)
-        counts[q.name] = {"total": body.get("total"), "entries": len(body.get("entry") or [])}
+            run_instance(client, q, text, totals)
+        known = sorted(t for t in totals if isinstance(t, int))
+        counts[q.name] = {
+            "total": known[len(known) // 2] if known else None,  # median over the instances
+            "total_min": known[0] if known else None,
+            "total_max": known[-1] if known else None,
+        }
     times: dict[str, list[float]] = {q.name: [] for q in queries}
     meter = CpuMeter(server_pid)
     started = time.perf_counter()

@@ -205,7 +205,7 @@ def build(
     )
     add(
         "deep-paging",
-        "Heart rates (~140k per 1M), next links followed 50 pages deep (_count=20)",
+        "Heart rates (~140k per 1M), the next links followed 50 pages deep (_count=20)",
         lambda s: f"Observation?code={LOINC}|{HEART_RATE}",
         pages=50,
     )

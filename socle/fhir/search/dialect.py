@@ -8,9 +8,9 @@ by rendering values into SQL text.
 Time limit (`time_limit`): on PostgreSQL a transaction-local ``statement_timeout``
 (``SET LOCAL``) bounds each statement of the search, and JIT compilation is turned off
 for it in the same statement: a search is short by design, and compiling a plan that
-PostgreSQL costs above ``jit_above_cost`` (any query over a few hundred thousand index
-rows) takes longer than running it (7 ms of 7.6 for a body-weight search measured at 1M
-resources). In a read-only transaction it is set
+PostgreSQL costs above ``jit_above_cost`` (estimates of a few hundred thousand index
+rows) takes longer than running it (7 to 26 ms of LLVM compilation for a search that
+runs in 0.6 ms, measured at 1M resources). In a read-only transaction it is set
 once, by the first search, and simply left until the commit (the transaction runs nothing
 but reads): one round trip per transaction instead of two per search. In a write
 transaction (a conditional create…) the previous value is read and put back after each

@@ -12,11 +12,12 @@ conditional create/update/delete.
     ) m WHERE <keyset after the cursor> ORDER BY <keys>, m.pk LIMIT :count + 1
 
 The driving criterion is the one `socle.fhir.search.plan` expects to match fewest
-resources (measured on the index when the guess is unsure). The total
-(``_total=accurate``, the default) is only counted for a first page: in the page query
-itself (``count(*) OVER ()``) when that query evaluates every match anyway, else by a
-count read from the driving index table alone, and only when the page is full
-(otherwise it is the number of rows on the page).
+resources (measured on the index when the guess is unsure); `_rows` adapts the shape to
+what is known of its size. The total (``_total=accurate``, the default) is only counted
+for a first page: by the page query itself (the matches materialised once, read by the
+page and by ``count(*)``) when that query evaluates every match anyway, else, and only
+when the page is full, by a count read from the driving index table alone (otherwise it
+is the number of rows on the page). docs/search-plans.md shows the plans at 1M resources.
 
 Only current, non-deleted resources of the session's tenant are ever returned, and the
 statements of one search run under `SearchLimits.max_query_seconds` (``dialect.time_limit``).
@@ -135,7 +136,7 @@ class SearchEngine:
             )
             total: int | None
             if windowed:
-                total = counted  # count(*) OVER () of the page query: one pass, not two
+                total = counted  # counted by the page query itself: one pass, not two
             elif edge is None and not more and mode != "none":
                 total = len(rows)  # the whole result is on this first page
             else:
@@ -361,7 +362,7 @@ def _measure(session: Any, leaf: Criterion, scope: Scope, cap: int | None = None
 
 def _count_apart(query: SearchQuery, drive: int | None) -> bool:
     """Count the first page's total with a statement of its own (from the index table)
-    rather than within the page query (``count(*) OVER ()``).
+    rather than by the page query (see `_rows`, `windowed`).
 
     Apart when the count can be read from the driving index alone and the page query may
     stop early: matches in pk order (no ``_sort``) starting from an index range (not a
