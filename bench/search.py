@@ -68,6 +68,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--only-queries", default="", help="comma list of query names")
     p.add_argument("--no-explain", action="store_true", help="skip the plans")
     p.add_argument("--load-only", action="store_true", help="load (or check) and stop")
+    p.add_argument("--plans-only", action="store_true", help="only redo the plans (no timing)")
     p.add_argument("--render", action="store_true", help="only rewrite the report sections")
     p.add_argument("--postgres-url", default=databases.postgres_base_url())
     p.add_argument("--output", type=Path, default=ROOT / "docs" / "benchmarks.md")
@@ -296,10 +297,13 @@ def explain(args: argparse.Namespace, sdb: search_data.SearchDatabase, queries: 
                     if nxt is None:
                         break
                     params = parse_qsl(urlsplit(nxt).query, keep_blank_values=True)
-                captured.clear()
-                t0 = time.perf_counter()
-                run_search(engine, s, ctx, res_type, params, compartment=compartment)
-                in_process_ms = (time.perf_counter() - t0) * 1000
+                timings = []
+                for _ in range(3):  # the best of three: the statements of the last one
+                    captured.clear()
+                    t0 = time.perf_counter()
+                    run_search(engine, s, ctx, res_type, params, compartment=compartment)
+                    timings.append((time.perf_counter() - t0) * 1000)
+                in_process_ms = min(timings)
                 statements = [
                     (sql, p)
                     for sql, p in captured
@@ -395,16 +399,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             sdb = prepare(args, backend)
             if args.load_only:
                 continue
-            result = measure(args, sdb)
-            results_path(size, args.label, backend).write_text(json.dumps(result, indent=1))
-            for name, r in result["queries"].items():
-                console.print(
-                    f"  {name:32s} p50 {r['p50']:8.2f}  p95 {r['p95']:8.2f}  p99 {r['p99']:8.2f} ms"
-                )
+            if not args.plans_only:
+                result = measure(args, sdb)
+                results_path(size, args.label, backend).write_text(json.dumps(result, indent=1))
+                for name, r in result["queries"].items():
+                    console.print(
+                        f"  {name:32s} p50 {r['p50']:8.2f}  p95 {r['p95']:8.2f}  "
+                        f"p99 {r['p99']:8.2f} ms"
+                    )
             if not args.no_explain and args.tree is None:
                 console.print(f"{backend}: plans")
                 data = search_queries.samples(
-                    result["load"]["patients"], args.seed, args.hint, args.samples * 2
+                    (sdb.meta() or {})["patients"], args.seed, args.hint, args.samples * 2
                 )
                 client_engine = search_data._engine(sdb.url)
                 try:

@@ -112,18 +112,29 @@ def render(size: str, runs: dict, before: dict, plans: dict) -> str:
         extra = "; each page is one sample" if q["pages"] > 1 else ""
         w(f"- `{name}`: {q['what']}{extra}. `{q['example']}`")
     w("")
-    samples = {b: next(iter(runs[b]["queries"].values()))["n"] for b in backends}
-    w(
-        "Samples per query: "
-        + ", ".join(f"{NAMES[b]} {n}" for b, n in samples.items())
-        + " (deep paging: pages). p99 of a few hundred samples is the second or third "
-        "worst request: read it as an indication.\n"
-    )
+    w("Samples (requests measured) per query: " + _samples(runs, backends) + ". p99 of a few")
+    w("hundred samples is the second or third worst request: read it as an indication.\n")
     if any(before.get(b) for b in backends):
         _before_after(backends, runs, before, w)
     if NOTES.exists():
         w(NOTES.read_text(encoding="utf-8").strip() + "\n")
     return "\n".join(out)
+
+
+def _samples(runs: dict, backends: list[str]) -> str:
+    parts = []
+    for b in backends:
+        counts: dict[int, list[str]] = {}
+        for name, q in runs[b]["queries"].items():
+            counts.setdefault(q["n"], []).append(name)
+        common = max(counts, key=lambda n: len(counts[n]))
+        others = ", ".join(
+            f"{', '.join(f'`{x}`' for x in names)} {n}"
+            for n, names in counts.items()
+            if n != common
+        )
+        parts.append(f"{NAMES[b]} {common}" + (f" ({others})" if others else ""))
+    return "; ".join(parts)
 
 
 def _results(q: dict) -> str:
@@ -138,8 +149,9 @@ def _results(q: dict) -> str:
 def _before_after(backends: list[str], runs: dict, before: dict, w) -> None:  # noqa: ANN001
     w("### Before and after the search fixes (same databases, same queries)\n")
     w(
-        "*Before*: the tree as it was before the fixes (`--label before --tree DIR`); "
-        "*after*: the current tree. p50 / p95 in ms.\n"
+        "*Before*: the tree as it was before the fixes (`--label before --tree DIR`, without "
+        "the index of migration 0006); *after*: the current tree. p50 / p95 in ms. "
+        "Samples before: " + _samples(before, [b for b in backends if before.get(b)]) + ".\n"
     )
     head = "| query |"
     sep = "|---|"
@@ -195,6 +207,10 @@ def render_plans(size: str, plans: dict, runs: dict) -> str:
     order = [p["name"] for p in pg] or list(lite)
     pg_by = {p["name"]: p for p in pg}
     w("## Summary\n")
+    w(
+        "PostgreSQL: the execution time of each statement (EXPLAIN ANALYZE, the resource "
+        "fetch last). SQLite: the whole search in-process, Bundle included (best of 3).\n"
+    )
     w("| query | PostgreSQL statements, execution time (ms) | SQLite, in-process (ms) |")
     w("|---|---|---|")
     for name in order:

@@ -163,10 +163,12 @@ class SearchEngine:
             raise FhirError(400, "invalid", f"The conditional query on {res_type} has no criteria")
         scope = _scope(session)
         with time_limit(session, self.limits.max_query_seconds):
-            drive, _ = self._driver(session, query, scope)
+            drive, size = self._driver(session, query, scope)
             owner = scope.alias(S.resource)
             stmt = select(owner.c.pk).where(*self._filters(query, owner, scope, drive))
-            return list(session.execute(stmt.order_by(owner.c.pk).limit(limit)).scalars())
+            # as in `_rows`: a sparse driver leads, not a walk of the primary key
+            order = owner.c.pk + 0 if scope.postgres and size is Size.sparse else owner.c.pk
+            return list(session.execute(stmt.order_by(order).limit(limit)).scalars())
 
     def count(self, session: Any, query: SearchQuery, estimate: bool = False) -> int:
         """Number of matches (planner estimate on PostgreSQL when `estimate`)."""
