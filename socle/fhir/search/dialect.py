@@ -14,10 +14,9 @@ runs in 0.6 ms, measured at 1M resources). In a read-only transaction it is set
 once, by the first search, and simply left until the commit (the transaction runs nothing
 but reads): one round trip per transaction instead of two per search. In a write
 transaction (a conditional create…) the previous value is read and put back after each
-search, so the writes that follow keep their own. A session is a write session when it
-says so (``session.write``), else when its connection was opened for writing
-(``conn.info["socle_write"]``, which errs on the safe side: on PostgreSQL the flag stays
-on a pooled connection that once wrote). On SQLite a progress handler aborts the running
+search, so the writes that follow keep their own. The store tells which sessions write
+(``StoreSession.write_transaction``; anything else is treated as writing, the safe side).
+On SQLite a progress handler aborts the running
 statement once the deadline of the whole search has passed. Either way the client gets
 a 400 ``too-costly``: the query, not the server, is the problem, and a 5xx would invite
 clients to retry the same expensive query.
@@ -121,13 +120,7 @@ _TIMEOUT_MARK = "_socle_search_timeout"  # attribute of a read-only session: val
 
 def writes(session: Any) -> bool:
     """Whether `session`'s transaction may write (then settings are put back)."""
-    flag = getattr(session, "write", None)
-    if isinstance(flag, bool):
-        return flag
-    flag = getattr(session, "read_only", None)
-    if isinstance(flag, bool):
-        return not flag
-    return bool(session.conn.info.get("socle_write", False))
+    return bool(getattr(session, "write_transaction", True))
 
 
 @contextmanager

@@ -88,10 +88,10 @@ class ResourceStore:
     def session(self, tenant: str, *, write: bool = False) -> Iterator[StoreSession]:
         """One database transaction: committed on success, rolled back on any error."""
         with self.engine.connect() as conn:
-            if write:
-                conn.info["socle_write"] = True
+            if write and self.sqlite:
+                conn.info["socle_write"] = True  # read once by the BEGIN IMMEDIATE hook
             conn.begin()
-            session = StoreSession(conn, tenant, self.sqlite)
+            session = StoreSession(conn, tenant, self.sqlite, write=write)
             try:
                 yield session
                 session.flush()
@@ -131,10 +131,11 @@ def _is_retryable(exc: OperationalError) -> bool:
 class StoreSession:
     """Operations inside one transaction, for one tenant."""
 
-    def __init__(self, conn: Connection, tenant: str, sqlite: bool) -> None:
+    def __init__(self, conn: Connection, tenant: str, sqlite: bool, write: bool = False) -> None:
         self.conn = conn
         self.tenant = tenant
         self.sqlite = sqlite
+        self.write_transaction = write
         self._versions: list[dict[str, Any]] = []
         self._index_rows: dict[Any, list[dict[str, Any]]] = {}
         self._index_deletes: list[int] = []
