@@ -1,4 +1,4 @@
-"""Validation timings: `python -m socle.fhir.validation.bench [--runs N]`.
+"""Validation timings: `python -m bench.validation [--runs N]`.
 
 Measures, after warm-up, the median time to validate a typical FR Core patient (the FR
 Core INS example patient, with a valid NIR) structurally only, against its profile, and
