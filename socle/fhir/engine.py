@@ -97,6 +97,8 @@ class FhirEngine:
         self.write_validators: list[Validator] = []
         self.operations = OperationRegistry()
         self.routes: list[Any] = []  # extra Starlette routes added by services
+        # Services add to /metadata (security, SMART...): fn(statement, base_url) mutates it.
+        self.capability_contributors: list[Any] = []
         self.hooks = Hooks()
         # Every access decision goes through the guard; socle.security installs the real one.
         self.guard: Guard = OpenGuard()

@@ -1,7 +1,8 @@
 """capabilities: GET /metadata, a CapabilityStatement generated from what is implemented.
 
 Everything listed comes from the live engine: the resource types of the model, the search
-parameters of the registry (packages included) and the registered operations.
+parameters of the registry (packages included) and the registered operations. Services add
+their own parts (security, SMART) through ``engine.capability_contributors``.
 """
 
 from __future__ import annotations
@@ -53,6 +54,8 @@ def capability_statement(engine: Any, base_url: str) -> dict[str, Any]:
     if cached and cached[0] == key:
         return cached[1]
     statement = _build(engine, base_url)
+    for contribute in engine.capability_contributors:
+        contribute(statement, base_url)
     engine._capability_cache = (key, statement)
     return statement
 
