@@ -147,11 +147,8 @@ class Crud:
             raise bad_request(
                 f"Resource id {body_id!r} does not match the URL id {res_id!r}", f"{res_type}.id"
             )
-        if not valid_id(res_id):
-            raise bad_request(f"Invalid resource id {res_id!r}", f"{res_type}.id")
-        current = s.current(res_type, res_id, lock=True)
-        self._check_if_match(res_type, res_id, current, if_match)
-        return self._write(s, ctx, res_type, res_id, resource, current, "PUT")
+        _require_valid_id(res_type, res_id)
+        return self._put(s, ctx, res_type, res_id, resource, if_match)
 
     def insert(
         self,
@@ -183,8 +180,7 @@ class Crud:
         body_id = resource.get("id")
         if not matches:
             res_id = body_id if body_id is not None else new_id()
-            if not valid_id(res_id):
-                raise bad_request(f"Invalid resource id {res_id!r}", f"{res_type}.id")
+            _require_valid_id(res_type, res_id)
             current = s.current(res_type, res_id, lock=True)
             if current is not None and not current.deleted:
                 raise FhirError(409, "conflict", f"{res_type}/{res_id} exists but does not match")
@@ -195,9 +191,21 @@ class Crud:
                 f"Resource id {body_id!r} differs from the matched {match.res_id!r}",
                 f"{res_type}.id",
             )
-        current = s.current(res_type, match.res_id, lock=True)
-        self._check_if_match(res_type, match.res_id, current, if_match)
-        return self._write(s, ctx, res_type, match.res_id, resource, current, "PUT")
+        return self._put(s, ctx, res_type, match.res_id, resource, if_match)
+
+    def _put(
+        self,
+        s: StoreSession,
+        ctx: RequestContext,
+        res_type: str,
+        res_id: str,
+        resource: dict[str, Any],
+        if_match: int | None,
+    ) -> Result:
+        """Write a new version over the locked current one, honouring If-Match."""
+        current = s.current(res_type, res_id, lock=True)
+        self._check_if_match(res_type, res_id, current, if_match)
+        return self._write(s, ctx, res_type, res_id, resource, current, "PUT")
 
     def patch(
         self,
@@ -376,3 +384,9 @@ def apply_json_patch(resource: dict[str, Any], operations: Any) -> dict[str, Any
         raise bad_request(f"Invalid JSON Patch: {exc}") from exc
     except Exception as exc:  # jsonpointer raises its own errors for bad pointers
         raise bad_request(f"Invalid JSON Patch: {exc}") from exc
+
+
+def _require_valid_id(res_type: str, res_id: str) -> None:
+    """A client-chosen id must follow the FHIR id rules before it reaches storage."""
+    if not valid_id(res_id):
+        raise bad_request(f"Invalid resource id {res_id!r}", f"{res_type}.id")
