@@ -389,42 +389,24 @@ def translate(call: OperationCall) -> dict[str, Any]:
     return {"resourceType": "Parameters", "parameter": params}
 
 
+def _operations() -> list[tuple[str, str, Any, str]]:
+    """(operation, resource type, handler, HL7 definition page): one row per operation."""
+    return [
+        ("lookup", "CodeSystem", lookup, "CodeSystem-lookup"),
+        ("validate-code", "CodeSystem", codesystem_validate, "CodeSystem-validate-code"),
+        ("subsumes", "CodeSystem", subsumes, "CodeSystem-subsumes"),
+        ("expand", "ValueSet", expand, "ValueSet-expand"),
+        ("validate-code", "ValueSet", valueset_validate, "ValueSet-validate-code"),
+        ("translate", "ConceptMap", translate, "ConceptMap-translate"),
+    ]
+
+
 def register_operations(engine: FhirEngine) -> None:
-    ops = engine.operations
-    levels = (TYPE, INSTANCE)
-    ops.operation(
-        "lookup",
-        levels=levels,
-        resource_types=("CodeSystem",),
-        definition_url=_HL7 + "CodeSystem-lookup",
-    )(lookup)
-    ops.operation(
-        "validate-code",
-        levels=levels,
-        resource_types=("CodeSystem",),
-        definition_url=_HL7 + "CodeSystem-validate-code",
-    )(codesystem_validate)
-    ops.operation(
-        "subsumes",
-        levels=levels,
-        resource_types=("CodeSystem",),
-        definition_url=_HL7 + "CodeSystem-subsumes",
-    )(subsumes)
-    ops.operation(
-        "expand",
-        levels=levels,
-        resource_types=("ValueSet",),
-        definition_url=_HL7 + "ValueSet-expand",
-    )(expand)
-    ops.operation(
-        "validate-code",
-        levels=levels,
-        resource_types=("ValueSet",),
-        definition_url=_HL7 + "ValueSet-validate-code",
-    )(valueset_validate)
-    ops.operation(
-        "translate",
-        levels=levels,
-        resource_types=("ConceptMap",),
-        definition_url=_HL7 + "ConceptMap-translate",
-    )(translate)
+    """Type- and instance-level registration, each pointing at its HL7 OperationDefinition."""
+    for name, res_type, handler, page in _operations():
+        engine.operations.operation(
+            name,
+            levels=(TYPE, INSTANCE),
+            resource_types=(res_type,),
+            definition_url=_HL7 + page,
+        )(handler)
