@@ -7,7 +7,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from socle.cli import commands, ins, packages, terminology, validate
+from socle.cli import accounts, commands, ins, packages, terminology, validate
 from socle.cli import security as security_cli  # socle/security: token, audit, serve --auth oidc
 
 
@@ -56,6 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     packages.add_commands(sub, _db_options)
     validate.add_commands(sub, _db_options)
     security_cli.add_commands(sub, _db_options)  # token, audit verify|checkpoint
+    accounts.add_commands(sub, _db_options)  # accounts create|list|disable|enable|…
     return parser
 
 

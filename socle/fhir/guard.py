@@ -9,8 +9,11 @@ access-policy engine, consent and audit. Without it (`--auth none`, loopback onl
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
+
+from socle.fhir.errors import FhirError
 
 if TYPE_CHECKING:
     from socle.fhir.context import RequestContext
@@ -18,6 +21,25 @@ if TYPE_CHECKING:
 # Actions, in the vocabulary of SMART scopes (c r u d s) plus history and operations.
 CREATE, READ, UPDATE, DELETE, SEARCH = "create", "read", "update", "delete", "search"
 HISTORY, OPERATION = "history", "operation"
+
+# The request being served in this context (set by the REST layer around each guarded
+# endpoint; worker threads inherit it). Layers that only see a store session (the
+# security's audit at commit) find their request through it.
+current_request: ContextVar[RequestContext | None] = ContextVar("fhir_request", default=None)
+REQUEST_ACCESS = "fhir.request_access"  # ctx.extras: the Access describing the request
+
+
+class AuditFailed(FhirError):
+    """The audit trail could not be written, so the request was refused (and rolled back)."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            503,
+            "transient",
+            "The audit trail is unavailable: the request was refused and nothing was changed; "
+            "retry later",
+            headers={"Retry-After": "30"},
+        )
 
 
 @dataclass(slots=True, frozen=True)
@@ -44,6 +66,11 @@ class Guard(Protocol):
         """Whether a resource may appear in a result (search, include, history, bundle)."""
         ...
 
+    def check_query(self, ctx: RequestContext, res_type: str | None, criteria: list) -> None:
+        """Refuse parsed search criteria that look into other resources the subject may
+        not see (chains, `_has`, `_list`): their matches would reveal them."""
+        ...
+
     def record(self, ctx: RequestContext, access: Access, outcome: int) -> None:
         """Audit an access and its HTTP outcome; must raise if the trail cannot be written."""
         ...
@@ -60,6 +87,9 @@ class OpenGuard:
 
     def visible(self, ctx: RequestContext, resource: dict[str, Any]) -> bool:
         return True
+
+    def check_query(self, ctx: RequestContext, res_type: str | None, criteria: list) -> None:
+        return None
 
     def record(self, ctx: RequestContext, access: Access, outcome: int) -> None:
         return None

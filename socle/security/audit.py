@@ -11,7 +11,8 @@ rewritten chain (a checkpoint signature or hash that no longer matches).
 Writes are synchronous: `append()` returns once the event is committed, and raises
 `AuditUnavailable` otherwise, so the access that needed it fails. Concurrent requests
 of a process share one transaction (group commit): whoever gets the write lock writes
-everything queued so far.
+everything queued so far. `append_in()` writes inside the caller's open transaction
+instead: a FHIR write and its AuditEvent commit together or not at all.
 """
 
 from __future__ import annotations
@@ -28,8 +29,9 @@ from typing import Any
 
 import orjson
 from cryptography.exceptions import InvalidSignature
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Connection, Engine, insert, select, update
 
+from socle.ins.nir import OID_NIA, OID_NIR
 from socle.security import tables as T
 from socle.security.jose import b64u, b64u_decode
 
@@ -41,7 +43,6 @@ DICOM = "http://dicom.nema.org/resources/ontology/DCM"
 RESTFUL = "http://hl7.org/fhir/restful-interaction"
 PURPOSE = "http://terminology.hl7.org/CodeSystem/v3-ActReason"
 RPPS_SYSTEM = "https://rpps.esante.gouv.fr"
-INS_SYSTEM = "urn:oid:1.2.250.1.213.1.4.8"
 G15 = "https://mos.esante.gouv.fr/NOS/TRE_G15-ProfessionSante/FHIR/TRE-G15-ProfessionSante"
 
 # action -> (AuditEvent.action, subtype code, subtype system, subtype display)
@@ -65,6 +66,7 @@ _SECURITY = {
     "token-refused": ("E", "110122", "Login"),
     "break-glass": ("E", "110127", "Emergency Override Started"),
     "audit-read": ("R", "110101", "Audit Log Used"),
+    "account": ("U", "110137", "User Security Attributes Changed"),
 }
 
 
@@ -112,7 +114,7 @@ def build_event(record: AuditRecord, now: float) -> dict[str, Any]:
     if record.action in _SECURITY:
         action, code, display = _SECURITY[record.action]
         etype = {"system": DICOM, "code": "110114", "display": "User Authentication"}
-        if record.action in ("break-glass",):
+        if record.action in ("break-glass", "account"):
             etype = {"system": DICOM, "code": "110113", "display": "Security Alert"}
         if record.action == "audit-read":
             etype = {"system": DICOM, "code": "110101", "display": "Audit Log Used"}
@@ -195,6 +197,9 @@ def build_event(record: AuditRecord, now: float) -> dict[str, Any]:
         }
         if record.res_type:
             item["name"] = record.res_type + (f"/${record.operation}" if record.operation else "")
+        elif record.operation:  # a system $operation, or a service's route (its path)
+            op = record.operation
+            item["name"] = op if "/" in op else f"${op.lstrip('$')}"
         if record.query:
             item["query"] = b64u(record.query.encode()[:4096])
         entities.append(item)
@@ -210,7 +215,7 @@ def _agent(agent: dict[str, Any], requestor: bool, record: AuditRecord | None) -
     if agent.get("rpps"):
         who["identifier"] = {"system": RPPS_SYSTEM, "value": agent["rpps"]}
     elif agent.get("ins"):
-        who["identifier"] = {"system": INS_SYSTEM, "value": agent["ins"]}
+        who["identifier"] = {"system": ins_system(agent["ins"]), "value": agent["ins"]}
     elif agent.get("id"):
         who["identifier"] = {"system": "urn:socle:subject", "value": agent["id"]}
     if agent.get("display"):
@@ -229,6 +234,12 @@ def _agent(agent: dict[str, Any], requestor: bool, record: AuditRecord | None) -
     if record is not None and record.network:
         out["network"] = {"address": record.network, "type": "2"}
     return out
+
+
+def ins_system(ins: str) -> str:
+    """The INS identifier system of a matricule: NIA (sex digit 7/8, not yet a NIR) or NIR."""
+    oid = OID_NIA if str(ins)[:1] in ("7", "8") else OID_NIR
+    return f"urn:oid:{oid}"
 
 
 def agent_id(agent: dict[str, Any]) -> str:
@@ -266,7 +277,6 @@ class AuditLog:
         self._queue_lock = threading.Lock()
         self._write_lock = threading.Lock()
         self._key = None
-        self.fail = False  # tests: simulate an unavailable trail
 
     def _signing_key(self):  # noqa: ANN202
         if self._key is None:
@@ -276,6 +286,7 @@ class AuditLog:
         return self._key
 
     def append(self, record: AuditRecord) -> int:
+        """Write one event in its own transaction (grouped with concurrent ones)."""
         item = _Pending(record)
         with self._queue_lock:
             self._queue.append(item)
@@ -295,61 +306,73 @@ class AuditLog:
             raise AuditUnavailable("the audit trail could not be written") from item.error
         return item.seq
 
+    def append_in(self, conn: Connection, record: AuditRecord) -> int:
+        """Write one event inside the caller's open transaction (a write and its audit
+        commit together). Never takes the group-commit lock: the caller's transaction may
+        hold the database write lock that the group writer is waiting for."""
+        pending = _Pending(record)
+        try:
+            self._write_rows(conn, [pending])
+        except Exception as exc:
+            log.exception("audit trail unavailable")
+            raise AuditUnavailable("the audit trail could not be written") from exc
+        return pending.seq
+
     def _write(self, batch: list[_Pending]) -> None:
-        if self.fail:
-            raise RuntimeError("audit trail disabled (test)")
         with self.db.connect() as conn:
             conn.info["socle_write"] = True
             with conn.begin():
-                head = conn.execute(
-                    select(T.audit_head.c.seq, T.audit_head.c.hash)
-                    .where(T.audit_head.c.id == 1)
-                    .with_for_update()
-                ).first()
-                if head is None:
-                    seq, prev = 0, GENESIS
-                    conn.execute(insert(T.audit_head).values(id=1, seq=0, hash=GENESIS))
-                else:
-                    seq, prev = int(head.seq), head.hash
-                rows, patients, checkpoints = [], [], []
-                for pending in batch:
-                    seq += 1
-                    now = time.time()
-                    recorded = int(now * 1_000_000)
-                    rec = pending.record
-                    event = build_event(rec, now)
-                    event["id"] = str(seq)
-                    content = orjson.dumps(event, option=orjson.OPT_SORT_KEYS)
-                    digest = chain_hash(prev, seq, rec.tenant, recorded, content)
-                    rows.append(
-                        {
-                            "seq": seq,
-                            "tenant": rec.tenant,
-                            "recorded": recorded,
-                            "agent": agent_id(rec.agent),
-                            "action": rec.action[:32],
-                            "outcome": rec.outcome,
-                            "prev_hash": prev,
-                            "hash": digest,
-                            "content": content,
-                        }
-                    )
-                    patients += [
-                        {"seq": seq, "tenant": rec.tenant, "patient": pid}
-                        for pid in dict.fromkeys(rec.patients)
-                    ]
-                    if seq % self.checkpoint_every == 0:
-                        checkpoints.append(self._checkpoint_row(seq, digest, recorded))
-                    pending.seq = seq
-                    prev = digest
-                conn.execute(insert(T.audit_log), rows)
-                if patients:
-                    conn.execute(insert(T.audit_patient), patients)
-                if checkpoints:
-                    conn.execute(insert(T.audit_checkpoint), checkpoints)
-                conn.execute(
-                    update(T.audit_head).where(T.audit_head.c.id == 1).values(seq=seq, hash=prev)
-                )
+                self._write_rows(conn, batch)
+
+    def _write_rows(self, conn: Connection, batch: list[_Pending]) -> None:
+        """Chain `batch` after the head (locked until the transaction ends)."""
+        head = conn.execute(
+            select(T.audit_head.c.seq, T.audit_head.c.hash)
+            .where(T.audit_head.c.id == 1)
+            .with_for_update()
+        ).first()
+        if head is None:
+            seq, prev = 0, GENESIS
+            conn.execute(insert(T.audit_head).values(id=1, seq=0, hash=GENESIS))
+        else:
+            seq, prev = int(head.seq), head.hash
+        rows, patients, checkpoints = [], [], []
+        for pending in batch:
+            seq += 1
+            now = time.time()
+            recorded = int(now * 1_000_000)
+            rec = pending.record
+            event = build_event(rec, now)
+            event["id"] = str(seq)
+            content = orjson.dumps(event, option=orjson.OPT_SORT_KEYS)
+            digest = chain_hash(prev, seq, rec.tenant, recorded, content)
+            rows.append(
+                {
+                    "seq": seq,
+                    "tenant": rec.tenant,
+                    "recorded": recorded,
+                    "agent": agent_id(rec.agent),
+                    "action": rec.action[:32],
+                    "outcome": rec.outcome,
+                    "prev_hash": prev,
+                    "hash": digest,
+                    "content": content,
+                }
+            )
+            patients += [
+                {"seq": seq, "tenant": rec.tenant, "patient": pid}
+                for pid in dict.fromkeys(rec.patients)
+            ]
+            if seq % self.checkpoint_every == 0:
+                checkpoints.append(self._checkpoint_row(seq, digest, recorded))
+            pending.seq = seq
+            prev = digest
+        conn.execute(insert(T.audit_log), rows)
+        if patients:
+            conn.execute(insert(T.audit_patient), patients)
+        if checkpoints:
+            conn.execute(insert(T.audit_checkpoint), checkpoints)
+        conn.execute(update(T.audit_head).where(T.audit_head.c.id == 1).values(seq=seq, hash=prev))
 
     def _checkpoint_row(self, seq: int, digest: str, recorded: int) -> dict[str, Any]:
         payload = orjson.dumps({"seq": seq, "hash": digest, "recorded": recorded})

@@ -95,6 +95,7 @@ class SecurityConfig:
     lockout_seconds: int = 900
     login_rate_per_minute: int = 20
     trusted_proxies: tuple[str, ...] = ()
+    cors_origins: tuple[str, ...] = ()  # browser origins allowed to call the API (SMART apps)
 
     @property
     def fhir_base(self) -> str:
@@ -166,5 +167,8 @@ def load_security_config(
         checkpoint_every=int(env.get("SOCLE_AUDIT_CHECKPOINT_EVERY", "1000")),
         trusted_proxies=tuple(
             p.strip() for p in env.get("SOCLE_TRUSTED_PROXIES", "").split(",") if p.strip()
+        ),
+        cors_origins=tuple(
+            o.strip().rstrip("/") for o in env.get("SOCLE_CORS_ORIGINS", "").split(",") if o.strip()
         ),
     )

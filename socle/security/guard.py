@@ -4,8 +4,12 @@ The kernel asks it (`authorize`, `search_criteria`, `visible`) wherever data is 
 written; the REST layer calls `record` once per request with the HTTP outcome. What the
 request touched (patients, resources, decisions) is collected in
 `ctx.extras["socle.audit"]` by the first three and written by `record` as one
-AuditEvent. Break-glass side effects (the time-boxed grant, the patient's notification)
-are also applied by `record`, after the data session has ended.
+AuditEvent. A request that writes gets its event earlier, inside the write's own
+transaction (`before_commit`, called by `transactions.TrackedStore` just before a write
+session of the request commits), so that the write and its event commit together;
+`record` then only adds what came after. Break-glass side effects (the time-boxed grant,
+the patient's notification, the emergency event, in one transaction) are applied by
+`record`, after the data session has ended.
 
 A context without a principal is refused (401), unless a service marks its own internal
 work with `ctx.extras["socle.internal"] = True`.
@@ -24,10 +28,21 @@ import orjson
 from sqlalchemy import insert
 
 from socle.fhir.errors import FhirError
-from socle.fhir.guard import DELETE, OPERATION, READ, SEARCH, Access
+from socle.fhir.guard import (
+    CREATE,
+    DELETE,
+    OPERATION,
+    READ,
+    REQUEST_ACCESS,
+    SEARCH,
+    Access,
+    AuditFailed,
+    current_request,
+)
 from socle.security import tables as T
 from socle.security.audit import AuditLog, AuditRecord, AuditUnavailable
 from socle.security.information import Information
+from socle.security.links import looked_into, refusal_text
 from socle.security.policy import Decision, Policy, RequestFacts, deny
 from socle.security.principal import (
     ADMIN,
@@ -47,6 +62,7 @@ log = logging.getLogger("socle.security")
 NOTES = "socle.audit"
 FACTS = "socle.request"
 SEARCH_GUARDED = "socle.search_guarded"  # set by search_criteria: the search was confined
+AUDITED = "socle.audited"  # a write transaction of the request committed with its event
 CLASS_SYSTEM = "https://mos.esante.gouv.fr/NOS/TRE_A03-ClasseDocument/FHIR/TRE-A03-ClasseDocument"
 
 
@@ -60,6 +76,14 @@ class Notes:
     hidden: int = 0
     break_glass: dict[str, str] = field(default_factory=dict)  # patient -> reason
     via_code: bool = False
+
+    def empty(self) -> bool:
+        """Nothing noted that an AuditEvent has not already told."""
+        return not (self.patients or self.entities or self.reasons or self.hidden)
+
+    def consumed(self) -> Notes:
+        """Fresh notes after an event was written; pending break-glass grants carry over."""
+        return Notes(break_glass=self.break_glass, via_code=self.via_code)
 
 
 def notes_of(ctx: RequestContext) -> Notes:
@@ -168,7 +192,21 @@ class SecurityGuard:
         notes.hidden += 1
         return False
 
+    def check_query(self, ctx: RequestContext, res_type: str | None, criteria: list) -> None:
+        """Chains, `_has` and `_list` may only look into types readable without per-resource
+        rules (see `socle.security.links`); administrators and system clients are free."""
+        p = self._subject(ctx)
+        if p is None or p.kind in (SYSTEM, ADMIN):
+            return
+        transparent = self.policy.transparent_types(p)
+        for target, how in looked_into(criteria):
+            if target not in transparent:
+                decision = deny("search-links", refusal_text(target, how, transparent))
+                self._note(ctx, Access(SEARCH, res_type), decision)
+                raise _refusal(decision)
+
     def record(self, ctx: RequestContext, access: Access, outcome: int) -> None:
+        """The request's AuditEvent, unless its write transaction already carried it."""
         p = ctx.principal if isinstance(ctx.principal, Principal) else None
         notes = notes_of(ctx)
         if ctx.extras.pop("socle.dirty", False):
@@ -177,10 +215,42 @@ class SecurityGuard:
         if unguarded:  # fail closed: a search that never asked the guard is not answered
             notes.reasons.append("search refused: it was not confined by the guard")
             outcome = 500
-        facts = _facts(ctx)
         for pid, reason in notes.break_glass.items():
             if outcome < 400:
                 self._start_break_glass(ctx, p, pid, reason)
+        if ctx.extras.get(AUDITED) and outcome < 400 and notes.empty():
+            return  # told by the event committed with the write
+        self.audit.append(self._record_of(ctx, access, outcome))
+        if unguarded:
+            raise FhirError(
+                500, "exception", "This search path does not consult the access policy: refused"
+            )
+
+    def before_commit(self, session: Any) -> RequestContext | None:
+        """A request's write transaction is about to commit: add its AuditEvent to it, so
+        that the write and its audit commit together (no audit, no write)."""
+        ctx = current_request.get()
+        if ctx is None or not isinstance(ctx.principal, Principal):
+            return None
+        access = ctx.extras.get(REQUEST_ACCESS)
+        if access is None:
+            return None
+        outcome = 201 if access.action == CREATE else 200
+        try:
+            self.audit.append_in(session.conn, self._record_of(ctx, access, outcome))
+        except AuditUnavailable as exc:
+            raise AuditFailed() from exc
+        ctx.extras[NOTES] = notes_of(ctx).consumed()
+        return ctx
+
+    def after_commit(self, ctx: RequestContext) -> None:
+        ctx.extras[AUDITED] = True
+
+    def _record_of(self, ctx: RequestContext, access: Access, outcome: int) -> AuditRecord:
+        """The AuditEvent content of what the request did so far."""
+        p = ctx.principal if isinstance(ctx.principal, Principal) else None
+        notes = notes_of(ctx)
+        facts = _facts(ctx)
         entities = list(notes.entities)
         if access.res_type and access.res_id:
             entities.insert(0, f"{access.res_type}/{access.res_id}")
@@ -190,7 +260,7 @@ class SecurityGuard:
         on_behalf = None
         if p is not None and p.kind == SECRETARY and p.acting_for:
             on_behalf = {"reference": p.acting_for, "id": p.acting_for}
-        record = AuditRecord(
+        return AuditRecord(
             tenant=ctx.tenant,
             action=access.action,
             outcome=outcome,
@@ -206,9 +276,6 @@ class SecurityGuard:
             res_type=access.res_type,
             operation=access.operation,
         )
-        self.audit.append(record)
-        if unguarded:
-            raise UnguardedSearch("this search path does not consult the guard yet")
 
     # -- helpers --------------------------------------------------------------------------
 
@@ -266,9 +333,7 @@ class SecurityGuard:
                 )
             )
             self._notify(s, ctx, p, patient, reason, expires)
-        self.info.invalidate()
-        self.audit.append(
-            AuditRecord(
+            event = AuditRecord(
                 tenant=ctx.tenant,
                 action="break-glass",
                 outcome=200,
@@ -278,7 +343,8 @@ class SecurityGuard:
                 purpose="ETREAT",
                 network=_facts(ctx).network,
             )
-        )
+            self.audit.append_in(s.conn, event)  # no grant without its trace
+        self.info.invalidate()
 
     def _notify(
         self, s: Any, ctx: RequestContext, p: Principal, patient: str, reason: str, expires: int
@@ -340,9 +406,11 @@ class SecurityGuard:
         hit = self._masks.get(tenant)
         now = time.monotonic()
         if hit is None or hit[0] != gen or now - hit[1] > 5:
-            hit = (gen, now, self._load_masks(tenant))
-            with self._lock:
-                self._masks[tenant] = hit
+            with self.info.reading(tenant) as (s, shareable):
+                hit = (gen, now, self._load_masks(s))
+            if shareable:
+                with self._lock:
+                    self._masks[tenant] = hit
         me = p.practitioner_ref
         out = set()
         for doc_id, authors, patient in hit[2]:
@@ -353,34 +421,33 @@ class SecurityGuard:
             out.add(doc_id)
         return out
 
-    def _load_masks(self, tenant: str) -> list[tuple[str, set[str], str]]:
+    def _load_masks(self, s: Any) -> list[tuple[str, set[str], str]]:
         from socle.security.consent import KIND_SYSTEM
 
         search = self.engine.search
-        with self.engine.store.session(tenant) as s:
-            consents = [
-                orjson.loads(v.content)
-                for v in s.fetch_current(
-                    search.find_pks(s, "Consent", [("category", f"{KIND_SYSTEM}|mask")], 10_000)
-                )
-                if v.content
-            ]
-            refs = set()
-            for c in consents:
-                if c.get("status") != "active":
-                    continue
-                for item in (c.get("provision") or {}).get("data") or []:
-                    ref = (item.get("reference") or {}).get("reference") or ""
-                    if ref.startswith("DocumentReference/"):
-                        refs.add(ref.split("/", 1)[1])
-            labelled = search.find_pks(
-                s, "DocumentReference", [("security-label", "MASQUE_PS")], 10_000
+        consents = [
+            orjson.loads(v.content)
+            for v in s.fetch_current(
+                search.find_pks(s, "Consent", [("category", f"{KIND_SYSTEM}|mask")], 10_000)
             )
-            docs = {v.res_id: v for v in s.fetch_current(labelled)}
-            for doc_id in refs - set(docs):
-                stored = s.read("DocumentReference", doc_id)
-                if stored is not None:
-                    docs[doc_id] = stored
+            if v.content
+        ]
+        refs = set()
+        for c in consents:
+            if c.get("status") != "active":
+                continue
+            for item in (c.get("provision") or {}).get("data") or []:
+                ref = (item.get("reference") or {}).get("reference") or ""
+                if ref.startswith("DocumentReference/"):
+                    refs.add(ref.split("/", 1)[1])
+        labelled = search.find_pks(
+            s, "DocumentReference", [("security-label", "MASQUE_PS")], 10_000
+        )
+        docs = {v.res_id: v for v in s.fetch_current(labelled)}
+        for doc_id in refs - set(docs):
+            stored = s.read("DocumentReference", doc_id)
+            if stored is not None:
+                docs[doc_id] = stored
         out = []
         for doc_id, stored in docs.items():
             if not stored.content:
@@ -402,10 +469,6 @@ class SecurityGuard:
 
 def _iso(seconds: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))
-
-
-class UnguardedSearch(Exception):
-    """A search answered without `search_criteria`: refused rather than leaked."""
 
 
 def _facts(ctx: RequestContext) -> RequestFacts:

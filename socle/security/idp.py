@@ -7,8 +7,8 @@ Endpoints under `/auth` (the issuer is `…/auth`):
 * `/login` (POST): password, password + TOTP, or simulated CPS card (RPPS + PIN); rate
   limited per address, accounts lock after repeated failures; every attempt is audited;
 * `/token`: authorization_code, refresh_token (rotated), client_credentials;
-* `/introspect` (RFC 7662), `/revoke` (RFC 7009), `/userinfo`;
-* `/logout`: ends the login session, revokes its refresh tokens and, when the user came
+* `/introspect` (RFC 7662), `/revoke` (RFC 7009: refresh and access tokens), `/userinfo`;
+* `/logout`: ends the login session, revokes its refresh and access tokens and, when the user came
   from an external federator (`provider=`), sends the browser on to that provider's
   `end_session_endpoint` so the federator session ends too.
 """
@@ -43,10 +43,13 @@ from starlette.routing import Route
 
 from socle.fhir.errors import FhirError
 from socle.fhir.rest.http import read_limited
+from socle.security import jose
 from socle.security import tables as T
 from socle.security.accounts import Account, AccountStore, Client
 from socle.security.audit import AuditRecord
 from socle.security.issuer import TokenIssuer
+from socle.security.keys import idp_keys
+from socle.security.revocation import JTI, SID
 from socle.security.tokens import TokenError
 
 if TYPE_CHECKING:
@@ -143,6 +146,18 @@ class _Refresh:
 
     def get_user(self) -> None:
         return None
+
+
+@dataclass
+class _Access:
+    """One of our access tokens, as the revocation endpoint sees it (RFC 7009)."""
+
+    token_id: str
+    client_id: str | None
+    expires: int
+
+    def check_client(self, client: Client) -> bool:
+        return client.client_id == self.client_id
 
 
 class _Payload(OAuth2Payload):
@@ -366,11 +381,14 @@ class Provider:
         class Revocation(RevocationEndpoint):
             CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
 
-            def query_token(self, token: str, token_type_hint: str | None) -> _Refresh | None:
-                return provider._query_refresh(token)
+            def query_token(self, token: str, token_type_hint: str | None) -> Any:
+                return provider._query_refresh(token) or provider._query_access(token)
 
-            def revoke_token(self, token: _Refresh, request: Any) -> None:
-                provider._revoke_refresh(token.token_hash)
+            def revoke_token(self, token: Any, request: Any) -> None:
+                if isinstance(token, _Access):
+                    provider._revoke_access(token)
+                else:
+                    provider._revoke_refresh(token.token_hash)
 
         server = Server()
         server.register_token_generator("default", self._generate_token)
@@ -529,9 +547,33 @@ class Provider:
                 .values(revoked=True)
             )
 
+    def _query_access(self, token: str) -> _Access | None:
+        """One of our (unexpired) access tokens, for revocation; None otherwise."""
+        try:
+            validated = self.security.validator.validate(token)
+        except TokenError:
+            return None
+        claims = validated.claims
+        if claims.get("iss") != self.config.issuer or not claims.get("jti"):
+            return None
+        return _Access(str(claims["jti"]), claims.get("client_id"), int(claims.get("exp", 0)))
+
+    def _revoke_access(self, token: _Access) -> None:
+        self.security.revocations.revoke(self.tenant, JTI, token.token_id, token.expires)
+
+    def _live(self, claims: dict[str, Any]) -> bool:
+        """Not revoked by a logout or RFC 7009 (after a reload if another worker did it)."""
+        if self.security.revocations.stale():
+            self.security.revocations.refresh()
+        return not self.security.revoked(
+            str(claims.get("iss")), claims.get("sid"), claims.get("jti")
+        )
+
     def _introspect_lookup(self, token: str) -> dict[str, Any] | None:
         try:
             validated = self.security.validator.validate(token)
+            if not self._live(validated.claims):
+                return None
         except TokenError:
             refresh = self._query_refresh(token)
             if refresh is None or refresh.revoked or refresh.is_expired():
@@ -584,14 +626,21 @@ class Provider:
         return user, row.sid
 
     def _end_session(self, cookie: str | None) -> AuthenticatedUser | None:
+        """Logout from the browser: the session of the cookie."""
         found = self._session(cookie)
         if found is None:
             return None
         user, sid = found
+        self._end(sid)
+        return user
+
+    def _end(self, sid: str) -> None:
+        """End a login session: its refresh tokens and, on the next request (any worker),
+        every access token carrying its `sid`."""
         with self.db.begin() as conn:
             conn.execute(
                 update(T.security_session)
-                .where(T.security_session.c.sid_hash == _h(cookie or ""))
+                .where(T.security_session.c.tenant == self.tenant, T.security_session.c.sid == sid)
                 .values(ended=True)
             )
             conn.execute(
@@ -599,7 +648,24 @@ class Provider:
                 .where(T.security_refresh.c.tenant == self.tenant, T.security_refresh.c.sid == sid)
                 .values(revoked=True)
             )
-        return user
+        expires = int(time.time()) + self.config.access_token_ttl + 60
+        self.security.revocations.revoke(self.tenant, SID, sid, expires)
+
+    def _hinted_sid(self, hint: str | None) -> str | None:
+        """The session named by an `id_token_hint` we signed (OIDC RP-initiated logout, for
+        apps without the browser's cookie); an expired hint still names its session."""
+        if not hint:
+            return None
+        try:
+            header, claims, signing_input, signature = jose.split(hint)
+            if claims.get("iss") != self.config.issuer:
+                return None
+            keys = {k.kid: k for k in idp_keys(self.config.data_dir)}
+            jose.verify(header, signing_input, signature, keys, frozenset({"RS256"}))
+        except jose.JoseError:
+            return None
+        sid = claims.get("sid")
+        return sid if isinstance(sid, str) and sid else None
 
     # -- helpers --------------------------------------------------------------------------
 
@@ -905,6 +971,12 @@ class Provider:
                 headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
             )
         claims = validated.claims
+        if not await run_in_threadpool(self._live, claims):
+            return JSONResponse(
+                {"error": "invalid_token", "error_description": "token revoked"},
+                401,
+                headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+            )
         info = {
             k: claims[k]
             for k in (
@@ -927,6 +999,9 @@ class Provider:
             raw = await read_limited(request, FORM_LIMIT)
             params.update(parse_qsl(raw.decode("utf-8", "replace")))
         user = await run_in_threadpool(self._end_session, request.cookies.get(SESSION_COOKIE))
+        hinted = self._hinted_sid(params.get("id_token_hint"))
+        if hinted is not None:
+            await run_in_threadpool(self._end, hinted)
         await run_in_threadpool(
             self._audit,
             request,

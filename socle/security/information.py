@@ -16,6 +16,8 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,8 +25,10 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from sqlalchemy import select
 
+from socle.ins.nir import INS_SYSTEMS
 from socle.security import tables as T
 from socle.security.consent import PatientChoices, read_choices
+from socle.security.transactions import current_session
 
 if TYPE_CHECKING:
     from socle.fhir.engine import FhirEngine
@@ -34,7 +38,6 @@ RELEVANT_TYPES = frozenset(
 )
 RPPS_SYSTEM = "https://rpps.esante.gouv.fr"
 IDNPS_SYSTEM = "urn:oid:1.2.250.1.71.4.2.1"
-INS_SYSTEMS = ("urn:oid:1.2.250.1.213.1.4.8", "urn:oid:1.2.250.1.213.1.4.10")
 G15 = "TRE_G15-ProfessionSante"
 TTL = 5.0
 MAX_ENCOUNTERS = 500
@@ -116,7 +119,10 @@ class Information:
         now = time.monotonic()
         if hit is not None and hit[0] == gen and now - hit[1] < TTL:
             return hit[2]
-        facts = self._load(tenant, patient)
+        with self.reading(tenant) as (s, shareable):
+            facts = self._load(s, tenant, patient)
+        if not shareable:
+            return facts  # read through uncommitted writes: for this transaction only
         with self._lock:
             if len(self._facts) > 50_000:
                 self._facts.clear()
@@ -126,47 +132,59 @@ class Information:
     def invalidate(self) -> None:
         self.generation.bump()
 
+    @contextmanager
+    def reading(self, tenant: str) -> Iterator[tuple[Any, bool]]:
+        """The caller's open session when there is one (a second connection inside a write
+        transaction would not see its writes, and could starve the pool), else a new read
+        session. The flag says whether what is read may be cached for other requests."""
+        found = current_session(self.engine.store, tenant)
+        if found is not None:
+            session, state = found
+            yield session, not state.dirty
+            return
+        with self.engine.store.session(tenant) as s:
+            yield s, True
+
     # -- loading -----------------------------------------------------------------------
 
     def _search(self, s: Any, res_type: str, params: list[tuple[str, str]], limit: int) -> list:
         pks = self.engine.search.find_pks(s, res_type, params, limit=limit)
         return [orjson.loads(v.content) for v in s.fetch_current(pks) if v.content]
 
-    def _load(self, tenant: str, patient: str) -> PatientFacts:
+    def _load(self, s: Any, tenant: str, patient: str) -> PatientFacts:
         ref = f"Patient/{patient}"
-        with self.engine.store.session(tenant) as s:
-            stored = s.read("Patient", patient)
-            if stored is None or stored.content is None:
-                return PatientFacts(patient, exists=False)
-            resource = orjson.loads(stored.content)
-            gps = set(_refs(resource.get("generalPractitioner")))
-            consents = self._search(s, "Consent", [("patient", ref)], 1000)
-            teams = self._search(s, "CareTeam", [("patient", ref)], 200)
-            encounters = self._search(s, "Encounter", [("patient", ref)], MAX_ENCOUNTERS)
-            related = self._search(s, "RelatedPerson", [("patient", ref)], 200)
-            team: set[str] = set()
-            orgs: set[str] = set()
-            for ct in teams:
-                if ct.get("status") in (None, "active", "proposed"):
-                    for p in ct.get("participant") or []:
-                        team.update(_refs(p.get("member")))
-                    orgs.update(_refs(ct.get("managingOrganization")))
-            for enc in encounters:
-                for p in enc.get("participant") or []:
-                    team.update(_refs(p.get("individual")))
-                orgs.update(_refs(enc.get("serviceProvider")))
-            roles = [r for r in gps | team if r.startswith("PractitionerRole/")]
-            resolved = self._role_practitioners(s, roles)
-            gps = {resolved.get(r, r) for r in gps}
-            team = {resolved.get(r, r) for r in team}
-            now = time.time()
-            rows = s.execute(
-                select(T.security_break_glass.c.subject, T.security_break_glass.c.expires).where(
-                    T.security_break_glass.c.tenant == tenant,
-                    T.security_break_glass.c.patient == patient,
-                    T.security_break_glass.c.expires > int(now),
-                )
-            ).all()
+        stored = s.read("Patient", patient)
+        if stored is None or stored.content is None:
+            return PatientFacts(patient, exists=False)
+        resource = orjson.loads(stored.content)
+        gps = set(_refs(resource.get("generalPractitioner")))
+        consents = self._search(s, "Consent", [("patient", ref)], 1000)
+        teams = self._search(s, "CareTeam", [("patient", ref)], 200)
+        encounters = self._search(s, "Encounter", [("patient", ref)], MAX_ENCOUNTERS)
+        related = self._search(s, "RelatedPerson", [("patient", ref)], 200)
+        team: set[str] = set()
+        orgs: set[str] = set()
+        for ct in teams:
+            if ct.get("status") in (None, "active", "proposed"):
+                for p in ct.get("participant") or []:
+                    team.update(_refs(p.get("member")))
+                orgs.update(_refs(ct.get("managingOrganization")))
+        for enc in encounters:
+            for p in enc.get("participant") or []:
+                team.update(_refs(p.get("individual")))
+            orgs.update(_refs(enc.get("serviceProvider")))
+        roles = [r for r in gps | team if r.startswith("PractitionerRole/")]
+        resolved = self._role_practitioners(s, roles)
+        gps = {resolved.get(r, r) for r in gps}
+        team = {resolved.get(r, r) for r in team}
+        now = time.time()
+        rows = s.execute(
+            select(T.security_break_glass.c.subject, T.security_break_glass.c.expires).where(
+                T.security_break_glass.c.tenant == tenant,
+                T.security_break_glass.c.patient == patient,
+                T.security_break_glass.c.expires > int(now),
+            )
+        ).all()
         return PatientFacts(
             patient,
             exists=True,
@@ -193,7 +211,7 @@ class Information:
 
     def practitioner_by_rpps(self, tenant: str, rpps: str) -> dict[str, Any] | None:
         """The Practitioner with this RPPS (or IDNPS '8'+RPPS), with its roles' details."""
-        with self.engine.store.session(tenant) as s:
+        with self.reading(tenant) as (s, _):
             found = self._search(s, "Practitioner", [("identifier", f"{RPPS_SYSTEM}|{rpps}")], 1)
             if not found:
                 found = self._search(
@@ -208,7 +226,7 @@ class Information:
         return {"practitioner": practitioner, "roles": roles}
 
     def patient_by_identifier(self, tenant: str, ins: str) -> dict[str, Any] | None:
-        with self.engine.store.session(tenant) as s:
+        with self.reading(tenant) as (s, _):
             for system in INS_SYSTEMS:
                 found = self._search(s, "Patient", [("identifier", f"{system}|{ins}")], 2)
                 if len(found) == 1:
@@ -222,12 +240,12 @@ class Information:
         params = [("family", family), ("given", given), ("birthdate", birthdate)]
         if gender:
             params.append(("gender", {"male": "male", "female": "female"}.get(gender, gender)))
-        with self.engine.store.session(tenant) as s:
+        with self.reading(tenant) as (s, _):
             found = self._search(s, "Patient", params, 2)
         return found[0] if len(found) == 1 else None
 
     def read(self, tenant: str, res_type: str, res_id: str) -> dict[str, Any] | None:
-        with self.engine.store.session(tenant) as s:
+        with self.reading(tenant) as (s, _):
             stored = s.read(res_type, res_id)
         return orjson.loads(stored.content) if stored is not None and stored.content else None
 

@@ -472,6 +472,18 @@ class Policy:
             break_glass=True,
         )
 
+    def transparent_types(self, p: Principal) -> frozenset[str]:
+        """Types this subject reads without any per-resource rule, so that a search may look
+        into them through a chain or `_has`: open types, and patient identity for
+        professionals; only those its scopes let it search."""
+        types = set(self.open_read)
+        identity = self.data["patient_demographics"].get("read")
+        if identity and (
+            p.kind == PRACTITIONER or (p.kind == SECRETARY and "Patient" in self.secretary_types)
+        ):
+            types.add("Patient")
+        return frozenset(t for t in types if p.scopes.grants_for(t, "s"))
+
     def unreadable_classes(self, p: Principal) -> set[str]:
         """Document classes a professional may not read (empty if unknown or all)."""
         profession = "SECRETARIAT" if p.kind == SECRETARY else (p.profession or "")

@@ -23,6 +23,7 @@ from starlette.routing import Route
 from socle.fhir.errors import Issue, operation_outcome
 from socle.security.accounts import AccountStore
 from socle.security.audit import AuditLog, AuditRecord, AuditUnavailable
+from socle.security.capability import smart_contributor
 from socle.security.compartment import Compartments
 from socle.security.config import SecurityConfig, load_security_config
 from socle.security.guard import FACTS, SecurityGuard
@@ -30,8 +31,10 @@ from socle.security.information import RELEVANT_TYPES, Information
 from socle.security.issuer import TokenIssuer
 from socle.security.policy import Policy, RequestFacts, load_policy_data
 from socle.security.principal import Principal
+from socle.security.revocation import Revocations
 from socle.security.subjects import principal_from
 from socle.security.tokens import TokenError, TokenValidator
+from socle.security.transactions import TrackedStore, mark_dirty
 
 if TYPE_CHECKING:
     from socle.fhir.engine import FhirEngine
@@ -50,6 +53,7 @@ class Security:
         self.compartments = Compartments(engine.registry)
         self.policy = Policy(load_policy_data(config.policy_file), self.compartments, self.info)
         self.audit = AuditLog(engine.store.engine, config.data_dir, config.checkpoint_every)
+        self.revocations = Revocations(engine.store.engine, config.data_dir)
         self.guard = SecurityGuard(
             engine, self.policy, self.info, self.audit, self.policy.break_glass_minutes
         )
@@ -167,6 +171,12 @@ class Security:
             self._principals[key] = (validated.expires, principal)
         return principal
 
+    def revoked(self, issuer: str, session_id: str | None, token_id: str | None) -> bool:
+        """Whether a token of ours was revoked (logout, RFC 7009); the list must be fresh."""
+        if issuer != self.config.issuer:
+            return False
+        return self.revocations.is_revoked(session_id, token_id)
+
     def client_address(self, request: Any) -> str | None:
         client = getattr(request, "client", None)
         host = client.host if client else None
@@ -282,6 +292,17 @@ class AuthMiddleware:
                     request, tenant, 401, exc.reason, response, scope, receive, send
                 )
                 return
+        if await self._revoked(principal):
+            response = _outcome(
+                401,
+                "login",
+                "This access token was revoked (logout or revocation): log in again",
+                {"WWW-Authenticate": _challenge(realm, "invalid_token", "token revoked")},
+            )
+            await self._refused(
+                request, tenant, 401, "token revoked", response, scope, receive, send
+            )
+            return
         required = self.security.min_eidas(request.method, path)
         if principal.eidas < required:
             response = _outcome(
@@ -320,13 +341,25 @@ class AuthMiddleware:
         state["socle_started"] = time.time()
         await self.app(scope, receive, send)
 
+    async def _revoked(self, principal: Principal) -> bool:
+        """The revocation check: a set lookup, after a reload if another worker revoked."""
+        revocations = self.security.revocations
+        if revocations.stale():
+            await run_in_threadpool(revocations.refresh)
+        return self.security.revoked(principal.issuer, principal.session_id, principal.token_id)
+
     async def _refused(
         self, request, tenant, status, reason, response, scope, receive, send
     ) -> None:  # noqa: ANN001
         try:
             await run_in_threadpool(self.security.record_refusal, request, tenant, status, reason)
         except AuditUnavailable:
-            response = _outcome(500, "exception", "The audit trail is unavailable", {})
+            response = _outcome(
+                503,
+                "transient",
+                "The audit trail is unavailable: the request was refused; retry later",
+                {"Retry-After": "30"},
+            )
         await response(scope, receive, send)
 
 
@@ -350,19 +383,27 @@ def install(engine: FhirEngine, config: SecurityConfig | None = None) -> Securit
     security = Security(engine, config)
     engine.guard = security.guard
     engine.socle_security = security  # type: ignore[attr-defined]
+    # a request's writes commit with their AuditEvent; facts are read in the caller's session
+    engine.store = TrackedStore(
+        engine.store, security.guard.before_commit, security.guard.after_commit
+    )
 
     def on_write(ctx: Any, resource: dict[str, Any], created: bool) -> None:
         if resource.get("resourceType") in RELEVANT_TYPES:
             security.info.invalidate()
+            mark_dirty()
             ctx.extras["socle.dirty"] = True
 
     def on_delete(ctx: Any, res_type: str, res_id: str) -> None:
         if res_type in RELEVANT_TYPES:
             security.info.invalidate()
+            mark_dirty()
             ctx.extras["socle.dirty"] = True
 
     engine.hooks.write.append(on_write)
     engine.hooks.delete.append(on_delete)
+    engine.capability_contributors.append(smart_contributor(config))
+    engine._capability_cache = None  # type: ignore[attr-defined]  # built before install
     log.info("security installed", extra={"issuer": config.issuer, "demo": config.demo})
     return security
 

@@ -150,3 +150,13 @@ security_break_glass = Table(
     Column("expires", BigInteger, nullable=False),
     Index("ix_security_break_glass", "tenant", "subject", "patient"),
 )
+
+security_revoked = Table(  # migration 0007: revoked sessions (sid) and access tokens (jti)
+    "security_revoked",
+    metadata,
+    Column("kind", String(8), primary_key=True),  # "sid" or "jti"
+    Column("value", String(128), primary_key=True),
+    Column("tenant", String(64), nullable=False),
+    Column("expires", BigInteger, nullable=False),  # epoch seconds: no token outlives it
+    Index("ix_security_revoked_expires", "expires"),
+)

@@ -104,18 +104,6 @@ def test_secretary_event_names_the_doctor_on_whose_behalf(api, world, token) -> 
     assert created["agent"][1]["requestor"] is False
 
 
-def test_no_audit_no_access(api, world, token, security) -> None:  # noqa: ANN001
-    gp = token("practitioner", **pro(world, "gp"))
-    security.audit.fail = True
-    try:
-        r = api.get(f"/fhir/DocumentReference/{world.docs['report']}", headers=bearer(gp))
-        assert r.status_code == 500
-        assert "audited" in r.json()["issue"][0]["diagnostics"]
-        assert "content" not in r.text
-    finally:
-        security.audit.fail = False
-
-
 def test_unguarded_search_fails_closed_until_wired(api, world, token, sec_engine) -> None:  # noqa: ANN001
     """Until the search interaction calls guard.search_criteria, searches are refused."""
     bob = token("patient", patient=world.bob, fhirUser=f"Patient/{world.bob}")

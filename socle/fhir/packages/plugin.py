@@ -12,6 +12,7 @@ automatic seeding off. Other tenants are only seeded on request (`socle packages
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import threading
@@ -105,6 +106,7 @@ def conformance_routes(engine: FhirEngine, prefix: str = "/fhir") -> list[Route]
     def wrap(
         res_type: str, endpoint: Callable[[Request], Awaitable[Response]]
     ) -> Callable[[Request], Awaitable[Response]]:
+        @functools.wraps(endpoint)  # keeps the kernel's mark: already guarded and audited
         async def handler(request: Request) -> Response:
             request.scope["path_params"] = {**request.path_params, "type": res_type}
             tenant = context(request).tenant

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import inspect
 import logging
 import os
 from collections.abc import Awaitable, Callable
@@ -11,6 +12,7 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -18,7 +20,7 @@ from starlette.routing import Route
 from socle.config import Settings, load_settings
 from socle.fhir.engine import FhirEngine
 from socle.fhir.errors import FhirError, Issue, operation_outcome
-from socle.fhir.guard import Access
+from socle.fhir.guard import REQUEST_ACCESS, Access, AuditFailed, current_request
 from socle.fhir.rest.http import FHIR_JSON, check_accept, context
 from socle.fhir.rest.interactions import (
     capabilities,
@@ -118,42 +120,94 @@ _AUDITED = {
 }
 
 
-def _guarded(endpoint: Endpoint) -> Endpoint:
-    """Refuse unsupported response formats (406) before any work is done; then, when the
-    guard keeps an audit trail (socle/security), record every interaction with its outcome:
-    an access whose audit cannot be written fails."""
-    action = _AUDITED.get(endpoint.__name__)
+def _guarded(
+    endpoint: Endpoint, action: str | None = None, *, fhir: bool = True, name: str | None = None
+) -> Endpoint:
+    """Refuse unsupported response formats (406) before any work is done (FHIR routes);
+    then, when the guard keeps an audit trail (socle/security), make the request known to
+    the layers below (`current_request`) and record it with its outcome. An access whose
+    audit cannot be written fails; a write's audit commits with the write itself.
+
+    Plugin routes (`fhir=False`) are also authorized first, as the operation `name`.
+    The innermost guarded endpoint of a request records it (a plugin route may hand over
+    to a FHIR interaction)."""
+    action = action or _AUDITED.get(endpoint.__name__)
 
     @functools.wraps(endpoint)
     async def wrapper(request: Request) -> Response:
-        check_accept(request)
+        if fhir:
+            check_accept(request)
         guard = request.app.state.engine.guard
         if action is None or not getattr(guard, "audits", False):
             return await endpoint(request)
+        p = request.path_params
+        ctx = context(request)
+        access = Access(action, p.get("type"), p.get("id"), operation=p.get("op") or name)
+        ctx.extras[REQUEST_ACCESS] = access
+        token = current_request.set(ctx)
+        response: Response | None = None
+        error: Exception | None = None
         try:
+            if not fhir:
+                await run_in_threadpool(guard.authorize, ctx, access)
             response = await endpoint(request)
-        except FhirError as exc:
-            await _record(request, guard, action, exc.status)
-            raise
-        except Exception:
-            await _record(request, guard, action, 500)
-            raise
-        await _record(request, guard, action, response.status_code)
+        except Exception as exc:  # noqa: BLE001 - recorded, then raised again
+            error = exc
+        finally:
+            current_request.reset(token)
+        if not ctx.extras.get(_RECORDED):  # else an inner guarded endpoint recorded it
+            status = response.status_code if response is not None else _status_of(error)
+            await _record(ctx, guard, access, status, error)
+            ctx.extras[_RECORDED] = True
+        if error is not None:
+            raise error
+        assert response is not None
         return response
 
+    wrapper.fhir_guarded = True  # type: ignore[attr-defined]
     return wrapper
 
 
-async def _record(request: Request, guard: Any, action: str, status: int) -> None:
-    p = request.path_params
-    access = Access(action, p.get("type"), p.get("id"), operation=p.get("op"))
+_RECORDED = "fhir.recorded"
+
+
+def _status_of(error: Exception | None) -> int:
+    return error.status if isinstance(error, FhirError) else 500
+
+
+async def _record(
+    ctx: Any, guard: Any, access: Access, status: int, error: Exception | None
+) -> None:
+    """Audit the request; if the trail is down, the request fails (503) whatever it did."""
     try:
-        await run_in_threadpool(guard.record, context(request), access, status)
-    except Exception as exc:  # the trail is down: the access must fail
+        await run_in_threadpool(guard.record, ctx, access, status)
+    except FhirError:
+        raise
+    except Exception as exc:
         log.exception("audit record failed")
-        raise FhirError(
-            500, "exception", "The access could not be audited (or was not guarded); refused"
-        ) from exc
+        if isinstance(error, AuditFailed):
+            return  # already the answer the client gets
+        raise AuditFailed() from exc
+
+
+def guarded_plugin_routes(routes: list[Any]) -> list[Any]:
+    """Services' routes, authenticated (middleware), authorized and audited like FHIR
+    ones: each becomes the operation named by its path (policy `operations`), unless it
+    is already guarded (it hands over to a FHIR interaction)."""
+    out = []
+    for route in routes:
+        endpoint = getattr(route, "endpoint", None)
+        if not isinstance(route, Route) or getattr(endpoint, "fhir_guarded", False):
+            out.append(route)
+            continue
+        if not (inspect.isfunction(endpoint) or inspect.ismethod(endpoint)):
+            log.warning("route %s is not a request function: not audited", route.path)
+            out.append(route)
+            continue
+        name = route.path.strip("/") or "/"
+        wrapped = _guarded(route.endpoint, "operation", fhir=False, name=name)
+        out.append(Route(route.path, wrapped, methods=route.methods, name=route.name))
+    return out
 
 
 def create_app(
@@ -180,7 +234,8 @@ def create_app(
 
         security = install(engine)
     extra = security.routes(app_tenant) if security is not None else []
-    routes: list[Any] = [*extra, *engine.routes, *fhir_routes()]
+    plugin_routes = guarded_plugin_routes(engine.routes)
+    routes: list[Any] = [*extra, *plugin_routes, *fhir_routes()]
     app = Starlette(
         routes=routes,
         exception_handlers={
@@ -195,6 +250,14 @@ def create_app(
         from socle.security.service import AuthMiddleware
 
         app.add_middleware(AuthMiddleware, security=security)
+        if security.config.cors_origins:  # outermost: preflights need no token
+            app.add_middleware(
+                CORSMiddleware,
+                allow_origins=list(security.config.cors_origins),
+                allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+                allow_headers=["Authorization", "Content-Type", "Accept", "If-Match", "Prefer"],
+                expose_headers=["Location", "Content-Location", "ETag", "Last-Modified"],
+            )
     return app
 
 
