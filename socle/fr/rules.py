@@ -8,11 +8,15 @@ these rules cover what the guides only say in prose.
 Rules (severity; profile they apply to, with the profiles derived from it):
 
 * FR-INS-001 (error; FR Core Patient INS): an INS value (NIR, NIA, test or demo NIR) is
-  15 characters: sex digit, year, month, place (2A/2B allowed), order, 2-digit key;
+  a valid 15-character matricule: sex digit, year, month, place (2A/2B allowed), order,
+  2-digit key, each part checked by `socle.ins.nir.check_nir` (the INS service's rules);
 * FR-INS-002 (error): the key is 97 - (N mod 97), N the first 13 characters read as a
   number with 2A -> 19 and 2B -> 18;
-* FR-INS-003 (warning): the sex digit (1/2) agrees with `gender` (male/female);
-* FR-INS-004 (warning): the year digits agree with `birthDate`;
+* FR-INS-003 (warning): the sex digit agrees with `gender` (male/female);
+* FR-INS-004 (warning): the year (and a regular month) agree with `birthDate`;
+* FR-INS-005 (warning): the number's kind agrees with its system (an NIA starts with 7 or
+  8, a NIR does not);
+* FR-INS-006 (warning): the place agrees with the INSEE code of the birthplace;
 * FR-RPPS-001 (error; FR Core Practitioner): an RPPS (`https://rpps.esante.gouv.fr`) is
   11 digits;
 * FR-RPPS-002 (warning): the last RPPS digit is the Luhn key of the first ten;
@@ -25,29 +29,34 @@ Rules (severity; profile they apply to, with the profiles derived from it):
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from socle.demo.identifiers import is_luhn_valid, nir_key
 from socle.fhir.errors import Issue
+from socle.ins.nir import INS_SYSTEMS, NirCheck, check_nir, clean
 
 FR_CORE = "https://hl7.fr/ig/fhir/core/StructureDefinition/"
 PATIENT_INS = FR_CORE + "fr-core-patient-ins"
 PRACTITIONER = FR_CORE + "fr-core-practitioner"
 
-INS_SYSTEMS = {
-    "urn:oid:1.2.250.1.213.1.4.8": "INS-NIR",
-    "urn:oid:1.2.250.1.213.1.4.9": "INS-NIA",
-    "urn:oid:1.2.250.1.213.1.4.10": "INS-NIR-TEST",
-    "urn:oid:1.2.250.1.213.1.4.11": "INS-NIR-DEMO",
-}
+BIRTH_PLACE = "http://hl7.org/fhir/StructureDefinition/patient-birthPlace"
+INSEE_CODE = FR_CORE + "fr-core-address-insee-code"
 RPPS_SYSTEM = "https://rpps.esante.gouv.fr"
 IDNPS_SYSTEM = "urn:oid:1.2.250.1.71.4.2.1"
 IDNPS_PREFIXES = "0134568"
 
-_INS_SHAPE = re.compile(r"[1-478]\d{4}(?:\d{2}|2[AB])\d{8}")
+# check_nir finding codes -> FR rule codes
+_KEY_FINDINGS = frozenset({"key", "key-range"})
+_WARNING_RULES = {
+    "sex-mismatch": "FR-INS-003",
+    "year-mismatch": "FR-INS-004",
+    "month-mismatch": "FR-INS-004",
+    "nia-kind": "FR-INS-005",
+    "nir-kind": "FR-INS-005",
+    "birthplace-mismatch": "FR-INS-006",
+}
 
 Rule = Callable[[dict[str, Any], str], list[Issue]]
 
@@ -81,58 +90,87 @@ def _issue(severity: str, code: str, message: str, where: str) -> Issue:
 
 
 def ins_identifiers(resource: dict[str, Any], path: str) -> list[Issue]:
-    """FR-INS-001..004 on every INS identifier of a Patient."""
+    """FR-INS-001..006 on every INS identifier of a Patient, through `check_nir` (the INS
+    service's check is the reference, so a number gets the same verdict everywhere)."""
     issues: list[Issue] = []
     for i, ident, value in _identifiers(resource, path, INS_SYSTEMS):
         where = f"{path}.identifier[{i}].value"
         kind = INS_SYSTEMS[ident["system"]]
-        if not _INS_SHAPE.fullmatch(value):
-            issues.append(
-                _issue(
-                    "error",
-                    "FR-INS-001",
-                    f"FR-INS-001: {kind} '{value}' is not a 15-character INS (13-character "
-                    "matricule: sex digit, year, month, place with 2A/2B, order; then a "
-                    "2-digit key)",
-                    where,
-                )
-            )
+        if clean(value) != value:  # check_nir forgives spaces and 2a; a FHIR value may not
+            reason = "it must be written in capitals, without spaces, dots or dashes"
+            issues.append(_shape_issue(kind, value, reason, where))
             continue
-        expected = nir_key(value[:13])
-        if value[13:] != expected:
-            issues.append(
-                _issue(
-                    "error",
-                    "FR-INS-002",
-                    f"FR-INS-002: {kind} '{value}' has key {value[13:]}, expected {expected} "
-                    "(key = 97 - (first 13 characters mod 97), 2A read as 19, 2B as 18)",
-                    where,
-                )
-            )
-        gender = resource.get("gender")
-        sex = value[0]
-        if (sex, gender) in (("1", "female"), ("2", "male")):
-            issues.append(
-                _issue(
-                    "warning",
-                    "FR-INS-003",
-                    f"FR-INS-003: {kind} '{value}' starts with sex digit {sex}, which does "
-                    f"not agree with gender '{gender}'",
-                    where,
-                )
-            )
-        birth = resource.get("birthDate")
-        if isinstance(birth, str) and len(birth) >= 4 and birth[2:4] != value[1:3]:
-            issues.append(
-                _issue(
-                    "warning",
-                    "FR-INS-004",
-                    f"FR-INS-004: {kind} '{value}' has birth year digits {value[1:3]}, which "
-                    f"do not agree with birthDate {birth}",
-                    where,
-                )
-            )
+        check = check_nir(
+            value,
+            system=ident["system"],
+            gender=resource.get("gender") if isinstance(resource.get("gender"), str) else None,
+            birth_date=_birth_date(resource),
+            birthplace=_birthplace_code(resource),
+        )
+        issues.extend(_ins_issues(check, kind, value, where))
     return issues
+
+
+def _ins_issues(check: NirCheck, kind: str, value: str, where: str) -> list[Issue]:
+    """check_nir's findings as FR-INS issues (one per rule code)."""
+    issues: list[Issue] = []
+    shape = [f.message for f in check.errors if f.code not in _KEY_FINDINGS]
+    if shape:
+        issues.append(_shape_issue(kind, value, "; ".join(shape), where))
+    if any(f.code in _KEY_FINDINGS for f in check.errors):
+        issues.append(
+            _issue(
+                "error",
+                "FR-INS-002",
+                f"FR-INS-002: {kind} '{value}' has key {value[13:]}, expected "
+                f"{nir_key(value[:13])} (key = 97 - (first 13 characters mod 97), 2A read as "
+                "19, 2B as 18)",
+                where,
+            )
+        )
+    for code, messages in _warnings_by_rule(check).items():
+        text = "; ".join(messages)
+        issues.append(_issue("warning", code, f"{code}: {kind} '{value}': {text}", where))
+    return issues
+
+
+def _shape_issue(kind: str, value: str, reason: str, where: str) -> Issue:
+    return _issue(
+        "error",
+        "FR-INS-001",
+        f"FR-INS-001: {kind} '{value}' is not a valid 15-character INS (sex digit, year, "
+        f"month, place with 2A/2B, order, 2-digit key): {reason}",
+        where,
+    )
+
+
+def _warnings_by_rule(check: NirCheck) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for finding in check.issues:
+        if finding.severity == "warning":
+            code = _WARNING_RULES.get(finding.code, "FR-INS-005")
+            out.setdefault(code, []).append(finding.message)
+    return out
+
+
+def _birth_date(resource: dict[str, Any]) -> str | None:
+    birth = resource.get("birthDate")
+    return birth if isinstance(birth, str) and len(birth) >= 4 and birth[:4].isdigit() else None
+
+
+def _birthplace_code(resource: dict[str, Any]) -> str | None:
+    """The INSEE code of the birthplace (FR Core birthPlace address, insee-code extension)."""
+    for ext in resource.get("extension") or ():
+        if type(ext) is not dict or ext.get("url") != BIRTH_PLACE:
+            continue
+        address = ext.get("valueAddress")
+        for inner in (address.get("extension") or ()) if type(address) is dict else ():
+            coding = inner.get("valueCoding") if type(inner) is dict else None
+            if inner.get("url") == INSEE_CODE and type(coding) is dict:
+                code = coding.get("code")
+                if isinstance(code, str) and len(code) == 5:
+                    return code
+    return None
 
 
 # -- RPPS / IDNPS ------------------------------------------------------------------------

@@ -5,7 +5,10 @@ from __future__ import annotations
 import pytest
 
 from socle.demo.identifiers import make_nir, rpps_with_key
+from socle.fr import rules
 from socle.fr.rules import IDNPS_SYSTEM, RPPS_SYSTEM, ins_identifiers, rpps_identifiers
+from socle.ins import nir
+from socle.ins.nir import check_nir
 from tests.fhir.validation.support import VALID_NIR, errors, ins_patient, service
 
 NIR = "urn:oid:1.2.250.1.213.1.4.8"
@@ -29,13 +32,65 @@ def _patient(value: str, system: str = NIR, **extra) -> dict:  # noqa: ANN003
         ("185037512345641", []),
         ("185037512345642", [("error", "FR-INS-002")]),
         ("18503751234564", [("error", "FR-INS-001")]),
-        ("585037512345641", [("error", "FR-INS-001")]),
+        ("585037512345641", [("error", "FR-INS-001"), ("error", "FR-INS-002")]),
         ("1850375123456AB", [("error", "FR-INS-001")]),
+        ("185157512345641", [("error", "FR-INS-001"), ("error", "FR-INS-002")]),  # month 15
+        ("185030012345641", [("error", "FR-INS-001"), ("error", "FR-INS-002")]),  # dept 00
+        ("185037512300041", [("error", "FR-INS-001"), ("error", "FR-INS-002")]),  # order 000
+        ("1 85 03 75 123 456 41", [("error", "FR-INS-001")]),  # spaces: not in FHIR
     ],
 )
 def test_ins_shape_and_key(value: str, found: list) -> None:  # noqa: ANN001
-    for system in (NIR, "urn:oid:1.2.250.1.213.1.4.9", "urn:oid:1.2.250.1.213.1.4.10"):
+    for system in (NIR, "urn:oid:1.2.250.1.213.1.4.10", "urn:oid:1.2.250.1.213.1.4.11"):
         assert _codes(ins_identifiers(_patient(value, system), "Patient")) == found
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "185157512345641",  # month 15: impossible (01-12, 20-42, 50-99)
+        "185037512300041",  # order 000
+        "199039900012345",  # born abroad, country 000
+        "185030012345641",  # département 00
+        make_nir("male", 1985, 3, "75", "123", 456),
+        make_nir("female", 1960, 5, "2A", "004", 12),
+        "185207512345641",  # month 20: unknown month, allowed
+    ],
+)
+def test_ins_rule_agrees_with_the_ins_service(value: str) -> None:
+    """FR-INS-001/002 say "invalid" exactly when socle.ins.nir.check_nir does."""
+    check = check_nir(value, system=NIR)
+    issues = ins_identifiers(_patient(value), "Patient")
+    assert bool([i for i in issues if i.severity == "error"]) == (not check.valid)
+    if check.errors and check.errors[0].code not in ("key", "key-range"):
+        assert check.errors[0].message in issues[0].diagnostics
+
+
+def test_ins_kind_and_birthplace_warnings() -> None:
+    nia = make_nir("male", 1985, 3, "75", "123", 456)
+    issues = ins_identifiers(_patient(nia, "urn:oid:1.2.250.1.213.1.4.9"), "Patient")
+    assert _codes(issues) == [("warning", "FR-INS-005")]
+    assert "An NIA normally starts with 7 or 8" in issues[0].diagnostics
+    born = {
+        "url": "http://hl7.org/fhir/StructureDefinition/patient-birthPlace",
+        "valueAddress": {
+            "extension": [
+                {
+                    "url": "https://hl7.fr/ig/fhir/core/StructureDefinition/fr-core-address-insee-code",
+                    "valueCoding": {"code": "35238"},
+                }
+            ]
+        },
+    }
+    same = ins_identifiers(
+        _patient(make_nir("male", 1985, 3, "35", "238", 4), extension=[born]), "P"
+    )
+    assert same == []
+    other = ins_identifiers(
+        _patient(make_nir("male", 1985, 3, "75", "123", 4), extension=[born]), "P"
+    )
+    assert _codes(other) == [("warning", "FR-INS-006")]
+    assert "birthplace 75123" in other[0].diagnostics and "35238" in other[0].diagnostics
 
 
 def test_ins_consistency_warnings_and_other_systems() -> None:
@@ -51,6 +106,10 @@ def test_ins_consistency_warnings_and_other_systems() -> None:
     assert ins_identifiers(_patient("not checked", "urn:oid:1.2.250.1.213.1.4.2"), "Patient") == []
     issue = ins_identifiers(_patient("18503751234564"), "Bundle.entry[2].resource")[0]
     assert issue.expression == ["Bundle.entry[2].resource.identifier[0].value"]
+
+
+def test_one_list_of_ins_systems() -> None:
+    assert rules.INS_SYSTEMS is nir.INS_SYSTEMS
 
 
 def _practitioner(*identifiers: tuple[str, str]) -> dict:

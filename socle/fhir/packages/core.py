@@ -30,6 +30,7 @@ _FILES = (
     "fhir-r4/profiles-types.json.gz",
     "fhir-r4/profiles-resources.json.gz",
     "packages/hl7.fhir.r4.core/extension-definitions.json.gz",
+    "packages/hl7.fhir.r4.core/profiles-vitalsigns.json.gz",
     "packages/hl7.fhir.r4.core/valuesets.json.gz",
     "packages/hl7.fhir.r4.core/v3-codesystems.json.gz",
     "packages/hl7.fhir.r4.core/v2-tables.json.gz",

@@ -88,6 +88,8 @@ class ElementDef:
     binding: Binding | None = None
     constraints: tuple[Constraint, ...] = ()
     max_length: int | None = None
+    min_value: Any = MISSING  # (type suffix, value) of minValue[x]
+    max_value: Any = MISSING  # (type suffix, value) of maxValue[x]
     content_reference: str | None = None
     children: dict[str, ElementDef] = field(default_factory=dict)
     slicing: Slicing | None = None
@@ -115,6 +117,8 @@ class ElementDef:
             or self.binding is not None
             or self.constraints
             or self.max_length is not None
+            or self.min_value is not MISSING
+            or self.max_value is not MISSING
             or self.slicing is not None
             or self.slices
             or self.name in ("extension", "modifierExtension")
@@ -133,6 +137,7 @@ class CompiledProfile:
     base_definition: str | None
     root: ElementDef
     by_id: dict[str, ElementDef]
+    contexts: tuple[tuple[str, str], ...] = ()  # extensions: (type, expression) allowed
 
     @property
     def canonical(self) -> str:
@@ -162,6 +167,17 @@ def _max(value: Any) -> int | None:
         return None
 
 
+def _limits(el: dict[str, Any]) -> tuple[Any, Any]:
+    """(suffix, value) of minValue[x] and maxValue[x] (MISSING when absent)."""
+    low = high = MISSING
+    for key, value in el.items():
+        if key.startswith("minValue") and len(key) > 8:
+            low = (key[8:], value)
+        elif key.startswith("maxValue") and len(key) > 8:
+            high = (key[8:], value)
+    return low, high
+
+
 def _fixed_pattern(el: dict[str, Any]) -> tuple[Any, Any]:
     fixed = pattern = MISSING
     for key, value in el.items():
@@ -187,6 +203,7 @@ def _element(el: dict[str, Any], profile_url: str) -> ElementDef:
     )
     base = el.get("base") or {}
     fixed, pattern = _fixed_pattern(el)
+    min_value, max_value = _limits(el)
     binding = None
     b = el.get("binding")
     if (
@@ -245,6 +262,8 @@ def _element(el: dict[str, Any], profile_url: str) -> ElementDef:
         binding=binding,
         constraints=tuple(constraints),
         max_length=el.get("maxLength") if isinstance(el.get("maxLength"), int) else None,
+        min_value=min_value,
+        max_value=max_value,
         content_reference=ref.split("#", 1)[1] if isinstance(ref, str) and "#" in ref else None,
         slicing=slicing,
     )
@@ -310,6 +329,13 @@ def compile_profile(sd: dict[str, Any]) -> CompiledProfile:
         base_definition=sd.get("baseDefinition"),
         root=root,
         by_id=by_id,
+        contexts=tuple(
+            (c["type"], c["expression"])
+            for c in sd.get("context") or ()
+            if isinstance(c, dict)
+            and isinstance(c.get("type"), str)
+            and isinstance(c.get("expression"), str)
+        ),
     )
 
 

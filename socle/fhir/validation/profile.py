@@ -25,13 +25,16 @@ and the parts of a profile that carry checks (see `compiled.py`).
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import UTC
 from typing import Any, NamedTuple
 
 import orjson
 
+from socle.fhir.datetime import parse_range
 from socle.fhir.definitions.builder import PRIMITIVE_TYPES
 from socle.fhir.definitions.model import FhirModel, choice_name, get_model
 from socle.fhir.errors import Issue
@@ -47,6 +50,7 @@ from socle.fhir.validation.compiled import (
     choice_suffixes,
     compile_profile,
 )
+from socle.fhir.validation.contexts import context_allows, describe_holder, holder_path
 from socle.fhir.validation.fhirpath import EvalContext, InvariantEngine, resolve_reference
 from socle.fhir.validation.snapshot import SnapshotError, generate_snapshot
 from socle.fhir.validation.terminology import InMemoryTerminology, Terminology
@@ -93,6 +97,7 @@ class _Run:
     declared: bool = True  # validate inline resources against their meta.profile
     base: bool = False  # validate resources without profile against the base definition
     resource: dict[str, Any] | None = None  # %resource
+    res_path: str = ""  # FHIRPath location of `resource`
     root: dict[str, Any] | None = None  # %rootResource
     bundle: dict[str, dict[str, Any]] | None = None
     in_progress: set[tuple[int, str]] = field(default_factory=set)
@@ -115,6 +120,7 @@ class _Run:
         """A run sharing this one's context, whose issues are kept apart."""
         sub = _Run(declared=self.declared, base=self.base, accept=self.accept)
         sub.resource, sub.root, sub.bundle = self.resource, self.root, self.bundle
+        sub.res_path = self.res_path
         sub.in_progress = self.in_progress
         sub.match_cache = self.match_cache
         sub.match_errors = self.match_errors
@@ -147,6 +153,7 @@ class ProfileValidator:
         self.options = options or ValidatorOptions()
         self.invariants = InvariantEngine()
         self._profiles: dict[str, CompiledProfile | None] = {}
+        self._context_verdicts: dict[tuple, tuple[bool | None, str]] = {}
         self._by_sd: dict[int, CompiledProfile] = {}
         self._choice_keys: dict[str, tuple[tuple[str, str], ...]] = {}
         self._choice_lookup: dict[str, dict[str, str]] = {}
@@ -268,8 +275,8 @@ class ProfileValidator:
                     for c in declared
                     if isinstance(c, str) and (run.accept is None or run.accept(c))
                 ]
-        saved = (run.resource, run.root, run.bundle)
-        run.resource = resource
+        saved = (run.resource, run.root, run.bundle, run.res_path)
+        run.resource, run.res_path = resource, path
         run.root = contained_in if contained_in is not None else resource
         if rt == "Bundle":
             run.bundle = _bundle_index(resource)
@@ -306,7 +313,7 @@ class ProfileValidator:
                 if prof is not None:
                     self._against(resource, prof, path, run)
         finally:
-            run.resource, run.root, run.bundle = saved
+            run.resource, run.root, run.bundle, run.res_path = saved
 
     def _unknown_profile(self, canonical: str, explicit: bool, path: str, run: _Run) -> None:
         severity = "error" if explicit else self.options.unknown_profile
@@ -380,7 +387,16 @@ class ProfileValidator:
                 self._element(child, [], path, run, prof)
         for key, value in obj.items():
             if key[:1] == "_" and value is not None:
-                self._primitive_extensions(value, f"{path}.{key[1:]}", run)
+                self._primitive_extensions(value, self._key_path(path, key[1:], key_map), run)
+
+    def _key_path(self, path: str, name: str, key_map: dict[str, ElementDef]) -> str:
+        """FHIRPath of a JSON property: `value.ofType(string)` for `valueString`."""
+        child = key_map.get(name)
+        if child is not None and child.is_choice:
+            code = dict(self._choices(child)).get(name)
+            if code is not None:
+                return f"{path}.{child.name}.ofType({code})"
+        return f"{path}.{name}"
 
     def _key_map(self, source: ElementDef) -> dict[str, ElementDef]:
         """JSON property -> active child element, and the children to check when absent."""
@@ -516,6 +532,8 @@ class ProfileValidator:
                 f"(from {prof.url})",
                 path,
             )
+        if el.min_value is not MISSING or el.max_value is not MISSING:
+            _value_limits(el, value, path, run, prof)
         if el.binding is not None:
             self._binding(el, value, code, path, run, prof)
         if type(value) is not dict:
@@ -567,6 +585,8 @@ class ProfileValidator:
             return
 
         def check(target: _Run, prof: CompiledProfile) -> None:
+            if code == "Extension":
+                self._extension_context(prof, path, target)
             self._constraints(prof.root, value, code, path, target, prof)
             self._object(value, prof.root, path, target, prof)
 
@@ -712,8 +732,52 @@ class ProfileValidator:
         if prof is None or prof.type != "Extension":
             self._unknown_extension(url, modifier, item.path, run)
             return
+        self._extension_context(prof, item.path, run)
         self._constraints(prof.root, value, "Extension", item.path, run, prof)
         self._object(value, prof.root, item.path, run, prof)
+
+    def _extension_context(self, prof: CompiledProfile, path: str, run: _Run) -> None:
+        """The extension at `path` is used where its definition's `context` allows."""
+        resource = run.resource
+        if not prof.contexts or resource is None or not path.startswith(run.res_path):
+            return
+        relative = path[len(run.res_path) :]
+        fast = (prof.url, resource.get("resourceType"), relative)
+        verdict = self._context_verdicts.get(fast)
+        if verdict is None:
+            verdict = self._context_verdict(prof, resource, relative, fast)
+        if verdict[0] is False:
+            where = ", ".join(
+                expr if kind == "element" else f"{kind} {expr}" for kind, expr in prof.contexts
+            )
+            run.add(
+                "error",
+                "structure",
+                f"{path}: extension {prof.url} is not allowed on {verdict[1]}; its "
+                f"context allows {where}",
+                path,
+            )
+
+    def _context_verdict(
+        self, prof: CompiledProfile, resource: dict[str, Any], relative: str, fast: tuple
+    ) -> tuple[bool | None, str]:
+        """(allowed, holder described); cached by location, without indexes when the
+        holder is not itself an extension (whose url then matters)."""
+        at = holder_path(relative)
+        if at is None:
+            return (None, "")
+        key = (prof.url, fast[1], re.sub(r"\[\d+\]", "", at))
+        nested = key[2].endswith((".extension", ".modifierExtension"))
+        verdict = None if nested else self._context_verdicts.get(key)
+        if verdict is None:
+            holder = describe_holder(self.model, resource, at)
+            allowed = None if holder is None else context_allows(prof.contexts, holder)
+            verdict = (allowed, holder.described if holder is not None else "")
+            if not nested:
+                self._context_verdicts[key] = verdict
+        if not nested and len(self._context_verdicts) < 100_000:
+            self._context_verdicts[fast] = verdict
+        return verdict
 
     def _unknown_extension(self, url: str, modifier: bool, path: str, run: _Run) -> None:
         level = "error" if modifier else self.options.unknown_extension
@@ -836,7 +900,8 @@ class ProfileValidator:
                 sub.match_errors = run.match_errors
                 sub.resource = sub.root = resource
                 rt = resource.get("resourceType")
-                self._against(resource, prof, rt if isinstance(rt, str) else "", sub)
+                sub.res_path = rt if isinstance(rt, str) else ""
+                self._against(resource, prof, sub.res_path, sub)
                 found = not sub.has_errors()
                 errors = [i for i in sub.issues if i.severity in ("error", "fatal")]
                 if errors:
@@ -1201,6 +1266,73 @@ class ProfileValidator:
 
 
 # -- helpers -------------------------------------------------------------------------------
+
+
+def _value_limits(el: ElementDef, value: Any, path: str, run: _Run, prof: CompiledProfile) -> None:
+    """minValue[x] / maxValue[x]: the value is not below / above the limit."""
+    for limit, below, word in ((el.min_value, True, "minimum"), (el.max_value, False, "maximum")):
+        if limit is MISSING:
+            continue
+        order = _compare(value, limit[0], limit[1])
+        if order is not None and (order < 0 if below else order > 0):
+            run.add(
+                "error",
+                "value",
+                f"{path}: value {_show(_limit_shown(value))} is "
+                f"{'less' if below else 'greater'} than the {word} "
+                f"{_show(_limit_shown(limit[1]))} (from {prof.url})",
+                path,
+            )
+
+
+def _limit_shown(value: Any) -> Any:
+    if type(value) is dict and "value" in value:
+        unit = value.get("code") or value.get("unit")
+        return f"{value['value']} {unit}" if unit else value["value"]
+    return value
+
+
+def _compare(value: Any, suffix: str, limit: Any) -> int | None:
+    """-1/0/1 for value against limit; None when they cannot be compared (other units,
+    wrong types: the structural check reports those)."""
+    if suffix in ("Integer", "Decimal", "PositiveInt", "UnsignedInt", "Integer64"):
+        if _number(value) and _number(limit):
+            return (value > limit) - (value < limit)
+        return None
+    if suffix == "Quantity":
+        if type(value) is not dict or type(limit) is not dict:
+            return None
+        if not (_number(value.get("value")) and _number(limit.get("value"))):
+            return None
+        for key in ("system", "code"):
+            if key in limit and value.get(key) != limit[key]:
+                return None
+        return (value["value"] > limit["value"]) - (value["value"] < limit["value"])
+    if suffix in ("Date", "DateTime", "Instant"):
+        return _compare_dates(value, limit)
+    if suffix == "Time" and isinstance(value, str) and isinstance(limit, str):
+        return (value > limit) - (value < limit)
+    return None
+
+
+def _compare_dates(value: Any, limit: Any) -> int | None:
+    """Dates are ranges: below when the whole value is before the limit, above when after."""
+    if not (isinstance(value, str) and isinstance(limit, str)):
+        return None
+    try:
+        low, high, _ = parse_range(value, UTC)  # both read alike: the zone cancels out
+        limit_low, limit_high, _ = parse_range(limit, UTC)
+    except ValueError:
+        return None
+    if high < limit_low:
+        return -1
+    if low > limit_high:
+        return 1
+    return 0
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def _extend(out: list, value: Any, type_: str | None) -> None:

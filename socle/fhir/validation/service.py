@@ -63,6 +63,7 @@ class ValidationService:
         self._validator: ProfileValidator | None = None
         self._rules: list[tuple[str, str, Rule]] = []
         self._lock = threading.Lock()
+        self._profiles: tuple[tuple[int, ...], dict[str, list[str]]] = ((), {})
 
     # -- lazily built parts ----------------------------------------------------------------
 
@@ -166,6 +167,38 @@ class ValidationService:
 
     def search_parameters(self) -> list[dict[str, Any]]:
         return self.context.search_parameters()
+
+    def supported_profiles(self) -> tuple[tuple[int, ...], dict[str, list[str]]]:
+        """(key, resource type -> profile URLs) for the CapabilityStatement.
+
+        The profiles are the StructureDefinitions with derivation=constraint and
+        kind=resource of the active packages. They are read from the archives (cached per
+        process) on each call, not from the conformance context, so that the list follows
+        `socle packages install/remove` without a restart; `key` changes with them."""
+        try:
+            packages = self.store.packages()
+        except Exception:  # noqa: BLE001 - a broken archive must not break /metadata
+            log.exception("cannot read the FHIR packages; supportedProfile left as it was")
+            return self._profiles
+        key = tuple(id(p) for p in packages)
+        cached = self._profiles
+        if cached[0] == key:
+            return cached
+        by_type: dict[str, set[str]] = {}
+        for package in packages:
+            for item in package.conformance_resources():
+                meta = item.meta
+                if (
+                    item.resource_type == "StructureDefinition"
+                    and item.url
+                    and meta.get("derivation") == "constraint"
+                    and meta.get("kind") == "resource"
+                    and isinstance(meta.get("type"), str)
+                ):
+                    by_type.setdefault(meta["type"], set()).add(item.url)
+        result = (key, {t: sorted(urls) for t, urls in sorted(by_type.items())})
+        self._profiles = result
+        return result
 
 
 def _crashed(severity: str) -> Issue:

@@ -27,6 +27,13 @@ from socle.fhir.validation.primitives import Check, describe, primitive_checks
 ERROR = "error"
 
 
+def _located(path: str, key: str, prop: JsonProperty) -> str:
+    """FHIRPath of a property's value: a choice is `value.ofType(Quantity)`, as the profile
+    validator writes it, not its JSON name `valueQuantity`."""
+    el = prop.element
+    return f"{path}.{el.name}.ofType({prop.type_code})" if el.is_choice else f"{path}.{key}"
+
+
 def _issue(code: str, diagnostics: str, path: str | None) -> Issue:
     return Issue(ERROR, code, diagnostics, [path] if path else [])
 
@@ -161,7 +168,7 @@ class StructuralValidator:
             elif prop.max_count == 0:
                 issues.append(self._prohibited(key, path, info))
             else:
-                self._value(value, prop, f"{path}.{key}", issues)
+                self._value(value, prop, _located(path, key, prop), issues)
         if info.required:
             self._required(obj, info, path, issues)
         if info.key == "Extension":
@@ -301,7 +308,7 @@ class StructuralValidator:
         """`_name`: id/extension of a primitive, one object or an array aligned with `name`."""
         name = key[1:]
         prop = info.json_keys.get(name)
-        where = f"{path}.{name}"
+        where = _located(path, name, prop) if prop is not None else f"{path}.{name}"
         if prop is None or prop.category != PRIMITIVE:
             issues.append(
                 _issue(

@@ -14,6 +14,7 @@ filters) is answered with "unknown" rather than a false error.
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -58,12 +59,36 @@ class Expansion:
         if system is None:
             if any(code in codes for codes in self.codes.values()):
                 return True
+            if self.open_systems and not self.open_any:
+                return _by_grammar(self.open_systems, code)
             return None if (self.open_systems or self.open_any) else False
         if code in self.codes.get(system, ()):
             return True
+        if system in self.open_systems and not self.open_any:
+            return _by_grammar({system}, code)
         if system in self.open_systems or self.open_any:
             return None
         return False
+
+
+# Code systems defined by a grammar rather than a list (whole-system includes of them can
+# still be judged): MIME types (RFC 6838 `type/subtype`, parameters allowed) and language
+# tags (BCP 47, with private-use and grandfathered `i-` tags).
+_TOKEN = r"[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}"
+_GRAMMARS = {
+    "urn:ietf:bcp:13": re.compile(rf"{_TOKEN}/{_TOKEN}(\s*;\s*[^;=\s]+=\S+)*"),
+    "urn:ietf:bcp:47": re.compile(
+        r"(?:[A-Za-z]{2,3}(?:-[A-Za-z]{3}){0,3}|[A-Za-z]{4,8})(?:-[A-Za-z0-9]{1,8})*"
+        r"|[xXiI](?:-[A-Za-z0-9]{1,8})+"
+    ),
+}
+
+
+def _by_grammar(systems: set[str], code: str) -> Membership:
+    """False when every open system has a grammar the code breaks; else unknown."""
+    if not systems or any(s not in _GRAMMARS for s in systems):
+        return None
+    return None if any(_GRAMMARS[s].fullmatch(code) for s in systems) else False
 
 
 class InMemoryTerminology:

@@ -37,26 +37,26 @@ KNOWN_DEFECTS: dict[str, list[tuple[str, str, str]]] = {
     ],
     "ans.fhir.fr.annuaire/Person-pp16dr-person.json": [
         (
-            "meta-profile-canonical",
-            "Person.meta.profile",
-            "Person.meta.profile: slice 'as-dr-canonical' requires at least 1 element, found 0 (from https://interop.esante.gouv.fr/ig/fhir/annuaire/StructureDefinition/as-dr-person)",
-        ),
-        (
             "insee",
             "Person.extension[0].value.ofType(Address).extension[0].value.ofType(Coding)",
             "Person.extension[0].value.ofType(Address).extension[0].value.ofType(Coding): https://mos.esante.gouv.fr/NOS/TRE_R13-Commune/FHIR/TRE-R13-Commune#58086 is not in the value set https://hl7.fr/ig/fhir/core/ValueSet/fr-core-vs-insee-code|2.2.0 (required binding, from https://hl7.fr/ig/fhir/core/StructureDefinition/fr-core-address-insee-code)",
         ),
-    ],
-    "ans.fhir.fr.annuaire/Person-pp19dr-person.json": [
         (
             "meta-profile-canonical",
             "Person.meta.profile",
             "Person.meta.profile: slice 'as-dr-canonical' requires at least 1 element, found 0 (from https://interop.esante.gouv.fr/ig/fhir/annuaire/StructureDefinition/as-dr-person)",
         ),
+    ],
+    "ans.fhir.fr.annuaire/Person-pp19dr-person.json": [
         (
             "insee",
             "Person.extension[0].value.ofType(Address).extension[0].value.ofType(Coding)",
             "Person.extension[0].value.ofType(Address).extension[0].value.ofType(Coding): https://mos.esante.gouv.fr/NOS/TRE_R13-Commune/FHIR/TRE-R13-Commune#44109 is not in the value set https://hl7.fr/ig/fhir/core/ValueSet/fr-core-vs-insee-code|2.2.0 (required binding, from https://hl7.fr/ig/fhir/core/StructureDefinition/fr-core-address-insee-code)",
+        ),
+        (
+            "meta-profile-canonical",
+            "Person.meta.profile",
+            "Person.meta.profile: slice 'as-dr-canonical' requires at least 1 element, found 0 (from https://interop.esante.gouv.fr/ig/fhir/annuaire/StructureDefinition/as-dr-person)",
         ),
     ],
     "ans.fhir.fr.annuaire/Practitioner-334081.json": [
@@ -76,37 +76,37 @@ KNOWN_DEFECTS: dict[str, list[tuple[str, str, str]]] = {
     "ans.fhir.fr.cds/Bundle-cds-bundle-transaction-creation-example.json": [
         (
             "empty-string",
-            "Bundle.entry[0].resource.name.extension[0].extension[1].valueString",
-            "Bundle.entry[0].resource.name.extension[0].extension[1].valueString: empty string: FHIR forbids empty strings, omit the element instead",
+            "Bundle.entry[0].resource.name.extension[0].extension[1].value.ofType(string)",
+            "Bundle.entry[0].resource.name.extension[0].extension[1].value.ofType(string): empty string: FHIR forbids empty strings, omit the element instead",
         ),
         (
             "empty-string",
-            "Bundle.entry[1].resource.name.extension[0].extension[1].valueString",
-            "Bundle.entry[1].resource.name.extension[0].extension[1].valueString: empty string: FHIR forbids empty strings, omit the element instead",
+            "Bundle.entry[1].resource.alias[0].extension[0].extension[1].value.ofType(string)",
+            "Bundle.entry[1].resource.alias[0].extension[0].extension[1].value.ofType(string): empty string: FHIR forbids empty strings, omit the element instead",
         ),
         (
             "empty-string",
-            "Bundle.entry[1].resource.alias[0].extension[0].extension[1].valueString",
-            "Bundle.entry[1].resource.alias[0].extension[0].extension[1].valueString: empty string: FHIR forbids empty strings, omit the element instead",
+            "Bundle.entry[1].resource.name.extension[0].extension[1].value.ofType(string)",
+            "Bundle.entry[1].resource.name.extension[0].extension[1].value.ofType(string): empty string: FHIR forbids empty strings, omit the element instead",
         ),
     ],
     "ans.fhir.fr.cds/CareTeam-cds-careteam-example.json": [
         (
             "empty-string",
-            "CareTeam.name.extension[0].extension[1].valueString",
-            "CareTeam.name.extension[0].extension[1].valueString: empty string: FHIR forbids empty strings, omit the element instead",
+            "CareTeam.name.extension[0].extension[1].value.ofType(string)",
+            "CareTeam.name.extension[0].extension[1].value.ofType(string): empty string: FHIR forbids empty strings, omit the element instead",
         ),
     ],
     "ans.fhir.fr.cds/Organization-cds-organization-example.json": [
         (
             "empty-string",
-            "Organization.name.extension[0].extension[1].valueString",
-            "Organization.name.extension[0].extension[1].valueString: empty string: FHIR forbids empty strings, omit the element instead",
+            "Organization.alias[0].extension[0].extension[1].value.ofType(string)",
+            "Organization.alias[0].extension[0].extension[1].value.ofType(string): empty string: FHIR forbids empty strings, omit the element instead",
         ),
         (
             "empty-string",
-            "Organization.alias[0].extension[0].extension[1].valueString",
-            "Organization.alias[0].extension[0].extension[1].valueString: empty string: FHIR forbids empty strings, omit the element instead",
+            "Organization.name.extension[0].extension[1].value.ofType(string)",
+            "Organization.name.extension[0].extension[1].value.ofType(string): empty string: FHIR forbids empty strings, omit the element instead",
         ),
     ],
     "ans.fhir.fr.cds/Patient-cds-patient-example.json": [
@@ -114,6 +114,11 @@ KNOWN_DEFECTS: dict[str, list[tuple[str, str, str]]] = {
             "insee",
             "Patient.extension[1].value.ofType(Address).extension[0].value.ofType(Coding)",
             "Patient.extension[1].value.ofType(Address).extension[0].value.ofType(Coding): https://mos.esante.gouv.fr/NOS/TRE_R13-Commune/FHIR/TRE-R13-Commune#29064 is not in the value set https://hl7.fr/ig/fhir/core/ValueSet/fr-core-vs-insee-code|2.2.0 (required binding, from https://hl7.fr/ig/fhir/core/StructureDefinition/fr-core-address-insee-code)",
+        ),
+        (
+            "ins-key",
+            "Patient.identifier[0].value",
+            "FR-INS-001: INS-NIR '123456789012244' is not a valid 15-character INS (sex digit, year, month, place with 2A/2B, order, 2-digit key): Characters 4-5: month 45 is impossible (01-12, or the special values 20-42 and 50-99)",
         ),
         (
             "ins-key",
@@ -228,26 +233,26 @@ KNOWN_DEFECTS: dict[str, list[tuple[str, str, str]]] = {
     ],
     "ans.fhir.fr.eprescription/Bundle-HAS-15-Presc-Morphine.json": [
         (
-            "bogus-medication",
-            "Bundle.entry[0].resource.medication.ofType(CodeableConcept)",
-            "Bundle.entry[0].resource.medication.ofType(CodeableConcept): http://BogusSystemMedicabase.com#MV00001636 is not in the value set https://interop.esante.gouv.fr/ig/fhir/eprescription/ValueSet/fr-medication-code (required binding, from https://interop.esante.gouv.fr/ig/fhir/eprescription/StructureDefinition/fr-medicationrequest)",
-        ),
-        (
             "core-invariant",
             "Bundle.entry[0].resource.dosageInstruction[0].timing.repeat",
             "Constraint tim-10 failed: If there's a timeOfDay, there cannot be a when, or vice versa (from http://hl7.org/fhir/StructureDefinition/MedicationRequest)",
         ),
-    ],
-    "ans.fhir.fr.eprescription/Bundle-HAS-16-Presc-Racecadotril.json": [
         (
             "bogus-medication",
             "Bundle.entry[0].resource.medication.ofType(CodeableConcept)",
-            "Bundle.entry[0].resource.medication.ofType(CodeableConcept): http://BogusSystemMedicabase.com#MV00000139 is not in the value set https://interop.esante.gouv.fr/ig/fhir/eprescription/ValueSet/fr-medication-code (required binding, from https://interop.esante.gouv.fr/ig/fhir/eprescription/StructureDefinition/fr-medicationrequest)",
+            "Bundle.entry[0].resource.medication.ofType(CodeableConcept): http://BogusSystemMedicabase.com#MV00001636 is not in the value set https://interop.esante.gouv.fr/ig/fhir/eprescription/ValueSet/fr-medication-code (required binding, from https://interop.esante.gouv.fr/ig/fhir/eprescription/StructureDefinition/fr-medicationrequest)",
         ),
+    ],
+    "ans.fhir.fr.eprescription/Bundle-HAS-16-Presc-Racecadotril.json": [
         (
             "core-invariant",
             "Bundle.entry[0].resource.dosageInstruction[0].timing.repeat",
             "Constraint tim-8 failed: If there's a countMax, there must be a count (from http://hl7.org/fhir/StructureDefinition/MedicationRequest)",
+        ),
+        (
+            "bogus-medication",
+            "Bundle.entry[0].resource.medication.ofType(CodeableConcept)",
+            "Bundle.entry[0].resource.medication.ofType(CodeableConcept): http://BogusSystemMedicabase.com#MV00000139 is not in the value set https://interop.esante.gouv.fr/ig/fhir/eprescription/ValueSet/fr-medication-code (required binding, from https://interop.esante.gouv.fr/ig/fhir/eprescription/StructureDefinition/fr-medicationrequest)",
         ),
     ],
     "ans.fhir.fr.eprescription/Bundle-HAS-17-Presc-Budesonide.json": [
@@ -336,14 +341,14 @@ KNOWN_DEFECTS: dict[str, list[tuple[str, str, str]]] = {
     ],
     "ans.fhir.fr.eprescription/Bundle-HAS-30-1-Presc-Hydrocortisone.json": [
         (
-            "bogus-medication",
-            "Bundle.entry[0].resource.medication.ofType(CodeableConcept)",
-            "Bundle.entry[0].resource.medication.ofType(CodeableConcept): http://BogusSystemMedicabase.com#MV00000089 is not in the value set https://interop.esante.gouv.fr/ig/fhir/eprescription/ValueSet/fr-medication-code (required binding, from https://interop.esante.gouv.fr/ig/fhir/eprescription/StructureDefinition/fr-medicationrequest)",
-        ),
-        (
             "core-invariant",
             "Bundle.entry[0].resource.dosageInstruction[2].timing.repeat",
             "Constraint tim-10 failed: If there's a timeOfDay, there cannot be a when, or vice versa (from http://hl7.org/fhir/StructureDefinition/MedicationRequest)",
+        ),
+        (
+            "bogus-medication",
+            "Bundle.entry[0].resource.medication.ofType(CodeableConcept)",
+            "Bundle.entry[0].resource.medication.ofType(CodeableConcept): http://BogusSystemMedicabase.com#MV00000089 is not in the value set https://interop.esante.gouv.fr/ig/fhir/eprescription/ValueSet/fr-medication-code (required binding, from https://interop.esante.gouv.fr/ig/fhir/eprescription/StructureDefinition/fr-medicationrequest)",
         ),
     ],
     "ans.fhir.fr.eprescription/Bundle-HAS-30-2-Presc-Cetirizine.json": [
@@ -351,6 +356,13 @@ KNOWN_DEFECTS: dict[str, list[tuple[str, str, str]]] = {
             "bogus-medication",
             "Bundle.entry[0].resource.medication.ofType(CodeableConcept)",
             "Bundle.entry[0].resource.medication.ofType(CodeableConcept): http://BogusSystemMedicabase.com#MV00000524 is not in the value set https://interop.esante.gouv.fr/ig/fhir/eprescription/ValueSet/fr-medication-code (required binding, from https://interop.esante.gouv.fr/ig/fhir/eprescription/StructureDefinition/fr-medicationrequest)",
+        ),
+    ],
+    "ans.fhir.fr.eprescription/Bundle-MultiLine-Presc-METFORMINE-GLICLAZIDE.json": [
+        (
+            "extension-context",
+            "Bundle.entry[2].resource.action[0].relatedAction[0].extension[0]",
+            "Bundle.entry[2].resource.action[0].relatedAction[0].extension[0]: extension https://interop.esante.gouv.fr/ig/fhir/eprescription/StructureDefinition/fr-additional-action-relationship is not allowed on RequestGroup.action.relatedAction (BackboneElement); its context allows RequestGroup.action.retaledAction",
         ),
     ],
     "ans.fhir.fr.eprescription/Bundle-Presc-DOLIPRANE-20DoseParKG.json": [
@@ -391,6 +403,16 @@ KNOWN_DEFECTS: dict[str, list[tuple[str, str, str]]] = {
             "ins-key",
             "Bundle.entry[0].resource.identifier[0].value",
             "FR-INS-002: INS-NIR '289062913400149' has key 49, expected 46 (key = 97 - (first 13 characters mod 97), 2A read as 19, 2B as 18)",
+        ),
+        (
+            "extension-context",
+            "Bundle.entry[3].resource.action[0].relatedAction[0].extension[0]",
+            "Bundle.entry[3].resource.action[0].relatedAction[0].extension[0]: extension https://interop.esante.gouv.fr/ig/fhir/eprescription/StructureDefinition/fr-additional-action-relationship is not allowed on RequestGroup.action.relatedAction (BackboneElement); its context allows RequestGroup.action.retaledAction",
+        ),
+        (
+            "extension-context",
+            "Bundle.entry[3].resource.action[1].relatedAction[0].extension[0]",
+            "Bundle.entry[3].resource.action[1].relatedAction[0].extension[0]: extension https://interop.esante.gouv.fr/ig/fhir/eprescription/StructureDefinition/fr-additional-action-relationship is not allowed on RequestGroup.action.relatedAction (BackboneElement); its context allows RequestGroup.action.retaledAction",
         ),
     ],
     "ans.fhir.fr.eprescription/Bundle-TradPN13FHIR-Presc-Morphine-PCA.json": [
@@ -468,8 +490,8 @@ KNOWN_DEFECTS: dict[str, list[tuple[str, str, str]]] = {
     "ans.fhir.fr.pdsm/Organization-org-example.json": [
         (
             "annuaire-version",
-            "Organization.meta.source",
-            "Organization.meta.source: value 'https://annuaire.sante.fr' does not match the pattern 'https://annuaire.esante.gouv.fr' (from https://interop.esante.gouv.fr/ig/fhir/annuaire/StructureDefinition/as-dp-organization)",
+            "Organization.meta.profile",
+            "Organization.meta.profile: slice 'as-dp-canonical' requires at least 1 element, found 0 (from https://interop.esante.gouv.fr/ig/fhir/annuaire/StructureDefinition/as-dp-organization)",
         ),
         (
             "annuaire-version",
@@ -478,8 +500,8 @@ KNOWN_DEFECTS: dict[str, list[tuple[str, str, str]]] = {
         ),
         (
             "annuaire-version",
-            "Organization.meta.profile",
-            "Organization.meta.profile: slice 'as-dp-canonical' requires at least 1 element, found 0 (from https://interop.esante.gouv.fr/ig/fhir/annuaire/StructureDefinition/as-dp-organization)",
+            "Organization.meta.source",
+            "Organization.meta.source: value 'https://annuaire.sante.fr' does not match the pattern 'https://annuaire.esante.gouv.fr' (from https://interop.esante.gouv.fr/ig/fhir/annuaire/StructureDefinition/as-dp-organization)",
         ),
     ],
     "ans.fhir.fr.pdsm4dmp/Bundle-example-annexe-searchset-documentreferences.json": [
@@ -501,24 +523,24 @@ KNOWN_DEFECTS: dict[str, list[tuple[str, str, str]]] = {
             "Bundle.entry: slice 'SubmissionSet' requires at least 1 element, found 0 (from https://interop.esante.gouv.fr/ig/fhir/pdsm/StructureDefinition/pdsm-comprehensive-provide-document-bundle)",
         ),
         (
-            "pdsm-source-practitioner",
-            "Bundle.entry[0].resource.source.reference",
-            "Bundle.entry[0].resource.source: a reference to Practitioner is not allowed here (allowed: Device, Patient, PractitionerRole)",
-        ),
-        (
             "pdsm-custodian",
             "Bundle.entry[0].resource.entry[0].item",
             "Bundle.entry[0].resource.entry[0].item: the referenced DocumentReference does not conform to https://interop.esante.gouv.fr/ig/fhir/pdsm/StructureDefinition/pdsm-comprehensive-document-reference (first problem: DocumentReference.author[0]: the referenced Practitioner does not conform to https://interop.esante.gouv.fr/ig/fhir/annuaire/StructureDefinition/as-practitioner (first problem: Practitioner.identifier[0].type: minimum required = 1, but only found 0 (from https://interop.esante.gouv.fr/ig/fhir/annuaire/StructureDefinition/as-practitioner)))",
         ),
         (
-            "practitioner-identifier-type",
-            "Bundle.entry[1].resource.author[0]",
-            "Bundle.entry[1].resource.author[0]: the referenced Practitioner does not conform to https://interop.esante.gouv.fr/ig/fhir/annuaire/StructureDefinition/as-practitioner (first problem: Practitioner.identifier[0].type: minimum required = 1, but only found 0 (from https://interop.esante.gouv.fr/ig/fhir/annuaire/StructureDefinition/as-practitioner))",
+            "pdsm-source-practitioner",
+            "Bundle.entry[0].resource.source.reference",
+            "Bundle.entry[0].resource.source: a reference to Practitioner is not allowed here (allowed: Device, Patient, PractitionerRole)",
         ),
         (
             "practitioner-identifier-type",
             "Bundle.entry[1].resource.authenticator",
             "Bundle.entry[1].resource.authenticator: the referenced Practitioner does not conform to https://interop.esante.gouv.fr/ig/fhir/annuaire/StructureDefinition/as-practitioner (first problem: Practitioner.identifier[0].type: minimum required = 1, but only found 0 (from https://interop.esante.gouv.fr/ig/fhir/annuaire/StructureDefinition/as-practitioner))",
+        ),
+        (
+            "practitioner-identifier-type",
+            "Bundle.entry[1].resource.author[0]",
+            "Bundle.entry[1].resource.author[0]: the referenced Practitioner does not conform to https://interop.esante.gouv.fr/ig/fhir/annuaire/StructureDefinition/as-practitioner (first problem: Practitioner.identifier[0].type: minimum required = 1, but only found 0 (from https://interop.esante.gouv.fr/ig/fhir/annuaire/StructureDefinition/as-practitioner))",
         ),
         (
             "pdsm-custodian",
@@ -533,24 +555,24 @@ KNOWN_DEFECTS: dict[str, list[tuple[str, str, str]]] = {
             "Bundle.entry: slice 'SubmissionSet' requires at least 1 element, found 0 (from https://interop.esante.gouv.fr/ig/fhir/pdsm/StructureDefinition/pdsm-comprehensive-provide-document-bundle)",
         ),
         (
-            "pdsm-source-practitioner",
-            "Bundle.entry[0].resource.source.reference",
-            "Bundle.entry[0].resource.source: a reference to Practitioner is not allowed here (allowed: Device, Patient, PractitionerRole)",
-        ),
-        (
             "pdsm-custodian",
             "Bundle.entry[0].resource.entry[0].item",
             "Bundle.entry[0].resource.entry[0].item: the referenced DocumentReference does not conform to https://interop.esante.gouv.fr/ig/fhir/pdsm/StructureDefinition/pdsm-comprehensive-document-reference (first problem: DocumentReference.author[0]: the referenced Practitioner does not conform to https://interop.esante.gouv.fr/ig/fhir/annuaire/StructureDefinition/as-practitioner (first problem: Practitioner.identifier[0].type: minimum required = 1, but only found 0 (from https://interop.esante.gouv.fr/ig/fhir/annuaire/StructureDefinition/as-practitioner)))",
         ),
         (
-            "practitioner-identifier-type",
-            "Bundle.entry[1].resource.author[0]",
-            "Bundle.entry[1].resource.author[0]: the referenced Practitioner does not conform to https://interop.esante.gouv.fr/ig/fhir/annuaire/StructureDefinition/as-practitioner (first problem: Practitioner.identifier[0].type: minimum required = 1, but only found 0 (from https://interop.esante.gouv.fr/ig/fhir/annuaire/StructureDefinition/as-practitioner))",
+            "pdsm-source-practitioner",
+            "Bundle.entry[0].resource.source.reference",
+            "Bundle.entry[0].resource.source: a reference to Practitioner is not allowed here (allowed: Device, Patient, PractitionerRole)",
         ),
         (
             "practitioner-identifier-type",
             "Bundle.entry[1].resource.authenticator",
             "Bundle.entry[1].resource.authenticator: the referenced Practitioner does not conform to https://interop.esante.gouv.fr/ig/fhir/annuaire/StructureDefinition/as-practitioner (first problem: Practitioner.identifier[0].type: minimum required = 1, but only found 0 (from https://interop.esante.gouv.fr/ig/fhir/annuaire/StructureDefinition/as-practitioner))",
+        ),
+        (
+            "practitioner-identifier-type",
+            "Bundle.entry[1].resource.author[0]",
+            "Bundle.entry[1].resource.author[0]: the referenced Practitioner does not conform to https://interop.esante.gouv.fr/ig/fhir/annuaire/StructureDefinition/as-practitioner (first problem: Practitioner.identifier[0].type: minimum required = 1, but only found 0 (from https://interop.esante.gouv.fr/ig/fhir/annuaire/StructureDefinition/as-practitioner))",
         ),
         (
             "pdsm-custodian",
@@ -561,13 +583,13 @@ KNOWN_DEFECTS: dict[str, list[tuple[str, str, str]]] = {
     "ans.fhir.fr.pdsm4dmp/DocumentReference-doc-x-id.json": [
         (
             "practitioner-identifier-type",
-            "DocumentReference.author[0]",
-            "DocumentReference.author[0]: the referenced Practitioner does not conform to https://interop.esante.gouv.fr/ig/fhir/annuaire/StructureDefinition/as-practitioner (first problem: Practitioner.identifier[0].type: minimum required = 1, but only found 0 (from https://interop.esante.gouv.fr/ig/fhir/annuaire/StructureDefinition/as-practitioner))",
+            "DocumentReference.authenticator",
+            "DocumentReference.authenticator: the referenced Practitioner does not conform to https://interop.esante.gouv.fr/ig/fhir/annuaire/StructureDefinition/as-practitioner (first problem: Practitioner.identifier[0].type: minimum required = 1, but only found 0 (from https://interop.esante.gouv.fr/ig/fhir/annuaire/StructureDefinition/as-practitioner))",
         ),
         (
             "practitioner-identifier-type",
-            "DocumentReference.authenticator",
-            "DocumentReference.authenticator: the referenced Practitioner does not conform to https://interop.esante.gouv.fr/ig/fhir/annuaire/StructureDefinition/as-practitioner (first problem: Practitioner.identifier[0].type: minimum required = 1, but only found 0 (from https://interop.esante.gouv.fr/ig/fhir/annuaire/StructureDefinition/as-practitioner))",
+            "DocumentReference.author[0]",
+            "DocumentReference.author[0]: the referenced Practitioner does not conform to https://interop.esante.gouv.fr/ig/fhir/annuaire/StructureDefinition/as-practitioner (first problem: Practitioner.identifier[0].type: minimum required = 1, but only found 0 (from https://interop.esante.gouv.fr/ig/fhir/annuaire/StructureDefinition/as-practitioner))",
         ),
         (
             "pdsm-custodian",
@@ -633,6 +655,11 @@ KNOWN_DEFECTS: dict[str, list[tuple[str, str, str]]] = {
         (
             "ins-key",
             "Patient.identifier[0].value",
+            "FR-INS-001: INS-NIR '123456789012244' is not a valid 15-character INS (sex digit, year, month, place with 2A/2B, order, 2-digit key): Characters 4-5: month 45 is impossible (01-12, or the special values 20-42 and 50-99)",
+        ),
+        (
+            "ins-key",
+            "Patient.identifier[0].value",
             "FR-INS-002: INS-NIR '123456789012244' has key 44, expected 12 (key = 97 - (first 13 characters mod 97), 2A read as 19, 2B as 18)",
         ),
     ],
@@ -642,17 +669,18 @@ KNOWN_DEFECTS: dict[str, list[tuple[str, str, str]]] = {
 REASONS: dict[str, str] = {
     "insee": "INSEE commune code from TRE_R13-Commune, but FR Core's fr-core-vs-insee-code only includes TRE_R13-CommuneOM (the IG publisher reports it too)",
     "bogus-medication": "medication coded in the placeholder system http://BogusSystemMedicabase.com, outside the required fr-medication-code value set (the IG publisher reports it too)",
-    "substance-snomed": "substance coded in SNOMED CT; the required fr-substance-code value set only holds the ANSM substance and SMS systems",
+    "substance-snomed": "substance coded in SNOMED CT only; the fr-mp-substance profile binds each coding (required) to fr-substance-code, which includes only the ANSM substance and SMS systems (the IG publisher could not check the SNOMED CT coding: its report has a processing warning there)",
     "pdsm-custodian": "DocumentReference without custodian: required by PDSm 3.1.1, which stands in for the PDSm 3.1.0 the package depends on (not available; the IG publisher, with 3.1.0, does not report it)",
     "dom-4": "contained resource with meta.versionId/lastUpdated (dom-4; the IG publisher reports it too)",
     "empty-string": "empty valueString in a translation extension (the IG publisher reports it too)",
     "pdsm-source-practitioner": "SubmissionSet.source references a Practitioner; PDSm allows Device, Patient or PractitionerRole (the IG publisher reports it too)",
-    "practitioner-identifier-type": "RPPS/IDNPS identifier without identifier.type, which FR Core 2.2.0 requires (the package was written for FR Core 2.1.0)",
+    "practitioner-identifier-type": "RPPS/IDNPS identifier without identifier.type, which the rpps/idNatPs identifier slices of FR Core 2.2.0 (and of Annuaire 1.2.0-snapshot-2's as-practitioner) require; the package was written for FR Core 2.1.0 (and PDSm 3.1.0 / Annuaire 1.0.1), which the IG publisher used",
     "meta-profile-canonical": "meta.profile lacks the versioned canonical the Annuaire profile requires (the IG publisher reports it too)",
     "idnps-as-rpps": "an IDNPS value (8 + RPPS, 12 digits) under the RPPS system, which holds 11-digit RPPS numbers (French rule FR-RPPS-001)",
-    "ins-key": "INS-NIR with an invalid key, i.e. not a NIR (French rule FR-INS-002)",
+    "ins-key": "INS-NIR that is not a NIR: a wrong key (French rule FR-INS-002), and for the placeholder 123456789012244 also an impossible birth month 45 (FR-INS-001)",
     "core-invariant": "dosage timing or ratio breaking an R4 core invariant (the IG publisher reports it too)",
     "pdsm-submissionset": "provide-document Bundle whose SubmissionSet entry does not conform to the SubmissionSet profile (the IG publisher reports it too)",
     "official-name-family": "officialName without family (the IG publisher reports it too)",
     "annuaire-version": "validated against Annuaire 1.2.0-snapshot-2 (the package depends on 1.1.0, not available), which requires meta.source and versioned meta.profile canonicals",
+    "extension-context": "the ePrescription extension fr-additional-action-relationship is used on RequestGroup.action.relatedAction, but its definition's context names RequestGroup.action.retaledAction (a typo, so it is allowed nowhere; the IG publisher reports both)",
 }

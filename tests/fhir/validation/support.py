@@ -12,6 +12,7 @@ from socle.fhir.errors import Issue
 FR_CORE = "https://hl7.fr/ig/fhir/core/StructureDefinition/"
 PATIENT_INS = FR_CORE + "fr-core-patient-ins"
 BP = FR_CORE + "fr-core-observation-bp"
+INSEE_CODE = FR_CORE + "fr-core-address-insee-code"
 AS_DP_PRACTITIONER = (
     "https://interop.esante.gouv.fr/ig/fhir/annuaire/StructureDefinition/as-dp-practitioner"
 )
@@ -118,6 +119,16 @@ def broken_variants() -> dict[str, tuple[dict[str, Any], str, str]]:
         "Patient.identifier[0].value",
         f"FR-INS-002: INS-NIR '{bad}' has key {bad[13:]}, expected {VALID_NIR[13:]} "
         "(key = 97 - (first 13 characters mod 97), 2A read as 19, 2B as 18)",
+    )
+
+    p = ins_patient()
+    p["extension"].append({"url": INSEE_CODE, "valueCoding": {"code": "75056"}})
+    where = f"Patient.extension[{len(p['extension']) - 1}]"
+    out["extension-context"] = (
+        p,
+        where,
+        f"{where}: extension {INSEE_CODE} is not allowed on the Patient resource; its "
+        "context allows Address",
     )
 
     pr = dp_practitioner()

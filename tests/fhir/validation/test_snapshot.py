@@ -37,8 +37,8 @@ def _facts(el: dict) -> tuple:
 
 
 def _fr_core_profiles() -> list[str]:
-    """FR Core profiles whose base is available (the R4 vital-signs profiles the FR Core
-    observations derive from are not part of the vendored core)."""
+    """FR Core profiles whose base is available (all of them since the R4 vital-signs
+    profiles are vendored)."""
     ctx = service().context
     return sorted(
         r.url
@@ -54,13 +54,29 @@ def _fr_core_profiles() -> list[str]:
 def test_generated_snapshots_match_the_published_ones() -> None:
     validator = service().validator
     urls = _fr_core_profiles()
-    assert len(urls) == 53
+    assert len(urls) == 62
     for url in urls:
         sd = service().context.structure_definition(url)
         generated = {e["id"]: e for e in generate_snapshot(sd, validator._sd_for)}
         for published in sd["snapshot"]["element"]:
             assert published["id"] in generated, (url, published["id"])
-            assert _facts(generated[published["id"]]) == _facts(published), (url, published["id"])
+            mine, theirs = _facts(generated[published["id"]]), _facts(published)
+            if _vital_component_value(published["id"], mine, theirs):
+                continue
+            assert mine == theirs, (url, published["id"])
+
+
+def _vital_component_value(element_id: str, mine: tuple, theirs: tuple) -> bool:
+    """The one known difference of the vital-signs profiles: the R4 4.0.1 build binds
+    `Observation.component.value[x]` to ucum-vitals-common as *required*, the base FR Core
+    was published against says *extensible* (validation uses FR Core's own snapshot)."""
+    return (
+        element_id.startswith("Observation.component")
+        and element_id.endswith(".value[x]")
+        and mine[4] == "required"
+        and theirs[4] == "extensible"
+        and mine[:4] + mine[5:] == theirs[:4] + theirs[5:]
+    )
 
 
 def test_a_profile_without_snapshot_validates_like_the_published_one() -> None:

@@ -319,10 +319,22 @@ def test_only_one_choice_of_a_group(validator: StructuralValidator) -> None:
 def test_choice_value_is_validated_against_its_type(validator: StructuralValidator) -> None:
     obs = observation()
     obs["valueQuantity"]["value"] = "72"
-    assert_one(validator.validate(obs), "value", "Observation.valueQuantity.value")
+    assert_one(validator.validate(obs), "value", "Observation.value.ofType(Quantity).value")
 
 
 # -- primitives ---------------------------------------------------------------------------
+
+
+def _at(key: str) -> str:
+    """FHIRPath of a JSON property: `deceasedDateTime` -> `deceased.ofType(dateTime)`."""
+    for base in ("deceased", "multipleBirth", "value"):
+        suffix = key[len(base) :]
+        if key.startswith(base) and suffix[:1].isupper():
+            code = (
+                suffix if suffix in ("Quantity", "SampledData") else suffix[0].lower() + suffix[1:]
+            )
+            return f"{base}.ofType({code})"
+    return key
 
 
 @pytest.mark.parametrize(
@@ -352,8 +364,8 @@ def test_choice_value_is_validated_against_its_type(validator: StructuralValidat
 def test_invalid_patient_primitive(validator: StructuralValidator, field: str, value: Any) -> None:
     pat = patient()
     pat[field] = value
-    issue = assert_one(validator.validate(pat), "value", f"Patient.{field}")
-    assert issue.diagnostics.startswith(f"Patient.{field}: ")
+    issue = assert_one(validator.validate(pat), "value", f"Patient.{_at(field)}")
+    assert issue.diagnostics.startswith(f"Patient.{_at(field)}: ")
 
 
 @pytest.mark.parametrize(
@@ -390,7 +402,7 @@ def test_decimal_must_be_a_json_number(validator: StructuralValidator) -> None:
     obs = observation()
     obs["component"][0]["valueQuantity"]["value"] = "120.5"
     issue = assert_one(
-        validator.validate(obs), "value", "Observation.component[0].valueQuantity.value"
+        validator.validate(obs), "value", "Observation.component[0].value.ofType(Quantity).value"
     )
     assert "number" in issue.diagnostics
 
@@ -415,7 +427,7 @@ def test_integer_ranges(validator: StructuralValidator, path: str, value: int, o
     if path == "positiveInt":
         sampled["valueSampledData"]["dimensions"] = value
         issues = validator.validate(sampled)
-        expression = "Observation.valueSampledData.dimensions"
+        expression = "Observation.value.ofType(SampledData).dimensions"
     else:
         bundle["total"] = value
         issues = validator.validate(bundle)
@@ -443,7 +455,7 @@ def test_uri_family(validator: StructuralValidator, choice: str, value: str, ok:
     if ok:
         assert issues == []
     else:
-        assert_one(issues, "value", f"Parameters.parameter[0].{choice}")
+        assert_one(issues, "value", f"Parameters.parameter[0].{_at(choice)}")
 
 
 def test_base64_binary(validator: StructuralValidator) -> None:
@@ -459,7 +471,7 @@ def test_time_primitive(validator: StructuralValidator) -> None:
     obs["valueTime"] = "08:30:00"
     assert validator.validate(obs) == []
     obs["valueTime"] = "8:30"
-    assert_one(validator.validate(obs), "value", "Observation.valueTime")
+    assert_one(validator.validate(obs), "value", "Observation.value.ofType(time)")
 
 
 def test_narrative_div_must_be_a_div(validator: StructuralValidator) -> None:
@@ -477,7 +489,9 @@ def test_narrative_div_must_be_a_div(validator: StructuralValidator) -> None:
 def test_primitive_extension_content_is_checked(validator: StructuralValidator) -> None:
     pat = patient()
     pat["_birthDate"] = {"extension": [{"url": BIRTH_TIME, "valueDateTime": "yesterday"}]}
-    assert_one(validator.validate(pat), "value", "Patient.birthDate.extension[0].valueDateTime")
+    assert_one(
+        validator.validate(pat), "value", "Patient.birthDate.extension[0].value.ofType(dateTime)"
+    )
     pat = patient()
     pat["_birthDate"] = {"foo": 1}
     assert_one(validator.validate(pat), "structure", "Patient.birthDate.foo")
@@ -574,7 +588,9 @@ def test_nested_extension_is_validated(validator: StructuralValidator) -> None:
     pat["extension"] = [
         {"url": "http://example.org/c", "extension": [{"url": "a", "valueInteger": "1"}]}
     ]
-    assert_one(validator.validate(pat), "value", "Patient.extension[0].extension[0].valueInteger")
+    assert_one(
+        validator.validate(pat), "value", "Patient.extension[0].extension[0].value.ofType(integer)"
+    )
 
 
 # -- contained and inline resources ---------------------------------------------------------
@@ -617,7 +633,9 @@ def test_bundle_entry_resources_are_validated(validator: StructuralValidator) ->
         "type": "collection",
         "entry": [{"resource": patient()}, {"resource": bad_obs}],
     }
-    assert_one(validator.validate(bundle), "value", "Bundle.entry[1].resource.valueQuantity.value")
+    assert_one(
+        validator.validate(bundle), "value", "Bundle.entry[1].resource.value.ofType(Quantity).value"
+    )
     bundle["entry"][0]["resource"] = {"resourceType": "Patient", "unknown": True}
     assert len(validator.validate(bundle)) == 2
 

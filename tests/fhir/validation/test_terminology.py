@@ -114,3 +114,36 @@ def test_core_and_fr_core_value_sets() -> None:
     assert t.validate_code(gender, None, "femme") is False
     fr = "https://hl7.fr/ig/fhir/core/ValueSet/fr-core-vs-patient-gender|2.2.0"
     assert t.validate_code(fr, "http://hl7.org/fhir/administrative-gender", "male") is True
+
+
+def test_grammar_code_systems_reject_what_cannot_be_a_code() -> None:
+    """MIME types and language tags cannot be listed, but a malformed one is not a member."""
+    terminology = service().validator.terminology
+    mime = "http://hl7.org/fhir/ValueSet/mimetypes|4.0.1"
+    languages = "http://hl7.org/fhir/ValueSet/all-languages"
+    for code in ("application/pdf", "text/plain; charset=utf-8", "application/fhir+json"):
+        assert terminology.validate_code(mime, None, code) is None  # well formed: unknown
+    for code in ("pdf", "application/", "text plain"):
+        assert terminology.validate_code(mime, None, code) is False
+        assert terminology.validate_code(mime, "urn:ietf:bcp:13", code) is False
+    assert terminology.validate_code(languages, "urn:ietf:bcp:47", "fr-FR") is None
+    assert terminology.validate_code(languages, "urn:ietf:bcp:47", "français") is False
+
+
+def test_a_malformed_content_type_is_a_binding_error() -> None:
+    doc = {
+        "resourceType": "DocumentReference",
+        "status": "current",
+        "content": [{"attachment": {"contentType": "pdf", "url": "http://example.org/a.pdf"}}],
+    }
+    found = [
+        (i.expression[0], i.diagnostics) for i in service().validate(doc) if i.severity == "error"
+    ]
+    assert found == [
+        (
+            "DocumentReference.content[0].attachment.contentType",
+            "DocumentReference.content[0].attachment.contentType: 'pdf' is not in the value set "
+            "http://hl7.org/fhir/ValueSet/mimetypes|4.0.1 (required binding, from "
+            "http://hl7.org/fhir/StructureDefinition/Attachment)",
+        )
+    ]

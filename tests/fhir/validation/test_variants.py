@@ -1,9 +1,10 @@
 """Broken variants of FR Core / Annuaire resources: exact error and location, everywhere.
 
 Each variant breaks one rule of its profile (missing required element, too many
-repetitions, wrong fixed value, code outside a required binding, bad INS key, element in
-no slice of a closed slicing). The same error must come out of the validator, `$validate`
-(200 + OperationOutcome) and a write (422); the CLI is covered in tests/cli.
+repetitions, wrong fixed value, code outside a required binding, bad INS key, extension
+used outside its context, element in no slice of a closed slicing). The same error must
+come out of the validator, `$validate` (200 + OperationOutcome) and a write (422); the CLI
+is covered in tests/cli.
 """
 
 from __future__ import annotations

@@ -49,18 +49,28 @@ async def capabilities(request: Request) -> Response:
 
 
 def capability_statement(engine: Any, base_url: str) -> dict[str, Any]:
-    key = (base_url, engine.registry.fingerprint(), len(engine.operations.all()))
+    profiles_key, profiles = _supported_profiles(engine)
+    key = (base_url, engine.registry.fingerprint(), len(engine.operations.all()), profiles_key)
     cached = getattr(engine, "_capability_cache", None)
     if cached and cached[0] == key:
         return cached[1]
-    statement = _build(engine, base_url)
+    statement = _build(engine, base_url, profiles)
     for contribute in engine.capability_contributors:
         contribute(statement, base_url)
     engine._capability_cache = (key, statement)
     return statement
 
 
-def _build(engine: Any, base_url: str) -> dict[str, Any]:
+def _supported_profiles(engine: Any) -> tuple[Any, dict[str, list[str]]]:
+    """The profiles of the loaded packages by resource type (they follow `socle packages
+    install/remove`: the key changes when the archives do)."""
+    validation = getattr(engine, "validation", None)
+    if validation is None:
+        return None, {}
+    return validation.supported_profiles()
+
+
+def _build(engine: Any, base_url: str, profiles: dict[str, list[str]]) -> dict[str, Any]:
     ops = engine.operations.all()
     return {
         "resourceType": "CapabilityStatement",
@@ -77,7 +87,8 @@ def _build(engine: Any, base_url: str) -> dict[str, Any]:
             {
                 "mode": "server",
                 "resource": [
-                    _resource(engine, t, ops) for t in sorted(engine.model.resource_types)
+                    _resource(engine, t, ops, profiles.get(t))
+                    for t in sorted(engine.model.resource_types)
                 ],
                 "interaction": [{"code": code} for code in SYSTEM_INTERACTIONS],
                 "operation": _operations(ops, SYSTEM, None),
@@ -86,11 +97,15 @@ def _build(engine: Any, base_url: str) -> dict[str, Any]:
     }
 
 
-def _resource(engine: Any, res_type: str, ops: list) -> dict[str, Any]:
+def _resource(engine: Any, res_type: str, ops: list, profiles: list[str] | None) -> dict[str, Any]:
     params = engine.registry.for_type(res_type)
     entry: dict[str, Any] = {
         "type": res_type,
         "profile": f"http://hl7.org/fhir/StructureDefinition/{res_type}",
+    }
+    if profiles:
+        entry["supportedProfile"] = list(profiles)
+    entry |= {
         "interaction": [{"code": code} for code in TYPE_INTERACTIONS],
         "versioning": "versioned-update",
         "readHistory": True,
