@@ -33,7 +33,9 @@ from bench.server import SocleServer
 BENCHMARKS = ("ingest", "crud", "copy", "profile")
 # Only when asked: `--only search` (bench/search.py, 1M resources), `--only services`
 # (bench/services.py: terminology and security overhead).
-OPTIONAL = ("search", "services")
+OPTIONAL = ("search", "services", "ins")  # ins: bench/ins.py (INS matching, MLLP feed)
+# In-process sections run by default after the others (bench/validation.py).
+SECTIONS = ("validation",)
 BACKENDS = ("sqlite", "postgres")
 
 
@@ -73,9 +75,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument(
         "--only",
-        default=_env("ONLY", ",".join(BENCHMARKS)),
-        help="comma list of ingest,crud,copy,profile (default) and search (1M resources, "
-        "see bench/search.py; its databases are kept and reused)",
+        default=_env("ONLY", ",".join(BENCHMARKS + SECTIONS)),
+        help="comma list of ingest,crud,copy,profile,validation (default) and search (1M "
+        "resources, see bench/search.py; its databases are kept and reused), services",
     )
     p.add_argument("--seed", type=int, default=int(_env("SEED", "1")))
     p.add_argument(
@@ -144,7 +146,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     args = p.parse_args(argv)
     try:
         args.backends = _csv(args.backends, BACKENDS, "--backends")
-        args.only = _csv(args.only, BENCHMARKS + OPTIONAL, "--only")
+        args.only = _csv(args.only, BENCHMARKS + SECTIONS + OPTIONAL, "--only")
         args.ingest_clients = [int(c) for c in args.ingest_clients.split(",") if c.strip()]
     except (argparse.ArgumentTypeError, ValueError) as exc:
         p.error(str(exc))
@@ -397,13 +399,15 @@ class Runner:
 
 def _write_report(path: Path, text: str) -> None:
     """Write the report, keeping the "## Search" section that bench/search.py maintains."""
-    from bench import search, services
+    from bench import ins, search, services, validation
 
     previous = path.read_text(encoding="utf-8") if path.exists() else None
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")
     search.keep_section(previous, path)
     services.keep_section(previous, path)
+    ins.keep_section(previous, path)
+    validation.keep_section(previous, path)
 
 
 def _search(args: argparse.Namespace) -> int:
@@ -425,7 +429,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         console.print(f"Report: {args.output} (from {args.render})")
         return 0
     status = 0
-    if any(b not in OPTIONAL for b in args.only):
+    if any(b in BENCHMARKS for b in args.only):
         status = Runner(args).run()
     if "search" in args.only and status == 0:
         status = _search(args)
@@ -435,6 +439,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         results = services.run(list(args.backends), args.postgres_url, quick=args.quick)
         services.write_section(args.output, services.render(results))
         console.print(f"Services section written to {args.output}")
+    if "validation" in args.only and status == 0:
+        status = _validation(args)
+    if "ins" in args.only and status == 0:
+        from bench import ins
+
+        console.rule("[bold]INS")
+        ins.run_section(list(args.backends), args.postgres_url, args.output, quick=args.quick)
+        console.print(f"INS section written to {args.output}")
+    return status
+
+
+def _validation(args: argparse.Namespace) -> int:
+    """In-process validation timings (typical FR Core patient, 10,000 mixed resources)."""
+    from bench import validation
+
+    console.rule("[bold]validation")
+    quick = ["--runs", "300", "--count", "2000", "--rounds", "1"] if args.quick else []
+    argv = [*quick, "--seed", str(args.seed), "--write", str(args.output)]
+    status = validation.main(argv)
+    console.print(f"Validation section written to {args.output}")
     return status
 
 

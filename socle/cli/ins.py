@@ -65,6 +65,13 @@ def add_commands(sub: argparse._SubParsersAction, db_options) -> None:  # noqa: 
         help="listen on a non-loopback address (MLLP has no authentication: put it behind "
         "a TLS tunnel or a network allow-list)",
     )
+    mllp.add_argument(
+        "--auth",
+        choices=("oidc", "none"),
+        default=os.environ.get("SOCLE_AUTH", "oidc"),
+        help="oidc (default): the security module is installed and every message goes to "
+        "the audit trail; none: no audit trail (development only)",
+    )
     mllp.set_defaults(func=serve_mllp)
 
 
@@ -238,6 +245,12 @@ def serve_mllp(args: argparse.Namespace) -> int:
         return 2
     engine = _engine(args)
     configure_logging(engine.settings.log_level)
+    if args.auth == "oidc":  # the same guard and audit trail as `socle serve`
+        from socle.security import install
+
+        install(engine)
+    else:
+        print("WARNING: --auth none: HL7 messages are not audited", file=sys.stderr)
     forward = None
     if args.forward:
         host, _, port = args.forward.rpartition(":")

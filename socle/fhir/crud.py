@@ -338,7 +338,7 @@ class Crud:
         stamp = now_micros() if current is None else max(now_micros(), current.last_updated + 1)
         version = 1 if current is None else current.version + 1
         stored = stamp_meta(resource, res_id, version, stamp)
-        self.engine.hooks.before_write(ctx, stored, current is None)
+        self.engine.hooks.before_write(ctx, stored, current is None, session=s)
         entries = self.engine.extractor.extract(stored)
         s.write(
             res_type,

@@ -29,6 +29,8 @@ from socle.fhir.validation.structural import StructuralValidator
 log = logging.getLogger("socle.engine")
 
 WriteHook = Callable[[RequestContext, dict[str, Any], bool], None]
+# (StoreSession, ctx, resource, created): a write hook that reads in the writer's transaction
+SessionWriteHook = Callable[[Any, RequestContext, dict[str, Any], bool], None]
 AfterWriteHook = Callable[[Any, RequestContext, Any], None]  # (StoreSession, ctx, Result)
 DeleteHook = Callable[[RequestContext, str, str], None]
 OutputHook = Callable[[RequestContext, dict[str, Any]], dict[str, Any]]
@@ -40,15 +42,20 @@ class Hooks:
     """Callbacks that services attach to writes (they may raise FhirError to refuse one)."""
 
     write: list[WriteHook] = field(default_factory=list)
+    write_in_session: list[SessionWriteHook] = field(default_factory=list)
     after_write: list[AfterWriteHook] = field(default_factory=list)
     delete: list[DeleteHook] = field(default_factory=list)
     # Output hooks reshape what leaves the server (e.g. the INS outgoing-identifier rule),
     # keyed by resource type so that other types are served as stored, unparsed.
     output: dict[str, list[OutputHook]] = field(default_factory=dict)
 
-    def before_write(self, ctx: RequestContext, resource: dict[str, Any], created: bool) -> None:
+    def before_write(
+        self, ctx: RequestContext, resource: dict[str, Any], created: bool, session: Any = None
+    ) -> None:
         for hook in self.write:
             hook(ctx, resource, created)
+        for hook in self.write_in_session:  # e.g. comparing with the version being replaced
+            hook(session, ctx, resource, created)
 
     def written(self, session: Any, ctx: RequestContext, result: Any) -> None:
         """After a version is written, inside the same transaction (e.g. a Provenance)."""

@@ -19,10 +19,13 @@ class InsPlugin:
     def register(self, engine: FhirEngine) -> None:
         from socle.ins import operations
         from socle.ins.hooks import make_write_hook
+        from socle.ins.index import make_after_write
         from socle.ins.outgoing import filter_patient
 
         operations.register(engine)
-        engine.hooks.write.append(make_write_hook(engine))
+        engine.hooks.write_in_session.append(make_write_hook(engine))
+        # the identity index follows every Patient write, in the writer's transaction
+        engine.hooks.after_write.append(make_after_write(engine))
         # RNIV: the INS leaves the server only with a qualified identity (read, search…)
         engine.hooks.add_output("Patient", lambda _ctx, patient: filter_patient(patient))
 

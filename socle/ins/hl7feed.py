@@ -24,27 +24,37 @@ Nothing is stored when a message is refused: one message is one database transac
 
 from __future__ import annotations
 
+import logging
 import re
-from dataclasses import dataclass
-from datetime import UTC, date, datetime
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
 import hl7
 
 from socle.fhir.context import RequestContext
+from socle.fhir.datetime import default_timezone
 from socle.fhir.errors import FhirError
+from socle.fhir.storage.store import WriteConflict
+from socle.ins import audit, service
+from socle.ins import encounter as E
 from socle.ins import index as X
 from socle.ins import model as M
 from socle.ins import normalize as N
-from socle.ins import service
 from socle.ins import status as S
 from socle.ins import vigilance as V
+from socle.ins.contexts import server_context
 from socle.ins.nir import INS_OIDS
 
 if TYPE_CHECKING:
     from socle.fhir.engine import FhirEngine
 
+log = logging.getLogger("socle.ins.hl7")
 PATIENT_EVENTS = {"A28", "A31", "A08", "A01", "A03", "A04"}
+VISIT_EVENTS = {"A01", "A03", "A04"}  # also create or update the Encounter (PV1)
+CONFLICT_RETRIES = 3
+V2_0203 = "http://terminology.hl7.org/CodeSystem/v2-0203"
 HANDLED = PATIENT_EVENTS | {"A40", "A47"}
 CHARSETS = {
     "8859/1": "iso-8859-1",
@@ -86,9 +96,13 @@ ERROR_TEXT = {
 
 @dataclass(slots=True)
 class Outcome:
+    """The answer to one message, and what the audit trail needs to know about it."""
+
     ack: bytes
     accepted: bool
     message: Any = None
+    error: Hl7Error | None = None
+    written: list[str] = field(default_factory=list)  # Patient/…, Encounter/… (AA only)
 
 
 def charset_of(raw: bytes) -> str:
@@ -147,21 +161,35 @@ def _field(segment: Any, n: int) -> Any:
     return segment[n] if len(segment) > n else None
 
 
+_SEGMENT_NAME = re.compile(r"[A-Z][A-Z0-9]{2}")
+_LINES = re.compile(r"\r\n|\r|\n")
+# Segments the feed reads; the others (PD1, NK1, PV2, ZBE, OBX, IN1…) are checked for a
+# valid name but not parsed: a PAM message carries many, and parsing is most of its cost.
+READ_SEGMENTS = frozenset({"MSH", "EVN", "PID", "PV1", "MRG"})
+
+
 def parse(text: str) -> Any:
-    segments = [s for s in re.split(r"\r\n|\r|\n", text) if s.strip()]
+    """The message's segments that the feed reads, parsed (AR when it is not HL7)."""
+    segments = [s for s in _LINES.split(text) if s.strip()]
     if not segments or not segments[0].startswith("MSH") or len(segments[0]) < 8:
         raise Hl7Error("AR", "100", "The message does not start with a valid MSH segment", "MSH")
     for i, seg in enumerate(segments):
-        if not re.fullmatch(r"[A-Z][A-Z0-9]{2}", seg[:3]):
+        if not _SEGMENT_NAME.fullmatch(seg[:3]):
             raise Hl7Error("AR", "100", f"Segment {i + 1} has no valid segment name", seg[:3])
     try:
-        return hl7.parse("\r".join(segments))
+        return hl7.parse("\r".join(s for s in segments if s[:3] in READ_SEGMENTS))
     except Exception as exc:  # noqa: BLE001 - any parser failure is a malformed message
         raise Hl7Error("AR", "102", f"Malformed HL7 message: {exc}", "MSH") from exc
 
 
 def _msh(msg: Any) -> Any:
     return msg.segment("MSH")
+
+
+def sender(msg: Any) -> str:
+    """The sending application and facility (MSH-3/MSH-4), as records name the agent."""
+    msh = _msh(msg)
+    return f"HL7 {_component(_field(msh, 3), 1)}/{_component(_field(msh, 4), 1)}"
 
 
 def _trigger(msg: Any) -> tuple[str, str]:
@@ -209,6 +237,60 @@ def _hl7_date(text: str, where: str) -> str:
         return date(int(digits[:4]), int(digits[4:6]), int(digits[6:8])).isoformat()
     except ValueError:
         raise Hl7Error("AE", "102", f"{where}: {text} is an impossible date", where) from None
+
+
+_TS = re.compile(r"(\d{4})(\d{2})?(\d{2})?(\d{2})?(\d{2})?(\d{2})?(?:\.\d{1,4})?([+-]\d{4})?")
+
+
+def _hl7_datetime(text: str, where: str) -> str:
+    """An HL7 TS/DTM (YYYY[MM[DD[HH[MM[SS]]]]][+ZZZZ]) as a FHIR dateTime ('' if empty).
+
+    A time without an offset is read in the server's default time zone (FHIR requires
+    one)."""
+    text = text.strip()
+    if not text:
+        return ""
+    m = _TS.fullmatch(text)
+    if not m or (m.group(4) and not m.group(3)):
+        raise Hl7Error("AE", "102", f"{where}: {text!r} is not a date/time", where)
+    y, mo, d, h, mi, sec, tz = m.groups()
+    try:
+        if not h:
+            date(int(y), int(mo or 1), int(d or 1))  # the date must exist
+            return "-".join(x for x in (y, mo, d) if x)
+        moment = datetime(int(y), int(mo), int(d), int(h), int(mi or 0), int(sec or 0))
+    except ValueError:
+        raise Hl7Error("AE", "102", f"{where}: {text} is an impossible date/time", where) from None
+    if tz:
+        sign = 1 if tz[0] == "+" else -1
+        offset = timedelta(hours=int(tz[1:3]), minutes=int(tz[3:5])) * sign
+        return moment.replace(tzinfo=timezone(offset)).isoformat()
+    return moment.replace(tzinfo=default_timezone()).isoformat()
+
+
+def visit_of(msg: Any, event: str) -> E.Visit:
+    """The stay a movement (A01, A03, A04) is about, from PV1 (and EVN/MSH for the time)."""
+    pv1 = _segment(msg, "PV1")
+    numbers = _cx_list(_field(pv1, 19))
+    evn = _segment(msg, "EVN", required=False)
+    occurred = (
+        (_component(_field(evn, 6), 1) if evn is not None else "")
+        or (_component(_field(evn, 2), 1) if evn is not None else "")
+        or _component(_field(_msh(msg), 7), 1)
+    )
+    where = "EVN-6" if evn is not None else "MSH-7"
+    admit = _component(_field(pv1, 44), 1)
+    discharge = next((_component(r, 1) for r in _repetitions(_field(pv1, 45))), "")
+    visit = E.Visit(event, patient_class=_component(_field(pv1, 2), 1).upper())
+    if numbers:
+        value, system, _, _ = numbers[0]
+        visit.number = (system, value)
+    visit.start = _hl7_datetime(admit, "PV1-44") if admit else ""
+    if event == E.DISCHARGE:
+        visit.end = _hl7_datetime(discharge or occurred, "PV1-45" if discharge else where)
+    elif not visit.start:
+        visit.start = _hl7_datetime(occurred, where)
+    return visit
 
 
 def identity_from_pid(pid: Any, base: M.Identity | None = None) -> tuple[M.Identity, list]:
@@ -264,64 +346,121 @@ def identity_from_pid(pid: Any, base: M.Identity | None = None) -> tuple[M.Ident
     return ident, locals_
 
 
-def _find(engine: FhirEngine, s: Any, ids: list[tuple[str, str]]) -> str | None:
-    for system, value in ids:
-        pks = engine.search.find_pks(s, "Patient", [("identifier", f"{system}|{value}")])
-        found = s.fetch_current(pks)
-        if found:
-            return found[0].res_id
-    return None
+def _find(s: Any, ids: list[tuple[str, str]]) -> tuple[str, dict[str, Any]] | None:
+    """The Patient known by one of these local identifiers, with its current content."""
+    return X.resource_by_identifier(s, "Patient", ids)
+
+
+def _local_identifiers(locals_: list[tuple[str, str]]) -> list[dict[str, Any]]:
+    """PID-3's local identifiers (type PI) as FHIR Identifiers."""
+    kind = {"coding": [{"system": V2_0203, "code": "PI"}]}
+    return [{"use": "usual", "type": kind, "system": sys, "value": val} for sys, val in locals_]
+
+
+def _unchanged(old: dict[str, Any], new: dict[str, Any]) -> bool:
+    """Same content but for meta: a resent message or an A08 that changes nothing."""
+    strip = ("meta", "text")
+    return {k: v for k, v in old.items() if k not in strip} == {
+        k: v for k, v in new.items() if k not in strip
+    }
 
 
 def _upsert(engine: FhirEngine, s: Any, ctx: RequestContext, pid_seg: Any, who: str) -> str:
+    """Create or update the Patient keyed by its PID-3 local identifier; returns its id."""
     ident, locals_ = identity_from_pid(pid_seg)
     if not locals_:
         raise Hl7Error("AE", "101", "PID-3 has no local identifier (type PI)", "PID-3")
     missing = ident.missing_traits(birthplace=False)
     if not ident.birth_family or not ident.birth_date or not ident.sex:
         raise Hl7Error("AE", "101", "Missing mandatory trait(s): " + "; ".join(missing), "PID-5")
-    existing = _find(engine, s, locals_)
-    old_patient = engine.crud.read(s, "Patient", existing).resource if existing else None
+    found = _find(s, locals_)
+    existing, old_patient = found if found else (None, None)
     old = M.read_identity(old_patient) if old_patient and M.is_managed(old_patient) else None
     try:
-        checked, event = S.check_direct_write(None, ident)
+        checked, _ = S.check_direct_write(None, ident)
     except FhirError as exc:
         raise Hl7Error("AE", "207", exc.issues[0].diagnostics, "PID") from exc
     transitions = []
     if old is not None and old.status != checked.status:
         transitions.append(S.Transition("feed", old.status, checked.status, who))
     base = old_patient or {"resourceType": "Patient"}
-    identifiers = [
-        i
-        for i in base.get("identifier") or []
-        if i.get("system") not in {sys for sys, _ in locals_}
-    ]
-    identifiers += [
-        {
-            "use": "usual",
-            "type": {
-                "coding": [
-                    {"system": "http://terminology.hl7.org/CodeSystem/v2-0203", "code": "PI"}
-                ]
-            },
-            "system": sys,
-            "value": val,
-        }
-        for sys, val in locals_
-    ]
-    patient = M.write_identity({**base, "identifier": identifiers}, checked)
+    systems = {sys for sys, _ in locals_}
+    identifiers = [i for i in base.get("identifier") or [] if i.get("system") not in systems]
+    patient = M.write_identity(
+        {**base, "identifier": identifiers + _local_identifiers(locals_)}, checked
+    )
     patient.setdefault("active", True)
-    if existing:
-        patient["id"] = existing
+    if existing is None:
+        return engine.crud.create(s, ctx, "Patient", patient).res_id
+    patient["id"] = existing
+    if not _unchanged(old_patient, patient):
         service.write_patient(engine, s, ctx, existing, patient, transitions, who)
-        return existing
-    result = engine.crud.create(s, ctx, "Patient", patient)
-    X.mark_synced(s, result.res_id, result.version, result.resource or patient)
-    return result.res_id
+    return existing
 
 
-def handle(engine: FhirEngine, tenant: str, raw: bytes) -> Outcome:
-    """Process one message; always returns an ACK (AA, AE or AR) in the message's charset."""
+def _merge(engine: FhirEngine, s: Any, ctx: RequestContext, msg: Any) -> list[str]:
+    """A40: the patient of MRG-1 (source) merged into the one of PID-3 (target)."""
+    mrg = _segment(msg, "MRG")
+    _, target_ids = identity_from_pid(_segment(msg, "PID"))
+    source_ids = [
+        (sys, v)
+        for v, sys, _, kind in _cx_list(_field(mrg, 1))
+        if not kind.upper().startswith("INS")
+    ]
+    target, source = _find(s, target_ids), _find(s, source_ids)
+    if not target or not source:
+        where = "PID-3" if not target else "MRG-1"
+        raise Hl7Error("AE", "204", f"A40: unknown patient in {where}", where)
+    try:
+        V.merge(engine, s, ctx, source[0], target[0])
+    except FhirError as exc:
+        raise Hl7Error("AE", "207", exc.issues[0].diagnostics, "MRG-1") from exc
+    return [target[0], source[0]]
+
+
+def _change_identifier(
+    engine: FhirEngine, s: Any, ctx: RequestContext, msg: Any, who: str
+) -> list[str]:
+    """A47: the MRG-1 identifier of a patient replaced by the PID-3 one."""
+    mrg = _segment(msg, "MRG")
+    _, new_ids = identity_from_pid(_segment(msg, "PID"))
+    old_ids = [(sys, v) for v, sys, _, _ in _cx_list(_field(mrg, 1))]
+    found = _find(s, old_ids)
+    if not found:
+        raise Hl7Error("AE", "204", "A47: unknown identifier in MRG-1", "MRG-1")
+    pid, patient = found
+    olds = set(old_ids)
+    kept = [
+        i for i in patient.get("identifier") or [] if (i.get("system"), i.get("value")) not in olds
+    ]
+    kept += [{"use": "usual", "system": sys, "value": v} for sys, v in new_ids]
+    service.write_patient(engine, s, ctx, pid, {**patient, "identifier": kept}, [], who)
+    return [pid]
+
+
+def _apply(
+    engine: FhirEngine, s: Any, ctx: RequestContext, msg: Any, event: str, who: str
+) -> list[str]:
+    """Store what one accepted message says; returns the references it wrote."""
+    if event == "A40":
+        return [f"Patient/{p}" for p in _merge(engine, s, ctx, msg)]
+    if event == "A47":
+        return [f"Patient/{p}" for p in _change_identifier(engine, s, ctx, msg, who)]
+    visit = visit_of(msg, event) if event in VISIT_EVENTS else None
+    pid = _upsert(engine, s, ctx, _segment(msg, "PID"), who)
+    written = [f"Patient/{pid}"]
+    if visit is not None:
+        written.append(E.record_visit(engine, s, ctx, visit, pid))
+    return written
+
+
+def handle(engine: FhirEngine, tenant: str, raw: bytes, peer: str | None = None) -> Outcome:
+    """Process one message; always returns an ACK (AA, AE or AR) in the message's charset.
+
+    The message is one transaction (retried on a write conflict with a concurrent
+    writer) that also carries its audit-trail entry when the trail can join it (no
+    audit, no write); a refused message is audited on its own."""
+    started = time.time()
     codec = "utf-8"
     msg = None
     try:
@@ -332,57 +471,51 @@ def handle(engine: FhirEngine, tenant: str, raw: bytes) -> Outcome:
             raise Hl7Error("AR", "200", f"Unsupported message type {kind!r}", "MSH-9")
         if event not in HANDLED:
             raise Hl7Error("AR", "201", f"Unsupported event {event!r}", "MSH-9")
-        who = f"HL7 {_component(_field(_msh(msg), 3), 1)}/{_component(_field(_msh(msg), 4), 1)}"
-        ctx = service.op_context(RequestContext(tenant=tenant), tenant)
-        with engine.store.session(tenant, write=True) as s:
-            pid = _segment(msg, "PID")
-            if event in PATIENT_EVENTS:
-                _upsert(engine, s, ctx, pid, who)
-            elif event == "A40":
-                mrg = _segment(msg, "MRG")
-                _, target_ids = identity_from_pid(pid)
-                source_ids = [
-                    (sys, v)
-                    for v, sys, _, kind in _cx_list(_field(mrg, 1))
-                    if not kind.upper().startswith("INS")
-                ]
-                target, source = _find(engine, s, target_ids), _find(engine, s, source_ids)
-                if not target or not source:
-                    raise Hl7Error(
-                        "AE",
-                        "204",
-                        f"A40: unknown patient in {'PID-3' if not target else 'MRG-1'}",
-                        "MRG-1",
-                    )
-                X.sync(engine, s)
-                try:
-                    V.merge(engine, s, ctx, source, target)
-                except FhirError as exc:
-                    raise Hl7Error("AE", "207", exc.issues[0].diagnostics, "MRG-1") from exc
-            else:  # A47: MRG-1 identifier replaced by the PID-3 one
-                mrg = _segment(msg, "MRG")
-                _, new_ids = identity_from_pid(pid)
-                old_ids = [(sys, v) for v, sys, _, _ in _cx_list(_field(mrg, 1))]
-                found = _find(engine, s, old_ids)
-                if not found:
-                    raise Hl7Error("AE", "204", "A47: unknown identifier in MRG-1", "MRG-1")
-                patient = engine.crud.read(s, "Patient", found).resource or {}
-                olds = set(old_ids)
-                kept = [
-                    i
-                    for i in patient.get("identifier") or []
-                    if (i.get("system"), i.get("value")) not in olds
-                ]
-                kept += [{"use": "usual", "system": sys, "value": v} for sys, v in new_ids]
-                service.write_patient(
-                    engine, s, ctx, found, {**patient, "identifier": kept}, [], who
-                )
-        return Outcome(ack(msg, "AA", codec=codec), True, msg)
+        outcome, audited = _store(engine, tenant, msg, event, codec, peer, started)
     except Hl7Error as exc:
-        return Outcome(ack(msg, exc.ack, exc, codec), False, msg)
+        outcome, audited = Outcome(ack(msg, exc.ack, exc, codec), False, msg, exc), False
     except FhirError as exc:
         err = Hl7Error("AE", "207", exc.issues[0].diagnostics, "PID")
-        return Outcome(ack(msg, "AE", err, codec), False, msg)
+        outcome, audited = Outcome(ack(msg, "AE", err, codec), False, msg, err), False
+    except audit.Unavailable:
+        err = Hl7Error("AE", "207", "The message could not be audited: send it again", "MSH")
+        outcome, audited = Outcome(ack(msg, "AE", err, codec), False, msg, err), False
+    if not audited:
+        try:
+            audit.record(engine, tenant, outcome, peer, started)
+        except audit.Unavailable:
+            log.error("HL7 message not audited: refused")
+            err = Hl7Error("AE", "207", "The message could not be audited: send it again", "MSH")
+            if outcome.accepted:  # stored already (the trail could not join the write)
+                log.error("accepted HL7 message stored without its audit entry")
+            return Outcome(ack(msg, "AE", err, codec), False, msg, err)
+    return outcome
+
+
+def _store(
+    engine: FhirEngine,
+    tenant: str,
+    msg: Any,
+    event: str,
+    codec: str,
+    peer: str | None,
+    started: float,
+) -> tuple[Outcome, bool]:
+    """Apply an accepted message in one write transaction; (its ACK, whether audited)."""
+    ctx = server_context(service.op_context(RequestContext(tenant=tenant), tenant))
+    for attempt in range(CONFLICT_RETRIES):
+        try:
+            with engine.store.session(tenant, write=True) as s:
+                written = _apply(engine, s, ctx, msg, event, sender(msg))
+                outcome = Outcome(ack(msg, "AA", codec=codec), True, msg, written=written)
+                audited = audit.record(engine, tenant, outcome, peer, started, session=s)
+            return outcome, audited
+        except WriteConflict:
+            if attempt == CONFLICT_RETRIES - 1:
+                raise Hl7Error(
+                    "AE", "207", "Concurrent updates of this patient: send it again", "PID"
+                ) from None
+    raise AssertionError("unreachable")
 
 
 def _esc(text: str) -> str:

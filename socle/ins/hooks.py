@@ -7,14 +7,16 @@ traits for VALI/QUAL, and an upgrade without its evidence; it downgrades (in pla
 an identity whose strict trait was modified. The INS operations set a context flag and
 are not checked twice.
 
-The engine gives the hook no storage session, so the previous version is read in a
-separate read-only session (it sees the committed state, which is the version being
-replaced).
+It runs in the writer's transaction (`engine.hooks.write_in_session`): the version being
+replaced is read there, so a Bundle that writes one Patient twice compares each write
+with the previous one, and no second connection is taken while the writer holds locks.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
+
+import orjson
 
 from socle.ins import model as M
 from socle.ins import status as S
@@ -23,25 +25,30 @@ from socle.ins.service import OP_FLAG
 if TYPE_CHECKING:
     from socle.fhir.context import RequestContext
     from socle.fhir.engine import FhirEngine
+    from socle.fhir.storage.store import StoreSession
 
 
-def make_write_hook(engine: FhirEngine):
-    def ins_write_hook(ctx: RequestContext, resource: dict[str, Any], created: bool) -> None:
+def _previous(s: StoreSession, resource: dict[str, Any]) -> M.Identity | None:
+    """The identity of the version being replaced, if it was under identity vigilance."""
+    stored = s.read("Patient", resource["id"])
+    if stored is None or stored.content is None:
+        return None
+    previous = orjson.loads(stored.content)
+    return M.read_identity(previous) if M.is_managed(previous) else None
+
+
+def make_write_hook(engine: FhirEngine):  # noqa: ARG001 - same factory shape as the others
+    """The `write_in_session` hook applying the RNIV rules to direct writes."""
+
+    def ins_write_hook(
+        s: StoreSession, ctx: RequestContext, resource: dict[str, Any], created: bool
+    ) -> None:
         if resource.get("resourceType") != "Patient" or ctx.extras.get(OP_FLAG):
             return
         if not M.is_managed(resource):
             return
         new = M.read_identity(resource)
-        old = None
-        if not created and resource.get("id"):
-            with engine.store.session(ctx.tenant) as s:
-                stored = s.read("Patient", resource["id"])
-            if stored is not None and stored.content is not None:
-                import orjson
-
-                previous = orjson.loads(stored.content)
-                if M.is_managed(previous):
-                    old = M.read_identity(previous)
+        old = _previous(s, resource) if not created and resource.get("id") else None
         result, event = S.check_direct_write(old, new)
         if event is not None:
             rewritten = M.write_identity(resource, result)

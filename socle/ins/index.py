@@ -1,14 +1,16 @@
 """The identity index (`ins_identity`): Patients in comparison forms and phonetic keys.
 
-The engine's write hooks do not receive the storage session, so the index is caught up
-from Patient history instead: `sync` reads the Patient versions written since the
-tenant's watermark (minus a safety overlap for transactions that committed late) and
-rewrites their rows, in the caller's session. Every INS operation syncs first, so it
-always matches against the current Patients; `socle ins reindex` rebuilds everything.
+Every Patient write goes through the engine's `after_write` hook (`on_written`), which
+rewrites the Patient's row in the writer's own transaction: the index is always as
+current as the Patients, and read-only operations (matching, PIXm, the worklist) need no
+catch-up and no write session. A direct write (REST, Bundle, loader) that changed the
+RNIV status gets its Provenance and AuditEvent recorded there too; INS operations and
+the HL7 feed record their own transitions (they set the `ins_operation` context flag).
 
-While catching up, a status change that no INS operation recorded (a Patient written
-directly, e.g. a PUT that modified a trait and was downgraded by the write hook) gets its
-Provenance and AuditEvent recorded here.
+Deleting a Patient does not call that hook, so the row of a deleted Patient stays until
+it is written again or reindexed: readers drop such rows (`alive`). `sync` (catch-up
+from Patient history, with a per-tenant watermark) remains for `socle ins reindex` and
+for databases filled before the hook existed.
 """
 
 from __future__ import annotations
@@ -16,9 +18,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import orjson
-from sqlalchemy import delete, insert, select, union_all, update
+from sqlalchemy import bindparam, delete, insert, select, union_all, update
 
 from socle.fhir.context import RequestContext
+from socle.fhir.storage import schema as S
 from socle.ins import model as M
 from socle.ins import normalize as N
 from socle.ins.tables import ins_identity, ins_sync
@@ -61,15 +64,112 @@ def row_of(tenant: str, patient_id: str, version: int, ident: M.Identity) -> dic
     }
 
 
-def put(s: StoreSession, patient_id: str, version: int, patient: dict | None) -> None:
-    """Replace the index row of one Patient (None: deleted)."""
-    t = ins_identity.c
-    # straight on the connection: these rows do not depend on the store's buffered writes,
-    # which are then sent once, at commit
-    s.conn.execute(delete(ins_identity).where(t.tenant == s.tenant, t.patient_id == patient_id))
-    if patient is not None:
-        ident = M.read_identity(patient)
-        s.conn.execute(insert(ins_identity).values(row_of(s.tenant, patient_id, version, ident)))
+# Statements built once: the feed writes one row per message, and building a statement
+# costs more Python than running it.
+_T = ins_identity.c
+_KEY = (_T.tenant == bindparam("k_tenant"), _T.patient_id == bindparam("k_patient"))
+_UPDATE_ROW = update(ins_identity).where(*_KEY)
+_INSERT_ROW = insert(ins_identity)
+_STATUS_OF = select(_T.status).where(*_KEY)
+_DELETE_ROW = delete(ins_identity).where(*_KEY)
+
+
+def put(
+    s: StoreSession, patient_id: str, version: int, patient: dict | None, new: bool = False
+) -> None:
+    """Replace the index row of one Patient (None: deleted); `new`: no row can exist yet.
+
+    Straight on the connection: these rows do not depend on the store's buffered writes,
+    which are then sent once, at commit."""
+    key = {"k_tenant": s.tenant, "k_patient": patient_id}
+    if patient is None:
+        s.conn.execute(_DELETE_ROW, key)
+        return
+    row = row_of(s.tenant, patient_id, version, M.read_identity(patient))
+    if new or s.conn.execute(_UPDATE_ROW, {**key, **row}).rowcount == 0:
+        s.conn.execute(_INSERT_ROW, row)
+
+
+def indexed_status(s: StoreSession, patient_id: str) -> str | None:
+    """The RNIV status the index holds for a Patient (None: not indexed)."""
+    return s.conn.execute(
+        _STATUS_OF, {"k_tenant": s.tenant, "k_patient": patient_id}
+    ).scalar_one_or_none()
+
+
+def make_after_write(engine: FhirEngine):
+    """The `after_write` hook: index every Patient version in the writer's transaction."""
+    from socle.ins.service import OP_FLAG
+
+    def ins_index_hook(s: StoreSession, ctx: RequestContext, result: Any) -> None:
+        if result.res_type != "Patient" or result.resource is None:
+            return
+        new = result.version == 1
+        if not new and not ctx.extras.get(OP_FLAG):
+            before = indexed_status(s, result.res_id)
+            after = M.read_identity(result.resource).status
+            if before is not None and before != after:  # recorded by no INS operation
+                _record_direct(engine, s, result.res_id, result.version, before, after)
+        put(s, result.res_id, result.version, result.resource, new=new)
+
+    return ins_index_hook
+
+
+def alive(s: StoreSession, patient_ids: list[str]) -> set[str]:
+    """Which of these Patients exist and are not deleted (index rows outlive a delete)."""
+    if not patient_ids:
+        return set()
+    r = S.resource.c
+    out: set[str] = set()
+    for i in range(0, len(patient_ids), 500):
+        stmt = select(r.res_id).where(
+            r.tenant == s.tenant,
+            r.res_type == "Patient",
+            r.res_id.in_(patient_ids[i : i + 500]),
+            r.deleted.is_(False),
+        )
+        out.update(s.execute(stmt).scalars())
+    return out
+
+
+_TOK, _RES, _VER = S.idx_token.c, S.resource.c, S.resource_version.c
+_BY_IDENTIFIER = (
+    select(_RES.res_id, _VER.content)
+    .select_from(
+        S.idx_token.join(S.resource, _RES.pk == _TOK.resource_pk).join(
+            S.resource_version,
+            (_VER.resource_pk == _RES.pk) & (_VER.version == _RES.version),
+        )
+    )
+    .where(
+        _TOK.tenant == bindparam("k_tenant"),
+        _TOK.res_type == bindparam("k_type"),
+        _TOK.param == "identifier",
+        _TOK.code == bindparam("k_value"),
+        _TOK.system == bindparam("k_system"),
+        _RES.deleted.is_(False),
+    )
+    .order_by(_RES.pk)
+    .limit(1)
+)
+
+
+def resource_by_identifier(
+    s: StoreSession, res_type: str, identifiers: list[tuple[str, str]]
+) -> tuple[str, dict[str, Any]] | None:
+    """The current resource carrying one of these (system, value) identifiers, in order.
+
+    One indexed equality on the token index (tenant, type, parameter, code, system),
+    joined to the current version: what `Type?identifier=system|value` finds, without
+    the search layer's parsing and query building, which cost the HL7 feed more than the
+    query itself (it looks a Patient up for every message)."""
+    s.flush()  # a resource created earlier in this transaction must be found
+    for system, value in identifiers:
+        params = {"k_tenant": s.tenant, "k_type": res_type, "k_value": value, "k_system": system}
+        row = s.conn.execute(_BY_IDENTIFIER, params).first()
+        if row is not None:
+            return row.res_id, orjson.loads(row.content)
+    return None
 
 
 def sync(engine: FhirEngine, s: StoreSession) -> int:
@@ -138,11 +238,6 @@ def _record_direct(
     ctx = RequestContext(tenant=s.tenant, extras={"socle.internal": True})  # server's record
     engine.crud.create(s, ctx, "Provenance", prov)
     engine.crud.create(s, ctx, "AuditEvent", audit)
-
-
-def mark_synced(s: StoreSession, pid: str, version: int, patient: dict[str, Any]) -> None:
-    """Index a Patient an INS operation just wrote (its transition is already recorded)."""
-    put(s, pid, version, patient)
 
 
 def candidates(s: StoreSession, ident: M.Identity, limit: int = 500) -> list[Any]:

@@ -105,6 +105,8 @@ class MllpServer:
 
     async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         loop = asyncio.get_running_loop()
+        peername = writer.get_extra_info("peername")
+        peer = str(peername[0]) if peername else None
         try:
             while True:
                 try:
@@ -114,7 +116,7 @@ class MllpServer:
                 if message is None:
                     break
                 outcome = await loop.run_in_executor(
-                    None, handle, self.engine, self.tenant, message
+                    None, handle, self.engine, self.tenant, message, peer
                 )
                 self.handled += 1
                 writer.write(frame(outcome.ack))

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+import orjson
+
 from socle.fhir.errors import FhirError, Issue, bad_request, operation_outcome
+from socle.fhir.guard import READ, Access
 from socle.fhir.operations.registry import INSTANCE, TYPE, OperationCall
 from socle.ins import model as M
 from socle.ins import service
@@ -14,6 +17,7 @@ from socle.ins.nir import check_nir
 from socle.ins.outgoing import filter_resource
 
 if TYPE_CHECKING:
+    from socle.fhir.context import RequestContext
     from socle.fhir.engine import FhirEngine
 
 MATCH_GRADE = "http://hl7.org/fhir/StructureDefinition/match-grade"
@@ -32,6 +36,16 @@ def _str(call: OperationCall, *names: str) -> str | None:
 
 def _list(call: OperationCall, name: str) -> list[str]:
     return [str(v) for v in call.params.get(name) or [] if v not in (None, "")]
+
+
+def _count(call: OperationCall, default: int, most: int) -> int:
+    """The `count` parameter: a positive integer, capped (400 when it is not a number)."""
+    raw = _str(call, "count")
+    if raw in (None, ""):
+        return default
+    if not raw.strip().isdigit() or int(raw) < 1:
+        raise bad_request(f"count must be a positive integer, not {raw!r}", "count")
+    return min(int(raw), most)
 
 
 def _traits(call: OperationCall) -> dict[str, Any] | None:
@@ -87,6 +101,8 @@ def ins_check(call: OperationCall) -> dict[str, Any]:
     if call.res_id:
         with call.engine.store.session(call.ctx.tenant) as s:
             patient = call.engine.crud.read(s, "Patient", call.res_id).resource or {}
+        # read as stored (the INS is what is checked), but only if the caller may read it
+        call.engine.guard.authorize(call.ctx, Access(READ, "Patient", call.res_id, patient))
         ident = M.read_identity(patient)
         if not ident.ins:
             raise FhirError(422, "business-rule", f"Patient/{call.res_id} has no INS")
@@ -219,17 +235,23 @@ def match(call: OperationCall) -> dict[str, Any]:
     patient = call.resource_param()
     if not patient:
         raise bad_request("$match needs a Patient in the 'resource' parameter", "resource")
-    count = int(call.param("count", 10) or 10)
+    count = _count(call, 10, 100)
     only = str(call.param("onlyCertainMatches", "false")).lower() == "true"
     found = service.match(
-        call.engine, call.ctx.tenant, patient, count=min(count, 100), only_certain=only
+        call.engine,
+        call.ctx.tenant,
+        patient,
+        count=count,
+        only_certain=only,
+        ctx=call.ctx,
     )
     return _match_bundle(call, found)
 
 
 def ins_duplicates(call: OperationCall) -> dict[str, Any]:
     """Potential duplicates of one Patient, scored."""
-    return _match_bundle(call, service.duplicates(call.engine, call.ctx.tenant, call.res_id or ""))
+    found = service.duplicates(call.engine, call.ctx.tenant, call.res_id or "", ctx=call.ctx)
+    return _match_bundle(call, found)
 
 
 def ihe_pix(call: OperationCall) -> dict[str, Any]:
@@ -238,22 +260,7 @@ def ihe_pix(call: OperationCall) -> dict[str, Any]:
     if not source or "|" not in source:
         raise bad_request("sourceIdentifier must be 'system|value'", "sourceIdentifier")
     targets = set(_list(call, "targetSystem"))
-    engine = call.engine
-    with engine.store.session(call.ctx.tenant) as s:
-        pks = engine.search.find_pks(s, "Patient", [("identifier", source)], limit=10)
-        found = [v for v in s.fetch_current(pks)]
-        import orjson
-
-        patients = [orjson.loads(v.content) for v in found]
-        # follow merges: the surviving identity answers for a replaced one
-        from socle.ins.vigilance import survivor
-
-        ids = {p["id"] for p in patients}
-        for p in list(patients):
-            end = survivor(engine, s, p["id"])
-            if end not in ids:
-                patients.append(engine.crud.read(s, "Patient", end).resource or {})
-                ids.add(end)
+    patients = _pix_patients(call.engine, call.ctx, source)
     if not patients:
         raise FhirError(404, "not-found", f"No patient has the identifier {source}")
     params: list[dict[str, Any]] = []
@@ -273,10 +280,25 @@ def ihe_pix(call: OperationCall) -> dict[str, Any]:
     return {"resourceType": "Parameters", "parameter": params}
 
 
+def _pix_patients(engine: FhirEngine, ctx: RequestContext, source: str) -> list[dict[str, Any]]:
+    """The Patients carrying `source` and, for a merged one, its survivor, as far as the
+    caller may search and see them (one read-only transaction)."""
+    from socle.ins.vigilance import survivor
+
+    criteria = [("identifier", source), *engine.guard.search_criteria(ctx, "Patient")]
+    with engine.store.session(ctx.tenant) as s:
+        pks = engine.search.find_pks(s, "Patient", criteria, limit=10)
+        found = [orjson.loads(v.content) for v in s.fetch_current(pks)]
+        ids = [p["id"] for p in found]
+        ids += [survivor(engine, s, pid) for pid in ids]  # a merged identity's survivor
+        shown = service.visible_patients(engine, s, ctx, ids)
+    return list(shown.values())
+
+
 def ins_worklist(call: OperationCall) -> dict[str, Any]:
     """The identity vigilance worklist: collisions, potential duplicates, attributes…"""
-    limit = int(call.param("count", 100) or 100)
-    items = service.worklist(call.engine, call.ctx.tenant, limit=min(limit, 1000))
+    limit = _count(call, 100, 1000)
+    items = service.worklist(call.engine, call.ctx.tenant, limit=limit, ctx=call.ctx)
     params = []
     for item in items:
         parts: list[dict[str, Any]] = [

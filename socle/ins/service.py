@@ -1,8 +1,11 @@
 """In-process API of the INS service: what the FHIR operations, the CLI and the HL7 feed call.
 
-Every function takes the engine and a tenant, opens one write session (so the identity
-index is caught up and every change, Provenance and AuditEvent commit together) and
-returns plain data.
+Every function takes the engine and a tenant and opens one session: a write session for
+what changes a Patient (the change, its index row, Provenance and AuditEvent commit
+together), a read-only one for matching, PIXm and the worklist (the identity index is
+kept current by the write path, see `index.py`). `ctx` is the caller's request context:
+results pass its guard (`visible`, which also names the patients for the audit trail);
+None (the CLI) means the server's own work.
 """
 
 from __future__ import annotations
@@ -10,8 +13,11 @@ from __future__ import annotations
 import dataclasses
 from typing import TYPE_CHECKING, Any
 
+import orjson
+
 from socle.fhir.context import RequestContext
 from socle.fhir.errors import FhirError
+from socle.fhir.guard import READ, Access, OpenGuard
 from socle.ins import index as X
 from socle.ins import model as M
 from socle.ins import status as S
@@ -27,8 +33,32 @@ OP_FLAG = "ins_operation"  # ctx.extras flag: the write hook lets INS operations
 
 
 def op_context(ctx: RequestContext | None, tenant: str) -> RequestContext:
-    base = ctx or RequestContext(tenant=tenant)
+    """The context of an INS operation's writes: the write hook leaves them alone (the
+    operation applies the RNIV rules itself); without a caller, the server's own."""
+    base = ctx or server_context(RequestContext(tenant=tenant))
     return dataclasses.replace(base, extras={**base.extras, OP_FLAG: True})
+
+
+def reader_context(ctx: RequestContext | None, tenant: str) -> RequestContext:
+    """The context read-only functions filter results with (the server's own: all)."""
+    return ctx or server_context(RequestContext(tenant=tenant))
+
+
+def visible_patients(
+    engine: FhirEngine, s: StoreSession, ctx: RequestContext, ids: list[str]
+) -> dict[str, dict[str, Any]]:
+    """The current Patients among `ids` that exist and that the caller may see.
+
+    Asking the guard also names each patient in the caller's audit entry."""
+    out: dict[str, dict[str, Any]] = {}
+    for pid in dict.fromkeys(ids):
+        stored = s.read("Patient", pid)
+        if stored is None or stored.content is None:
+            continue  # deleted since it was indexed
+        patient = orjson.loads(stored.content)
+        if engine.guard.visible(ctx, patient):
+            out[pid] = patient
+    return out
 
 
 def write_patient(
@@ -43,7 +73,6 @@ def write_patient(
     """Store a Patient an INS operation changed, index it, record its transitions."""
     result = engine.crud.update(s, ctx, "Patient", pid, patient)
     stored = result.resource or patient
-    X.mark_synced(s, pid, result.version, stored)
     server = server_context(ctx)
     for transition in transitions:
         prov, audit = S.records(f"Patient/{pid}/_history/{result.version}", transition, who)
@@ -69,7 +98,6 @@ def apply_event(
     """Apply one RNIV event (document, invalidate…) to a stored Patient."""
     ctx = op_context(ctx, tenant)
     with engine.store.session(tenant, write=True) as s:
-        X.sync(engine, s)
         patient = _current(engine, s, pid)
         ident, transition = S.apply(M.read_identity(patient), event, mode=mode, on=on)
         return write_patient(engine, s, ctx, pid, M.write_identity(patient, ident), [transition])
@@ -87,7 +115,6 @@ def set_attribute(
         raise FhirError(400, "invalid", f"attribute must be one of {sorted(M.ATTRIBUTES)}")
     ctx = op_context(ctx, tenant)
     with engine.store.session(tenant, write=True) as s:
-        X.sync(engine, s)
         patient = _current(engine, s, pid)
         ident = M.read_identity(patient)
         transitions = []
@@ -147,9 +174,8 @@ def retrieve(
 ) -> tuple[T.InsiResult, dict[str, Any] | None]:
     """INSi récupération by traits or Carte Vitale; with `pid`, applied to that Patient."""
     ctx = op_context(ctx, tenant)
-    with engine.store.session(tenant, write=True) as s:
+    with engine.store.session(tenant, write=pid is not None) as s:
         if pid is not None:
-            X.sync(engine, s)
             ident = M.read_identity(_current(engine, s, pid))
             if M.FICT in ident.attributes:
                 raise S.TransitionError("A fictive identity is not known to INSi")
@@ -189,9 +215,8 @@ def verify(
 ) -> tuple[T.InsiResult, dict[str, Any] | None]:
     """INSi vérification of an INS + traits; with `pid`, the Patient's own INS and traits."""
     ctx = op_context(ctx, tenant)
-    with engine.store.session(tenant, write=True) as s:
+    with engine.store.session(tenant, write=pid is not None) as s:
         if pid is not None:
-            X.sync(engine, s)
             ident = M.read_identity(_current(engine, s, pid))
             if not ident.ins:
                 raise FhirError(422, "business-rule", f"Patient/{pid} has no INS to verify")
@@ -240,30 +265,66 @@ def match(
     only_certain: bool = False,
     exclude: str | None = None,
     min_score: float = 0.70,
+    ctx: RequestContext | None = None,
 ) -> list[tuple[V.Match, dict[str, Any]]]:
-    """Scored matches of a (possibly partial) Patient, with the matched Patients."""
+    """Scored matches of a (possibly partial) Patient that the caller may see, best first."""
+    ctx = reader_context(ctx, tenant)
     ident = M.read_identity(patient)
-    with engine.store.session(tenant, write=True) as s:
-        X.sync(engine, s)
-        found = V.find_matches(s, ident, exclude=exclude, min_score=min_score, limit=count)
-        if only_certain:
-            found = [m for m in found if m.grade == V.CERTAIN]
-        out = []
-        for m in found:
-            out.append((m, _current(engine, s, m.patient_id)))
-        return out
+    with engine.store.session(tenant) as s:
+        return _matches(engine, s, ctx, ident, count, only_certain, exclude, min_score)
 
 
-def duplicates(engine: FhirEngine, tenant: str, pid: str) -> list[tuple[V.Match, dict]]:
+def _matches(
+    engine: FhirEngine,
+    s: StoreSession,
+    ctx: RequestContext,
+    ident: M.Identity,
+    count: int,
+    only_certain: bool,
+    exclude: str | None,
+    min_score: float,
+) -> list[tuple[V.Match, dict[str, Any]]]:
+    """The best `count` matches the caller may see: scored on the index, then read and
+    filtered page by page, so hidden or deleted Patients leave room for the next ones."""
+    count = max(1, count)
+    found = V.find_matches(s, ident, exclude=exclude, min_score=min_score, limit=500)
+    if only_certain:
+        found = [m for m in found if m.grade == V.CERTAIN]
+    out: list[tuple[V.Match, dict[str, Any]]] = []
+    for start in range(0, len(found), count):  # hidden or deleted ones make room for others
+        page = found[start : start + count]
+        shown = visible_patients(engine, s, ctx, [m.patient_id for m in page])
+        out += [(m, shown[m.patient_id]) for m in page if m.patient_id in shown]
+        if len(out) >= count:
+            break
+    return out[:count]
+
+
+def duplicates(
+    engine: FhirEngine, tenant: str, pid: str, ctx: RequestContext | None = None
+) -> list[tuple[V.Match, dict]]:
+    """Potential duplicates of one Patient (which the caller must be allowed to read)."""
+    ctx = reader_context(ctx, tenant)
     with engine.store.session(tenant) as s:
         patient = _current(engine, s, pid)
-    return match(engine, tenant, patient, count=20, exclude=pid)
+        engine.guard.authorize(ctx, Access(READ, "Patient", pid, patient))
+        ident = M.read_identity(patient)
+        return _matches(engine, s, ctx, ident, 20, False, pid, 0.70)
 
 
-def worklist(engine: FhirEngine, tenant: str, limit: int = 100) -> list[dict[str, Any]]:
-    with engine.store.session(tenant, write=True) as s:
-        X.sync(engine, s)
-        return V.worklist(s, limit)
+def worklist(
+    engine: FhirEngine, tenant: str, limit: int = 100, ctx: RequestContext | None = None
+) -> list[dict[str, Any]]:
+    """The vigilance worklist, without items about a Patient the caller may not see."""
+    ctx = reader_context(ctx, tenant)
+    with engine.store.session(tenant) as s:
+        items = V.worklist(s, limit)
+        ids = [p for item in items for p in item["patients"]]
+        if type(engine.guard) is OpenGuard:  # everything is visible: existence is enough
+            shown = X.alive(s, ids)
+        else:
+            shown = set(visible_patients(engine, s, ctx, ids))
+    return [i for i in items if all(p in shown for p in i["patients"])]
 
 
 def merge(
@@ -271,7 +332,6 @@ def merge(
 ) -> dict[str, Any]:
     ctx = op_context(ctx, tenant)
     with engine.store.session(tenant, write=True) as s:
-        X.sync(engine, s)
         return V.merge(engine, s, ctx, source, target)
 
 
@@ -280,7 +340,6 @@ def unmerge(
 ) -> dict[str, Any]:
     ctx = op_context(ctx, tenant)
     with engine.store.session(tenant, write=True) as s:
-        X.sync(engine, s)
         return V.unmerge(engine, s, ctx, source)
 
 

@@ -295,10 +295,25 @@ def _rewrite(value: Any, old: str, new: str) -> tuple[Any, bool]:
     return value, False
 
 
-def _referring(engine: FhirEngine, s: StoreSession, pid: str) -> list[tuple[str, str]]:
-    query = engine.search.parse(None, [("_count", "1000")], compartment=("Patient", pid))
-    page = engine.search.search(s, query)
-    return [(v.res_type, v.res_id) for v in s.fetch_current(page.pks)]
+REFERRING_PAGE = 1000  # the search's largest page
+
+
+def _referring(
+    engine: FhirEngine, s: StoreSession, pid: str, page_size: int = REFERRING_PAGE
+) -> list[tuple[str, str]]:
+    """Every resource of the patient's compartment, page after page: a merge re-points
+    them all, however many there are."""
+    query = engine.search.parse(
+        None, [("_count", str(page_size)), ("_total", "none")], compartment=("Patient", pid)
+    )
+    out: list[tuple[str, str]] = []
+    cursor = None
+    while True:
+        page = engine.search.search(s, query, cursor=cursor)
+        out += [(v.res_type, v.res_id) for v in s.fetch_current(page.pks)]
+        if not page.next_cursor or not page.pks:
+            return out
+        cursor = page.next_cursor
 
 
 def merge(
@@ -353,8 +368,6 @@ def merge(
     tgt["link"] = [*(tgt.get("link") or []), {"other": {"reference": old_ref}, "type": "replaces"}]
     r_src = engine.crud.update(s, ctx, "Patient", source, src)
     r_tgt = engine.crud.update(s, ctx, "Patient", target, tgt)
-    X.mark_synced(s, source, r_src.version, r_src.resource or src)
-    X.mark_synced(s, target, r_tgt.version, r_tgt.resource or tgt)
     transition = Transition("merge", "active", "merged", f"{old_ref} -> {new_ref}")
     prov, audit = records(f"{old_ref}/_history/{r_src.version}", transition)
     prov["target"].append({"reference": f"{new_ref}/_history/{r_tgt.version}"})
@@ -429,8 +442,6 @@ def unmerge(engine: FhirEngine, s: StoreSession, ctx: RequestContext, source: st
         del tgt["link"]
     r_src = engine.crud.update(s, ctx, "Patient", source, src)
     r_tgt = engine.crud.update(s, ctx, "Patient", target, tgt)
-    X.mark_synced(s, source, r_src.version, r_src.resource or src)
-    X.mark_synced(s, target, r_tgt.version, r_tgt.resource or tgt)
     transition = Transition("unmerge", "merged", "active", f"{old_ref} out of {new_ref}")
     prov, audit = records(f"{old_ref}/_history/{r_src.version}", transition)
     prov["target"].append({"reference": f"{new_ref}/_history/{r_tgt.version}"})

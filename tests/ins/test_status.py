@@ -97,16 +97,31 @@ def test_write_hook_refuses_and_downgrades(ins_client) -> None:  # noqa: ANN001
         kept = engine.crud.read(s, "Patient", pid).resource
     old = [i for i in kept.get("identifier", []) if i.get("use") == "old"]
     assert old and old[0]["value"] == nir(order=5)
-    # the downgrade is recorded when the index catches up (any INS operation)
-    c.post(
-        "/fhir/Patient/$match",
-        json={
-            "resourceType": "Parameters",
-            "parameter": [{"name": "resource", "resource": person()}],
-        },
-    )
+    # the downgrade is recorded by the write itself, in its transaction
     provs = c.get("/fhir/Provenance", params={"target": f"Patient/{pid}"}).json()
-    assert provs.get("total", 0) >= 1
+    assert [e["resource"]["activity"]["text"] for e in provs["entry"]] == ["QUAL -> PROV"]
+
+
+def test_write_hook_uses_the_writers_session(ins_engine, tenant) -> None:  # noqa: ANN001
+    """The RNIV rules compare with the version being replaced inside the writer's own
+    transaction: two writes of one Patient in one transaction, no other session."""
+    from socle.fhir.context import RequestContext
+    from socle.ins.contexts import server_context
+
+    ctx = server_context(RequestContext(tenant=tenant))
+    qual = person(ins=nir(order=6), status=M.QUAL, mode="CN")
+    opened: list[bool] = []
+    session = ins_engine.store.session
+    with session(tenant, write=True) as s:
+        ins_engine.store.session = lambda *a, **k: opened.append(True) or session(*a, **k)
+        try:
+            pid = ins_engine.crud.create(s, ctx, "Patient", qual).res_id
+            renamed = person(family="Martins", ins=nir(order=6), status=M.QUAL, mode="CN")
+            result = ins_engine.crud.update(s, ctx, "Patient", pid, {**renamed, "id": pid})
+        finally:
+            ins_engine.store.session = session
+    assert opened == []
+    assert _status(result.resource) == M.PROV  # compared with the first write, unseen by others
 
 
 def test_full_qualification_flow(ins_client, ins_engine, tenant) -> None:  # noqa: ANN001

@@ -1,0 +1,118 @@
+"""One audit-trail entry per HL7 message of the PAM feed, accepted or refused.
+
+The feed has no authenticated user: the agent is the sending application and facility
+(MSH-3/MSH-4) with the peer's network address; the entry names the message (type,
+MSH-10 control id, the MSH segment as the query), the Patients and Encounters it wrote,
+the PID-3 identifiers it was about and the outcome (AA, or the AE/AR with its error).
+
+It goes to the audit trail of the security module (`engine.guard.audit`, the hash chain
+that REST accesses go to): inside the message's own transaction when the trail can
+join one (`append_in`: the Patient and its audit entry commit together), else right
+after. Without it (`--auth none`, the open guard), REST accesses are not audited either
+and neither are messages.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from socle.fhir.engine import FhirEngine
+    from socle.fhir.storage.store import StoreSession
+    from socle.ins.hl7feed import Outcome
+
+ACK_STATUS = {"AA": 200, "AE": 422, "AR": 400}  # the HTTP-like outcome the trail records
+
+
+def trail(engine: FhirEngine) -> Any | None:
+    """The audit log the engine's guard writes to, if it keeps one."""
+    guard = engine.guard
+    return getattr(guard, "audit", None) if getattr(guard, "audits", False) else None
+
+
+class Unavailable(Exception):
+    """The trail could not be written: the message must be refused."""
+
+
+def record(
+    engine: FhirEngine,
+    tenant: str,
+    outcome: Outcome,
+    peer: str | None,
+    started: float,
+    session: StoreSession | None = None,
+) -> bool:
+    """Write the message's entry (in `session`'s transaction when given and possible);
+    returns whether it was written. Raises `Unavailable` when the trail fails."""
+    log = trail(engine)
+    if log is None:
+        return True  # no trail (open guard): nothing to write
+    if session is not None and not hasattr(log, "append_in"):
+        return False  # this trail only writes in its own transaction: after the commit
+    try:
+        entry = _entry(tenant, outcome, peer, started)
+        if session is not None:
+            log.append_in(session.conn, entry)
+        else:
+            log.append(entry)
+    except Exception as exc:
+        raise Unavailable(str(exc)) from exc
+    return True
+
+
+def _entry(tenant: str, outcome: Outcome, peer: str | None, started: float) -> Any:
+    from socle.security.audit import AuditRecord
+
+    facts = describe(outcome)
+    code = "AA" if outcome.accepted else (outcome.error.ack if outcome.error else "AR")
+    patients = [r.split("/", 1)[1] for r in outcome.written if r.startswith("Patient/")]
+    return AuditRecord(
+        tenant=tenant,
+        action="operation",
+        outcome=ACK_STATUS.get(code, 400),
+        agent={
+            "id": f"hl7:{facts['application']}/{facts['facility']}",
+            "display": f"HL7 v2 sender {facts['application']}/{facts['facility']}",
+            "kind": "hl7-sender",
+        },
+        patients=patients,
+        entities=list(outcome.written),
+        query=facts["msh"] or None,
+        description=facts["text"],
+        network=peer,
+        started=started,
+        res_type="Patient",
+        operation=f"hl7v2-{facts['type']}" if facts["type"] else "hl7v2",
+    )
+
+
+def describe(outcome: Outcome) -> dict[str, str]:
+    """The message's identification and outcome, in words (for the entry's description)."""
+    from socle.ins.hl7feed import _cx_list, _field, _msh, _s
+
+    msg = outcome.message
+    facts = {"application": "?", "facility": "?", "type": "", "control": "", "msh": ""}
+    ids = ""
+    if msg is not None:
+        msh = _msh(msg)
+        facts["application"] = _s(_field(msh, 3)).split("^")[0] or "?"
+        facts["facility"] = _s(_field(msh, 4)).split("^")[0] or "?"
+        facts["type"] = _s(_field(msh, 9))
+        facts["control"] = _s(_field(msh, 10))
+        facts["msh"] = str(msh)
+        try:
+            pid = msg.segment("PID")
+            ids = ", ".join(f"{sys}|{value}" for value, sys, _, _ in _cx_list(_field(pid, 3)))
+        except KeyError:
+            ids = ""
+    verdict = "AA accepted"
+    if not outcome.accepted and outcome.error is not None:
+        verdict = f"{outcome.error.ack} refused ({outcome.error.code}): {outcome.error.text}"
+    text = (
+        f"HL7 v2 {facts['type'] or 'message'} control {facts['control'] or '?'} from "
+        f"{facts['application']}/{facts['facility']}"
+    )
+    if ids:
+        text += f", PID-3 {ids}"
+    facts["text"] = f"{text}: {verdict}"[:900]
+    return facts
