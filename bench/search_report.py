@@ -146,18 +146,28 @@ def _results(q: dict) -> str:
     return f"{total:,} ({low:,}–{high:,})"
 
 
+# What the "before" runs measured (`--label before --tree DIR`); say it again when they
+# are redone from another tree.
+BEFORE = (
+    "the tree of commit 85d0eb5 (before `_list`, the trigram index of `:contains`, the "
+    "hashed `_has` probe and JIT off per connection), served from the same databases "
+    "(migrated to 0008, the trigram index dropped while it ran)"
+)
+
+
 def _before_after(backends: list[str], runs: dict, before: dict, w) -> None:  # noqa: ANN001
-    w("### Before and after the search fixes (same databases, same queries)\n")
+    w("### Before and after (same databases, same queries)\n")
     w(
-        "*Before*: the tree as it was before the fixes (`--label before --tree DIR`, without "
-        "the index of migration 0006); *after*: the current tree. p50 / p95 in ms. "
+        f"*Before*: {BEFORE}; *after*: the current tree. p50 / p95 in ms; the ratios are "
+        "before / after (the machine is shared: compare runs made close together, and "
+        "read the p50 ratio first). "
         "Samples before: " + _samples(before, [b for b in backends if before.get(b)]) + ".\n"
     )
     head = "| query |"
     sep = "|---|"
     for b in backends:
         if before.get(b):
-            head += f" {NAMES[b]} before | after | p95 ratio |"
+            head += f" {NAMES[b]} before | after | p50, p95 ratio |"
             sep += "---|---|---|"
     w(head)
     w(sep)
@@ -173,9 +183,10 @@ def _before_after(backends: list[str], runs: dict, before: dict, w) -> None:  # 
                 cells += " – | – | – |"
                 continue
             ratio = old["p95"] / new["p95"] if new["p95"] else 0
+            ratio50 = old["p50"] / new["p50"] if new["p50"] else 0
             cells += (
                 f" {_ms(old['p50'])} / {_ms(old['p95'])} | {_ms(new['p50'])} / "
-                f"{_ms(new['p95'])} | ×{ratio:,.1f} |"
+                f"{_ms(new['p95'])} | ×{ratio50:,.1f}, ×{ratio:,.1f} |"
             )
         w(cells)
     w("")
@@ -201,6 +212,14 @@ def render_plans(size: str, plans: dict, runs: dict) -> str:
         "and `EXPLAIN QUERY PLAN` on SQLite. The statements are captured in-process, "
         "after the HTTP benchmark (caches warm). The shapes are described below.\n"
     )
+    dates = [
+        f"{NAMES[b]} {r['started']}" for b, r in sorted(runs.items()) if r and r.get("started")
+    ]
+    if dates:
+        w(
+            "Benchmark runs these plans follow: " + ", ".join(dates) + " (the machine and "
+            "its load: [benchmarks.md](benchmarks.md#search)).\n"
+        )
     w(SHAPES)
     pg = (plans.get("postgres") or {}).get("plans", [])
     lite = {p["name"]: p for p in (plans.get("sqlite") or {}).get("plans", [])}
@@ -270,9 +289,29 @@ Code: `socle/fhir/search/engine.py`, `plan.py`, `clauses/base.py`, `chain.py`.
 - **Chains and `_has`** drive from their inner criterion (`target.pk IN (…)`) when they
   drive, and are probes otherwise (`_has` through `(tenant, res_type, param, target_id,
   target_type)`).
+- **A `_has` probe on PostgreSQL** whose inner criterion is one index leaf that
+  PostgreSQL estimates at fewer than 50,000 rows (one `EXPLAIN` of the leaf first) tests
+  each referrer against the leaf's set of pks, hashed once per statement:
+  `ref.resource_pk IN (SELECT t.resource_pk FROM idx_… t WHERE …) IS TRUE` (`hashed
+  SubPlan` in the plans; `IS TRUE` keeps it a subplan rather than a join planned again
+  for every owner). A larger estimate keeps the per-referrer probe: PostgreSQL only
+  hashes a set it expects to fit in memory, and would otherwise rescan it for every
+  referrer. For `has-glucose-family`: 28,227 glucose Observations read once instead of
+  9,060 index lookups of 4 pages each. SQLite keeps the probes (building its temporary
+  index of the set gained ≈ 15 % in-process and nothing measurable over HTTP).
+- **`_list=ID`** is a `_has` on the List found by its unique key: `(res_type, res_id) IN
+  (SELECT ref.target_type, ref.target_id FROM idx_reference ref JOIN resource lst ON
+  lst.pk = ref.resource_pk WHERE lst.res_type = 'List' AND lst.res_id = :id AND
+  ref.param = 'item' …)`; it drives unless `_id` or a compartment does.
+- **`:contains`** is `value LIKE '%…%'` on the normalised value: on PostgreSQL the
+  trigram index `ix_idx_string_trgm` (pg_trgm, migration 0008) answers it (`Bitmap Index
+  Scan`) instead of a read of every value of the parameter. A driving `:contains` states
+  the type and the code as `res_type || ''` and `param || ''`, which no B-tree serves:
+  otherwise PostgreSQL prefers the B-tree range of every value of the parameter, alone
+  or ANDed with the trigram bitmap.
 - **Totals**: not counted when the first page holds every match; counted from the driving
-  index table alone (`SELECT DISTINCT t0.resource_pk FROM idx_… t0 WHERE … AND <probes on
-  t0.resource_pk>`, no join with `resource`) when the page query can stop early;
+  index table alone (`SELECT count(DISTINCT t0.resource_pk) FROM idx_… t0 WHERE … AND
+  <probes on t0.resource_pk>`, no join with `resource`) when the page query can stop early;
   otherwise counted by the page query itself (`WITH m AS MATERIALIZED (<matches>) SELECT
   …, (SELECT count(*) FROM m) FROM m ORDER BY … LIMIT`), so that matches are never
   evaluated twice. (A `count(*) OVER ()` window would do the same work, but PostgreSQL

@@ -6,17 +6,14 @@ counts. The statement keeps its bound parameters: EXPLAIN is compiled around it,
 by rendering values into SQL text.
 
 Time limit (`time_limit`): on PostgreSQL a transaction-local ``statement_timeout``
-(``SET LOCAL``) bounds each statement of the search, and JIT compilation is turned off
-for it in the same statement: a search is short by design, and compiling a plan that
-PostgreSQL costs above ``jit_above_cost`` (estimates of a few hundred thousand index
-rows) takes longer than running it (7 to 26 ms of LLVM compilation for a search that
-runs in 0.6 ms, measured at 1M resources). In a read-only transaction it is set
+(``SET LOCAL``) bounds each statement of the search. In a read-only transaction it is set
 once, by the first search, and simply left until the commit (the transaction runs nothing
 but reads): one round trip per transaction instead of two per search. In a write
 transaction (a conditional create…) the previous value is read and put back after each
 search, so the writes that follow keep their own. The store tells which sessions write
 (``StoreSession.write_transaction``; anything else is treated as writing, the safe side).
-On SQLite a progress handler aborts the running
+(JIT compilation, which cost searches more than it saved, is off for every connection:
+`socle.fhir.storage.database`.) On SQLite a progress handler aborts the running
 statement once the deadline of the whole search has passed. Either way the client gets
 a 400 ``too-costly``: the query, not the server, is the problem, and a 5xx would invite
 clients to retry the same expensive query.
@@ -25,29 +22,51 @@ clients to retry the same expensive query.
 from __future__ import annotations
 
 import time
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import orjson
-from sqlalchemy import Select, func, select, text
+from sqlalchemy import Engine, Select, func, select, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.base import Executable
 from sqlalchemy.sql.elements import ClauseElement
 
 from socle.fhir.errors import FhirError
+from socle.fhir.storage.schema import TRIGRAM_INDEX
 
 EXACT_BELOW = 1000
 QUERY_CANCELED = "57014"  # PostgreSQL SQLSTATE of a statement_timeout
 PROGRESS_STEPS = 1000  # SQLite VM instructions between two deadline checks
 _SET_TIMEOUT = text(
-    "SELECT current_setting('statement_timeout'), current_setting('jit'),"
-    " set_config('statement_timeout', :v, true), set_config('jit', 'off', true)"
+    "SELECT current_setting('statement_timeout'), set_config('statement_timeout', :v, true)"
 )
-_RESTORE_TIMEOUT = text(
-    "SELECT set_config('statement_timeout', :v, true), set_config('jit', :jit, true)"
+_RESTORE_TIMEOUT = text("SELECT set_config('statement_timeout', :v, true)")
+
+
+_TRIGRAM_INDEX = text(
+    "SELECT EXISTS (SELECT 1 FROM pg_class c JOIN pg_index i ON i.indexrelid = c.oid"
+    " WHERE c.relname = :name AND i.indisvalid AND pg_table_is_visible(c.oid))"
 )
+_trigram_indexes: weakref.WeakKeyDictionary[Engine, bool] = weakref.WeakKeyDictionary()
+
+
+def trigram_index(session: Any) -> bool:
+    """Whether ``:contains`` can count on the trigram index (PostgreSQL, migration 0008).
+
+    The migration skips it when pg_trgm cannot be installed; the answer is looked up
+    once per engine (an index built by hand later is used after a restart).
+    """
+    conn = session.conn
+    if conn.dialect.name != "postgresql":
+        return False
+    known = _trigram_indexes.get(conn.engine)
+    if known is None:
+        known = bool(conn.execute(_TRIGRAM_INDEX, {"name": TRIGRAM_INDEX}).scalar())
+        _trigram_indexes[conn.engine] = known
+    return known
 
 
 class Explain(Executable, ClauseElement):
@@ -78,11 +97,16 @@ def estimate_rows(session: Any, statement: Select) -> int:
     """
     if session.conn.dialect.name != "postgresql":
         return count_rows(session, statement)
+    estimate = planner_rows(session, statement)
+    return count_rows(session, statement) if estimate < EXACT_BELOW else estimate
+
+
+def planner_rows(session: Any, statement: Select) -> int:
+    """PostgreSQL's estimate of the rows of `statement` (planned, not run)."""
     plan = session.execute(Explain(statement)).scalar_one()
     if isinstance(plan, str | bytes):  # a driver that does not decode json
         plan = orjson.loads(plan)
-    estimate = int(plan[0]["Plan"]["Plan Rows"])
-    return count_rows(session, statement) if estimate < EXACT_BELOW else estimate
+    return int(plan[0]["Plan"]["Plan Rows"])
 
 
 def timed_out(seconds: float) -> FhirError:
@@ -133,8 +157,7 @@ def _pg_timeout(session: Any, seconds: float) -> Iterator[None]:
         previous = session.conn.execute(_SET_TIMEOUT, {"v": millis}).one()
     elif getattr(session, _TIMEOUT_MARK, None) != millis:
         session.conn.exec_driver_sql(
-            f"SELECT set_config('statement_timeout', '{int(millis)}', true),"
-            " set_config('jit', 'off', true)"
+            f"SELECT set_config('statement_timeout', '{int(millis)}', true)"
         )
         setattr(session, _TIMEOUT_MARK, millis)  # until the end of this transaction
     try:
@@ -144,7 +167,7 @@ def _pg_timeout(session: Any, seconds: float) -> Iterator[None]:
             raise timed_out(seconds) from exc  # the transaction is aborted: no restore
         raise
     if restore:
-        session.conn.execute(_RESTORE_TIMEOUT, {"v": previous[0], "jit": previous[1]})
+        session.conn.execute(_RESTORE_TIMEOUT, {"v": previous[0]})
 
 
 @contextmanager

@@ -51,7 +51,16 @@ class Has:
     inner: Criterion
 
 
-Criterion = Leaf | Chain | Has
+@dataclass(frozen=True, slots=True)
+class InList:
+    """``_list=id,…``: resources named by ``entry.item`` of (the current version of) one of
+    the Lists `ids`, in this tenant. Answered from the List's ``item`` reference rows."""
+
+    ids: tuple[str, ...]
+    types: Types
+
+
+Criterion = Leaf | Chain | Has | InList
 
 
 @dataclass(frozen=True, slots=True)

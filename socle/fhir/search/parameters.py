@@ -36,13 +36,14 @@ from socle.fhir.search.model import (
     Criterion,
     Has,
     IncludeSpec,
+    InList,
     Leaf,
     SearchQuery,
     SortKey,
     Types,
 )
 from socle.fhir.search.paging import CURSOR_PARAM
-from socle.fhir.search.values import parse_bool, split_or
+from socle.fhir.search.values import parse_bool, split_or, unescape
 
 RESULT_PARAMS = frozenset(
     {
@@ -60,7 +61,14 @@ RESULT_PARAMS = frozenset(
     }
 )
 # Defined by the spec or the registry but not answerable from the index tables.
-NOT_SUPPORTED = frozenset({"_text", "_content", "_list", "_query", "_filter"})
+NOT_SUPPORTED = frozenset({"_text", "_content", "_query", "_filter"})
+LIST = "_list"
+# R4's functional lists ("the current problems of the patient in context"): they need a
+# clinical definition of "current" per list that Socle does not make up.
+FUNCTIONAL_LISTS = frozenset(
+    {"$current-problems", "$current-medications", "$current-allergies", "$current-drug-allergies"}
+)
+_LIST_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")  # a FHIR id
 SUMMARY_VALUES = frozenset({"true", "text", "data", "count", "false"})
 TOTAL_VALUES = frozenset({"none", "estimate", "accurate"})
 _ELEMENT = re.compile(r"[A-Za-z][A-Za-z0-9_]*(\.[A-Za-z][A-Za-z0-9_]*)*(\[x\])?")
@@ -198,6 +206,8 @@ class QueryParser:
             raise too_costly(f"Chains deeper than {self.limits.max_chain_depth} links", name)
         if name.startswith("_has:") or name == "_has":
             return self._has(types, name, raw, depth)
+        if name.split(":", 1)[0] == LIST:
+            return self._list(types, name, raw)
         head, dot, rest = name.partition(".")
         if dot:
             return self._chain(types, head, rest, name, raw, depth)
@@ -210,7 +220,7 @@ class QueryParser:
             raise invalid(f"{code} is not a reference parameter, it cannot be chained", name)
         targets = self._target_types(param, modifier or None, name)
         next_code = rest.split(".", 1)[0].split(":", 1)[0]
-        if next_code == "_has":
+        if next_code in ("_has", LIST):
             candidates = targets
         else:
             candidates = tuple(t for t in targets if self.registry.get(t, next_code) is not None)
@@ -242,6 +252,14 @@ class QueryParser:
             raise invalid(f"{source}.{code} cannot refer to {', '.join(types)}", name)
         inner = self.criterion((source,), rest, raw, depth + 1)
         return Has(source, code, types, inner)
+
+    def _list(self, types: Types, name: str, raw: str) -> InList:
+        """``_list=ID[,ID…]``: the items of ``List/ID`` (see `socle.fhir.search.chain`)."""
+        if name != LIST:
+            raise unsupported(f"{LIST} takes no modifier", name)
+        if self.registry.get("List", "item") is None:
+            raise unsupported("_list needs the List.item search parameter", name)
+        return InList(self._values(raw, name, _list_id), types)
 
     def _leaf(self, types: Types, name: str, raw: str) -> Leaf:
         code, _, modifier_text = name.partition(":")
@@ -410,6 +428,17 @@ def _mention(err: FhirError, name: str) -> None:
     issue = err.issues[0]
     if name not in issue.diagnostics:
         issue.diagnostics = f"{name}: {issue.diagnostics}"
+
+
+def _list_id(raw: str) -> str:
+    """The id of a List; a functional list (``$current-problems``…) is not supported."""
+    text = unescape(raw)
+    if text.startswith("$"):
+        known = "an R4 functional list" if text in FUNCTIONAL_LISTS else "a functional list"
+        raise unsupported(f"_list={text}: {known}, which Socle does not implement", LIST)
+    if not _LIST_ID.fullmatch(text):
+        raise ValueError("expects the id of a List (letters, digits, '-' and '.', at most 64)")
+    return text
 
 
 def _value_parser(kind: str) -> Callable[[str, str | None, ValueEnv], Any]:

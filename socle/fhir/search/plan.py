@@ -21,7 +21,7 @@ from collections.abc import Sequence
 
 from socle.fhir.search.clauses import HANDLERS
 from socle.fhir.search.clauses.date import DateValue
-from socle.fhir.search.model import Chain, Criterion, Has, Leaf
+from socle.fhir.search.model import Chain, Criterion, Has, InList, Leaf
 
 NEVER = 100.0  # cannot drive: negations and :missing=true
 _DAY_US = 86_400_000_000
@@ -33,6 +33,7 @@ _DIRECTORY = frozenset(
 _IDENTIFYING = ("identifier", "url", "rpps", "idnps", "ins", "nir")
 RESOURCE_ID = 0.0  # ``_id``: the unique index of the resource table
 COMPARTMENT = 1.0
+LIST = 1.0  # ``_list``: the items of a few Lists, found by their unique key
 
 
 def rank(criterion: Criterion) -> float:
@@ -41,6 +42,8 @@ def rank(criterion: Criterion) -> float:
         return rank(criterion.inner) + 0.5
     if isinstance(criterion, Has):
         return rank(criterion.inner) + 1.0
+    if isinstance(criterion, InList):
+        return LIST
     return _leaf(criterion)
 
 

@@ -99,8 +99,29 @@ idx_token = _index_table(
     Column("display", Text),
     Column("type_system", Text),
     Column("type_code", Text),
-    indexes=(("tenant", "res_type", "param", "code", "system"),),
+    indexes=(),
 )
+# A token criterion's rows in resource order, with their owner (migration 0006; 0008
+# dropped the former ix_idx_token_0, its prefix): counting the matches of a common code
+# (every body weight) is an index-only scan, a driving token criterion never reads the
+# table, and a probe of one resource for a system|code is an index-only lookup.
+Index(
+    "ix_idx_token_pk",
+    *(idx_token.c[c] for c in ("tenant", "res_type", "param", "code", "system", "resource_pk")),
+)
+
+# ``:contains`` on PostgreSQL: a trigram index (pg_trgm) answers ``value LIKE '%erri%'``
+# without reading every value of the parameter (migration 0008, which skips it, with a
+# warning, when the extension cannot be installed; the search then scans). SQLite has no
+# equivalent here and scans the parameter's values.
+TRIGRAM_INDEX = "ix_idx_string_trgm"
+POSTGRESQL_ONLY = frozenset({TRIGRAM_INDEX})  # indexes other backends do not have
+Index(
+    TRIGRAM_INDEX,
+    idx_string.c.value,
+    postgresql_using="gin",
+    postgresql_ops={"value": "gin_trgm_ops"},
+).ddl_if(dialect="postgresql")
 
 idx_date = _index_table(
     "idx_date",

@@ -4,6 +4,7 @@ aliases, the query-time limit set once per read-only transaction."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -342,8 +343,8 @@ def test_read_only_transaction_sets_the_timeout_once(obs: SearchDb) -> None:
             obs.engine.search(s, query)
             obs.engine.search(s, query)
         sets = [x for x in seen if "statement_timeout" in x]
-        assert len(sets) == 1 and "set_config" in sets[0] and "jit" in sets[0]
-        assert s.conn.execute(text("SHOW jit")).scalar_one() == "off"
+        assert len(sets) == 1 and "set_config" in sets[0]
+        assert s.conn.execute(text("SHOW jit")).scalar_one() == "off"  # for the connection
         assert _timeout(s) == "10s"  # kept until the end of this read-only transaction
     with obs.store.session(obs.tenant) as s:
         assert _timeout(s) == before  # SET LOCAL ends with the transaction
@@ -368,3 +369,98 @@ def test_writes_is_told_by_the_store(obs: SearchDb) -> None:
     with obs.store.session(obs.tenant) as s:
         assert not dialect.writes(s)
     assert dialect.writes(object())  # unknown sessions are treated as writing (safe side)
+
+
+# --- _has probes against a hashed set (PostgreSQL) ------------------------------------------
+
+
+# (params, patients found, the _has is a probe whose set PostgreSQL may hash)
+HAS_QUERIES = [
+    ([("family", "durand"), ("_has:Observation:subject:code", f"{LOINC}|29463-7")], "123", True),
+    ([("given", "p2"), ("_has:Observation:subject:date", "2024-03-03")], "2", False),  # drives
+    ([("family", "durand"), ("_has:Observation:subject:code:not", "8867-4")], "123", False),
+    ([("family", "dur"), ("_has:Observation:subject:value-quantity", "gt80||kg")], "3", True),
+    ([("birthdate", "1970"), ("_has:Observation:subject:code", "nope")], "", True),
+]
+
+
+@pytest.mark.parametrize(("params", "found", "probed"), HAS_QUERIES, ids=lambda p: str(p)[:60])
+def test_has_probe_answers_alike_hashed_or_probed(
+    obs: SearchDb,
+    monkeypatch,  # noqa: ANN001
+    params: list[tuple[str, str]],
+    found: str,
+    probed: bool,
+) -> None:
+    """The ``_has`` probe against a hashed set (PostgreSQL, estimate under the cap), the
+    per-referrer probe (cap 0: never hashed) and a search driven by the ``_has`` itself
+    return the same patients."""
+    from socle.fhir.search import chain
+
+    expected = {f"p{n}" for n in found}
+    for cap in (chain.HASHED_ROWS, 0):
+        monkeypatch.setattr(chain, "HASHED_ROWS", cap)
+        with statements(obs) as seen:
+            assert obs.idset("Patient", params) == expected, cap
+        hashed = any(re.search(r"\) IS (true|1)\b", x) for x in seen)
+        assert hashed == (obs.backend == "postgresql" and probed and cap > 0)
+    monkeypatch.setattr(plan, "driver", lambda criteria, compartment=False: 1)
+    assert obs.idset("Patient", params) == expected
+
+
+def test_has_probe_hashes_its_set_once_on_postgres(obs: SearchDb) -> None:
+    if obs.backend != "postgresql":
+        pytest.skip("the hashed form is PostgreSQL's")
+    params = [("family", "durand"), ("_has:Observation:subject:code", f"{LOINC}|29463-7")]
+    query = obs.engine.parse("Patient", params)
+    captured: list[tuple[str, object]] = []
+
+    def grab(conn, cursor, statement, parameters, context, executemany) -> None:  # noqa: ANN001, ARG001
+        captured.append((statement, parameters))
+
+    with obs.store.session(obs.tenant) as s:
+        event.listen(obs.store.engine, "before_cursor_execute", grab)
+        try:
+            assert len(obs.engine.search(s, query).pks) == 3
+        finally:
+            event.remove(obs.store.engine, "before_cursor_execute", grab)
+        sql, values = next((x, v) for x, v in captured if "IS true" in x)
+        assert sum("EXPLAIN" in x for x, _ in captured) == 1  # the estimate of the set
+        raw = s.conn.connection.dbapi_connection
+        with raw.cursor() as cur:
+            cur.execute("EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF) " + sql, values)
+            text_plan = "\n".join(row[0] for row in cur.fetchall())
+    assert "hashed SubPlan" in text_plan, text_plan
+
+
+def test_index_count_counts_resources_not_rows(obs: SearchDb) -> None:
+    """Rows that repeat a value for one resource (two codings of one code with other
+    displays, an identifier with two types) count once in the total read from the
+    index (count(DISTINCT resource_pk))."""
+    twice = observation("twice", "p1", "8867-4", "2024-03-01")
+    twice["code"]["coding"].append({"system": LOINC, "code": "8867-4", "display": "FC"})
+    obs.put(twice)
+    params = [("code", f"{LOINC}|8867-4"), ("_count", "2")]
+    with statements(obs) as seen:
+        assert obs.page("Observation", params).total == 25
+    counts = [s for s in seen if "count(" in s.lower() and "LIMIT" not in s]
+    assert len(counts) == 1
+    assert "count(DISTINCT" in counts[0]
+    for pid in ("x1", "x2"):
+        obs.put(
+            {
+                "resourceType": "Patient",
+                "id": pid,
+                "identifier": [
+                    {
+                        "system": "urn:ipp",
+                        "value": "42",
+                        "type": {"coding": [{"code": "PI"}, {"code": "MR"}]},
+                    }
+                ],
+            }
+        )
+    assert obs.page("Patient", [("identifier", "urn:ipp|42"), ("_count", "1")]).total == 2
+    with obs.store.session(obs.tenant) as s:
+        query = obs.engine.parse("Observation", [("code", f"{LOINC}|8867-4")])
+        assert obs.engine.count(s, query) == 25

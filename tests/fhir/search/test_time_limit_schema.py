@@ -98,15 +98,40 @@ def _table_of(diff: Any) -> str | None:
     return None
 
 
+def _absent_here(diff: Any, conn: Any) -> bool:
+    """A PostgreSQL-only index the schema declares, missing for a good reason: another
+    backend, or a server where pg_trgm could not be installed (migration 0008 skips it)."""
+    if diff[0] != "add_index" or diff[1].name not in S.POSTGRESQL_ONLY:
+        return False
+    if conn.dialect.name != "postgresql":
+        return True
+    installed = text("SELECT 1 FROM pg_extension WHERE extname = 'pg_trgm'")
+    return conn.execute(installed).first() is None
+
+
 def test_migrations_match_the_schema_module(search_store: ResourceStore) -> None:
     """The storage tables as migrated equal `schema.py` (other packages' tables aside)."""
     with search_store.engine.connect() as conn:
         context = MigrationContext.configure(conn)
         assert context.get_current_revision() is not None
         diffs = [
-            d for d in compare_metadata(context, S.metadata) if _table_of(d) in S.metadata.tables
+            d
+            for d in compare_metadata(context, S.metadata)
+            if _table_of(d) in S.metadata.tables and not _absent_here(d, conn)
         ]
+        names = _index_names(conn, "idx_token") | _index_names(conn, "idx_string")
     assert diffs == []
+    assert "ix_idx_token_pk" in names and "ix_idx_token_0" not in names
+    if search_store.engine.dialect.name == "postgresql":
+        assert S.TRIGRAM_INDEX in names  # pg_trgm is available on the test server
+    else:
+        assert S.TRIGRAM_INDEX not in names
+
+
+def _index_names(conn: Any, table: str) -> set[str]:
+    from sqlalchemy import inspect
+
+    return {i["name"] for i in inspect(conn).get_indexes(table)}
 
 
 def test_downgrade_and_upgrade_composite(tmp_path) -> None:  # noqa: ANN001
@@ -128,3 +153,15 @@ def test_downgrade_and_upgrade_composite(tmp_path) -> None:  # noqa: ANN001
     with engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM idx_composite")).scalar_one() == 0
     engine.dispose()
+
+
+def test_postgres_connections_plan_for_short_statements(search_store: ResourceStore) -> None:
+    """Every pooled connection plans with the parameter values and never JIT-compiles,
+    before any search has run on it (database.py, not the search, sets both)."""
+    if search_store.engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL settings")
+    with search_store.engine.connect() as conn:
+        assert conn.execute(text("SHOW jit")).scalar_one() == "off"
+        assert conn.execute(text("SHOW plan_cache_mode")).scalar_one() == "force_custom_plan"
+    with search_store.session("t", write=True) as s:
+        assert s.conn.execute(text("SHOW jit")).scalar_one() == "off"

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from sqlalchemy import ColumnElement, and_, or_
+from sqlalchemy import ColumnElement, and_, or_, select
 from sqlalchemy.sql.expression import FromClause
 
 from socle.fhir.search.clauses import (
@@ -25,7 +25,7 @@ from socle.fhir.search.clauses import (
     token,
     uri,
 )
-from socle.fhir.search.clauses.base import Scope, not_owned_by, owned_by
+from socle.fhir.search.clauses.base import Scope, not_owned_by, owned_by, trigram_rows
 from socle.fhir.search.model import Leaf
 from socle.fhir.storage.schema import INDEX_TABLES
 
@@ -67,6 +67,9 @@ def leaf_condition(
     test = value_test(leaf, t)
     if leaf.modifier in HANDLERS[leaf.kind].NEGATING:
         return not_owned_by(owner, t, scope, leaf.types, leaf.code, [test])
+    if drive and scope.trigram and string.trigram_searchable(leaf.kind, leaf.modifier, leaf.values):
+        rows = trigram_rows(t, scope, leaf.types, leaf.code)
+        return owner.c.pk.in_(select(t.c.resource_pk).where(*rows, test))
     return owned_by(owner, t, scope, leaf.types, leaf.code, [test], drive)
 
 

@@ -6,6 +6,8 @@ case, accents and punctuation folded), except ``:exact`` which uses the original
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import ColumnElement, func
@@ -18,6 +20,14 @@ from socle.fhir.text import normalize
 
 MODIFIERS = frozenset({"exact", "contains"})
 NEGATING: frozenset[str] = frozenset()
+_TRIGRAM = re.compile(r"\w{3}")  # pg_trgm looks a LIKE pattern up by its trigrams
+
+
+def trigram_searchable(kind: str, modifier: str | None, values: Iterable[Any]) -> bool:
+    """A ``:contains`` whose every value has a trigram to look up (three word
+    characters in a row); shorter values would make the trigram index read itself
+    whole, and are better answered from the parameter's B-tree range."""
+    return kind == "string" and modifier == "contains" and all(_TRIGRAM.search(v) for v in values)
 
 
 def parse(raw: str, modifier: str | None, env: ValueEnv) -> str:

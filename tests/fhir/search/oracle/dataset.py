@@ -653,7 +653,65 @@ def build(seed: int = 20241126) -> Dataset:
     )
     for key in doomed:
         b.delete(key)
+    _lists(b, random.Random(seed + 1))
     return b.data
+
+
+LISTED_TYPES = (
+    "Patient",
+    "Observation",
+    "Condition",
+    "Encounter",
+    "Practitioner",
+    "DocumentReference",
+    "MedicationRequest",
+    "Organization",
+)
+
+
+def _list_entry(rng: random.Random, key: tuple[str, str]) -> dict[str, Any]:
+    """One List entry naming `key`, written in one of the forms a client may use."""
+    rtype, rid = key
+    forms = ["relative", "absolute", "remote", "versioned", "display"]
+    form = rng.choices(forms, [12, 3, 2, 1, 1])[0]
+    item: dict[str, Any] = {
+        "relative": {"reference": f"{rtype}/{rid}"},
+        "absolute": {"reference": f"{BASE}/{rtype}/{rid}"},  # local: under this server
+        "remote": {"reference": f"{REMOTE}/{rtype}/{rid}"},  # another server's resource
+        "versioned": {"reference": f"{rtype}/{rid}/_history/1"},
+        "display": {"display": f"{rtype} {rid}"},  # no reference at all
+    }[form]
+    entry: dict[str, Any] = {"item": item}
+    if rng.random() < 0.1:
+        entry["deleted"] = True  # a change list's removed entry (still an `item`)
+    return entry
+
+
+def _lists(b: _Builder, rng: random.Random) -> None:
+    """Lists (``_list``), written after everything else with their own random source, so
+    that the rest of the data set does not depend on them: entries pointing to current
+    and deleted resources in every reference form, one List updated, one deleted."""
+    known = [k for k in b.data.order if k[0] in LISTED_TYPES]  # deleted ones included
+    lists = []
+    for i in range(8):
+        size = 0 if i == 6 else rng.randint(4, 30)
+        entries = [_list_entry(rng, k) for k in rng.sample(known, size)]
+        if i == 7:
+            entries.append({"item": {"reference": "List/list-0"}})  # a List in a List
+        lst: dict[str, Any] = {
+            "resourceType": "List",
+            "id": f"list-{i}",
+            "status": rng.choice(["current", "retired"]),
+            "mode": "working",
+            "title": rng.choice(["Patients suivis", "Résultats à revoir", "Équipe de garde"]),
+        }
+        if entries:
+            lst["entry"] = entries
+        lists.append(b.put(lst))
+    changed = dict(lists[1])
+    changed["entry"] = [_list_entry(rng, k) for k in rng.sample(known, 6)]
+    b.put(changed)  # the entries of the first version no longer count
+    b.delete(("List", "list-2"))
 
 
 def _observation_value(b: _Builder, obs: dict[str, Any], kind: str) -> None:

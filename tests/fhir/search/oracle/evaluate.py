@@ -378,7 +378,7 @@ class Oracle:
                 if (
                     target is None
                     or rest.split(".")[0].split(":")[0] not in PARAMS.get(ref.type, {})
-                    and not rest.startswith("_has")
+                    and not rest.startswith(("_has", "_list"))
                 ):
                     continue
                 if self.matches(ref.type, target, rest, raw, approx):
@@ -386,6 +386,11 @@ class Oracle:
             return False
         code, _, modifier = name.partition(":")
         mod = modifier or None
+        if code == "_list":
+            if mod is not None:
+                raise Unsupported(name)
+            me = (rtype, resource["id"])
+            return any(self.listed(unescape(v), me) for v in split(raw, ",") if v)
         if code == "_id":
             ids = [unescape(v) for v in split(raw, ",")]
             found = resource["id"] in ids
@@ -406,6 +411,20 @@ class Oracle:
         if mod == "not" and kind == "token":
             return not any(match_token(vals, None, a, approx) for a in alternatives)
         return any(MATCHERS[kind](vals, mod, a, approx) for a in alternatives)
+
+    def listed(self, list_id: str, key: Key) -> bool:
+        """`key` is an ``entry.item`` of the current ``List/list_id``: a local reference
+        (relative or under this server's base), entries flagged ``deleted`` included
+        (server choice: ``_list`` reads the ``item`` parameter, ``List.entry.item``)."""
+        if list_id.startswith("$"):
+            raise Unsupported(f"functional list {list_id}")
+        lst = self.data.current.get(("List", list_id))
+        for entry in (lst or {}).get("entry", []):
+            text = (entry.get("item") or {}).get("reference")
+            ref = reference(text) if isinstance(text, str) else None
+            if ref is not None and ref.url is None and (ref.type, ref.id) == key:
+                return True
+        return False
 
     # -- search ---------------------------------------------------------------------
 

@@ -553,6 +553,12 @@ PARAMS: dict[str, dict[str, Param]] = {
         "authoredon": Param("date", lambda r: date_values(r, "authoredOn")),
         "date": Param("date", lambda r: date_values(r, "dosageInstruction", "timing", "event")),
     },
+    "List": {
+        **_common(),
+        "item": Param("reference", lambda r: references(r, "entry", "item")),
+        "status": Param("token", lambda r: codes(items(r, "status"))),
+        "title": Param("string", lambda r: strings(r, "title")),
+    },
     "RiskAssessment": {
         **_common(),
         "probability": Param(

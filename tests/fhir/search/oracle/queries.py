@@ -563,6 +563,35 @@ def systems(g: _Gen) -> None:
     g.add(None, ("_lastUpdated", "ge2023-11-15T00:00:00Z"), ("_type", "Organization,Practitioner"))
 
 
+def lists(g: _Gen) -> None:
+    """``_list``: every List (current, updated, deleted, unknown) on the types it names,
+    OR and AND, with other criteria, sorts, paging, includes, chains and ``_has``."""
+    ids = [f"list-{i}" for i in range(8)] + ["no-such-list"]
+    for lid in ids:
+        for rtype in ("Patient", "Observation", "Condition", "Encounter", "List"):
+            g.add(rtype, ("_list", lid))
+        g.add(None, ("_list", lid))
+    for a, b in [("list-0", "list-1"), ("list-3", "list-4"), ("list-5", "list-2")]:
+        g.add("Patient", ("_list", f"{a},{b}"))
+        g.add(None, ("_list", f"{a},{b}"))
+        g.add(None, ("_list", a), ("_list", b))
+        g.add(None, ("_type", "Patient,Observation,Practitioner"), ("_list", f"{a},{b}"))
+    wide = ",".join(ids)
+    g.add("Patient", ("_list", wide), ("gender", "female"))
+    g.add("Patient", ("_list", wide), ("_sort", "-birthdate"))
+    g.add("Observation", ("_list", wide), ("_sort", "date"), page=2)
+    g.add(None, ("_list", wide), page=3)
+    g.add("Observation", ("_list", wide), ("_include", "Observation:subject"))
+    g.add("Patient", ("_list", wide), ("_revinclude", "Observation:subject"))
+    g.add("Patient", ("_list", "list-0,list-3"), ("_list", "list-4,list-6"))
+    g.add("Observation", ("subject._list", wide))
+    g.add("Observation", ("subject:Patient._list", "list-0,list-3"), ("code", WEIGHT))
+    g.add("Encounter", ("subject._list", wide), ("status", "finished"))
+    g.add("Patient", ("_has:Observation:subject:_list", wide))
+    g.add("Patient", ("_has:Observation:subject:_list", "list-5"), ("_list", wide))
+    g.add("Patient", ("_revinclude", "List:item"), ("family", "m"))
+
+
 def build(data: Dataset, seed: int = 7) -> list[Case]:
     g = _Gen(data, seed)
     for part in (
@@ -580,6 +609,7 @@ def build(data: Dataset, seed: int = 7) -> list[Case]:
         sorts,
         paging,
         systems,
+        lists,
     ):
         part(g)
     return g.cases
