@@ -284,10 +284,19 @@ class Crud:
             raise bad_request(f"Empty conditional query for {res_type}")
         if lock:  # two concurrent conditional creates must not both create
             s.lock_key(f"{s.tenant}|{res_type}?{query}")
-        # A subject only matches what it could find by searching (no existence oracle).
+        # A subject only matches what it could find by searching (no existence oracle):
+        # the same link confinement and criteria as a search.
+        self._check_links(ctx, res_type, params)
         params += self.engine.guard.search_criteria(ctx, res_type)
         pks = self.engine.search.find_pks(s, res_type, params, limit=limit)
         return s.fetch_current(pks)
+
+    def _check_links(self, ctx: RequestContext, res_type: str, params: list) -> None:
+        """Let the guard refuse chained/_has/_list criteria (skipped for the open guard)."""
+        check_query = getattr(self.engine.guard, "check_query", None)
+        if check_query is None or isinstance(self.engine.guard, OpenGuard):
+            return
+        check_query(ctx, res_type, self.engine.search.parse(res_type, params).criteria)
 
     def _check_body(self, res_type: str, resource: Any) -> None:
         self.engine.require_type(res_type)

@@ -99,3 +99,21 @@ def test_refusals_are_audited(api, world, token, sec_engine) -> None:  # noqa: A
         ).one()
     assert (last.action, last.outcome) == ("search", 403)
     assert b"search-links" in last.content
+
+
+def test_conditional_writes_cannot_probe_through_links(api, world, token) -> None:  # noqa: ANN001
+    """If-None-Exist and conditional update queries are confined like searches."""
+    other = token("practitioner", **pro(world, "other"))  # no relationship with Alice
+    patient = {"resourceType": "Patient", "name": [{"family": "Sonde", "given": ["Test"]}]}
+    probe = "_has:DocumentReference:subject:category=10"
+    headers = {**bearer(other), "Content-Type": "application/fhir+json"}
+    # the same write without a link is allowed, so a refusal below is the confinement
+    plain = api.post(
+        "/fhir/Patient", json=patient, headers={**headers, "If-None-Exist": "family=Sonde"}
+    )
+    assert plain.status_code == 201, plain.text
+    created = api.post("/fhir/Patient", json=patient, headers={**headers, "If-None-Exist": probe})
+    assert created.status_code == 403, created.text
+    assert created.json()["resourceType"] == "OperationOutcome"
+    updated = api.put(f"/fhir/Patient?{probe}", json=patient, headers=headers)
+    assert updated.status_code == 403, updated.text
