@@ -138,14 +138,14 @@ def probed_has(criteria: Sequence[Criterion], drive: int | None) -> Iterator[Has
 
 def _probed(criterion: Criterion, drive: bool) -> Iterator[Has]:
     if isinstance(criterion, Has):
-        if not drive and _leaf_set(criterion.inner):
+        if not drive and leaf_set(criterion.inner):
             yield criterion
         yield from _probed(criterion.inner, drive)
     elif isinstance(criterion, Chain):
         yield from _probed(criterion.inner, drive)
 
 
-def _leaf_set(criterion: Criterion) -> bool:
+def leaf_set(criterion: Criterion) -> bool:
     """An index leaf whose matches are the pks of its own rows (no anti-join)."""
     if not isinstance(criterion, Leaf) or criterion.missing is not None:
         return False
@@ -173,7 +173,7 @@ def _in_list(found: InList, owner: FromClause, scope: Scope, drive: bool) -> Col
     rows' own tenant and type are left out: they follow from the List, and stated they
     would let PostgreSQL, misled by its estimates, scan every List's items instead). As
     a probe, both sides are stated, so that the planner may start from the rows naming
-    the owner (``ix_idx_reference_0``) or from the List.
+    the owner (``ix_idx_reference_target``) or from the List.
     """
     ref, lst = scope.alias(S.idx_reference), scope.alias(S.resource)
     joined = ref.join(lst, lst.c.pk == ref.c.resource_pk)

@@ -39,7 +39,7 @@ from sqlalchemy.sql.expression import FromClause
 from socle.fhir.errors import FhirError
 from socle.fhir.indexing.registry import SearchParamRegistry
 from socle.fhir.search import chain, paging, plan
-from socle.fhir.search.chain import condition, leaf_pks, pk_only, probed_has
+from socle.fhir.search.chain import condition, leaf_pks, leaf_set, pk_only, probed_has
 from socle.fhir.search.clauses import measure_test, value_test
 from socle.fhir.search.clauses.base import Scope, in_types, index_rows
 from socle.fhir.search.compartment import compartment_condition
@@ -134,6 +134,7 @@ class SearchEngine:
         with time_limit(session, self.limits.max_query_seconds):
             drive, size = self._driver(session, query, scope)
             scope = _hashing(session, query, scope, drive)
+            scope = _pushing(session, query, scope, drive, size)
             if query.summary_count or page_size == 0:
                 total = self._total(session, query, scope, edge, drive)
                 return SearchPage([], None, total, applied=list(query.applied))
@@ -173,6 +174,7 @@ class SearchEngine:
         with time_limit(session, self.limits.max_query_seconds):
             drive, size = self._driver(session, query, scope)
             scope = _hashing(session, query, scope, drive)
+            scope = _pushing(session, query, scope, drive, size)
             owner = scope.alias(S.resource)
             stmt = select(owner.c.pk).where(*self._filters(query, owner, scope, drive))
             # as in `_rows`: a sparse driver leads, not a walk of the primary key
@@ -232,8 +234,14 @@ class SearchEngine:
         if query.compartment is not None:
             comp_type, comp_id = query.compartment
             tests.append(compartment_condition(comp_type, comp_id, owner, query.res_types, scope))
+        pushed = _driver_with_probes(query, owner, scope, drive)
+        inside = pushed[1] if pushed is not None else frozenset()
+        if pushed is not None:
+            tests.append(pushed[0])
         tests.extend(
-            condition(c, owner, scope, drive=i == drive) for i, c in enumerate(query.criteria)
+            condition(c, owner, scope, drive=i == drive)
+            for i, c in enumerate(query.criteria)
+            if i not in inside
         )
         return tests
 
@@ -458,6 +466,68 @@ def _index_tests(
     owner = SimpleNamespace(c=SimpleNamespace(pk=t.c.resource_pk))
     tests.extend(condition(c, owner, scope) for c in others)  # type: ignore[arg-type]
     return t.c.resource_pk, tests
+
+
+# Driving kinds whose rows PostgreSQL estimates well enough for `_driver_with_probes`
+# (the interval terms of numbers and quantities make it expect thousands of rows where
+# there are none, and then prefer a hash join over every resource of the type).
+_PUSHABLE = frozenset({"string", "token", "date", "reference", "uri"})
+SMALL_ROWS = 2048  # a driver with fewer rows may hold the pk-only probes (PostgreSQL)
+
+
+def _pushing(
+    session: Any, query: SearchQuery, scope: Scope, drive: int | None, size: Size
+) -> Scope:
+    """The scope with `Scope.pushed` when the driver should hold the pk-only probes:
+    PostgreSQL, a driving index leaf of a `_PUSHABLE` kind with other criteria that only
+    need the owner's pk, known to be small (a sure guess, or measured below `SMALL_ROWS`
+    rows: the probes then run on a bounded number of rows, never on every heart rate)."""
+    if not scope.postgres or drive is None or size is Size.dense:
+        return scope
+    leaf = query.criteria[drive]
+    if not leaf_set(leaf) or leaf.kind not in _PUSHABLE or leaf.modifier == "contains":  # type: ignore[union-attr]
+        return scope
+    if not any(pk_only(c) for i, c in enumerate(query.criteria) if i != drive):
+        return scope
+    if size is not Size.sparse:
+        if not plan.measurable(leaf):
+            return scope
+        if _measure(session, leaf, scope.fresh(), SMALL_ROWS) >= SMALL_ROWS:
+            return scope
+    return replace(scope, pushed=True)
+
+
+def _driver_with_probes(
+    query: SearchQuery, owner: FromClause, scope: Scope, drive: int | None
+) -> tuple[ColumnElement[bool], frozenset[int]] | None:
+    """PostgreSQL: the driving index leaf as a semi-join that holds the probes which only
+    need the owner's pk, and the indexes of the criteria it holds (the driver included).
+
+    ``r0.pk IN (SELECT d0.resource_pk FROM idx_date d0 WHERE <driver> AND EXISTS (<probe
+    on d0.resource_pk>))``: the candidates are filtered on the index rows, and only the
+    matches are looked up in `resource` (the same test as probing each resource, since
+    such a probe reads nothing of the resource but its pk; the count already has this
+    shape, see `_index_matches`). ``population-code-date`` at 1M resources: 299 heights'
+    dates, 18 matches; the page statement 3.0 → 1.9 ms. The subquery ends with ``OFFSET
+    0``: pulled up, PostgreSQL could reorder it into a walk of every resource of the
+    type probing each (1.8 s for ``quantity-ucum`` without the fence). Only when
+    `_pushing` allowed it (`Scope.pushed`): never on SQLite, which materialises the
+    ``IN`` list first either way, nor for a ``:contains`` driver (the trigram shape of
+    `socle.fhir.search.clauses.leaf_condition`), nor for a large driver.
+    """
+    if not scope.pushed or drive is None:
+        return None
+    leaf = query.criteria[drive]
+    probes = frozenset(i for i, c in enumerate(query.criteria) if i != drive and pk_only(c))
+    if not probes:
+        return None
+    assert isinstance(leaf, Leaf)
+    t = scope.alias(INDEX_TABLES[leaf.kind])
+    rows_owner = SimpleNamespace(c=SimpleNamespace(pk=t.c.resource_pk))
+    tests = [*index_rows(t, scope, leaf.types, leaf.code), value_test(leaf, t)]
+    tests.extend(condition(query.criteria[i], rows_owner, scope) for i in sorted(probes))  # type: ignore[arg-type]
+    fenced = select(t.c.resource_pk).where(*tests).offset(0)
+    return owner.c.pk.in_(fenced), probes | {drive}
 
 
 def _hashing(session: Any, query: SearchQuery, scope: Scope, drive: int | None) -> Scope:

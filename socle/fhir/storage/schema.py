@@ -160,11 +160,31 @@ idx_reference = _index_table(
     Column("target_id", String(64)),
     Column("url", KEY),
     Column("version", String(64)),
-    indexes=(
-        ("tenant", "res_type", "param", "target_id", "target_type"),
-        ("tenant", "target_type", "target_id"),
-        ("tenant", "res_type", "param", "url"),
+    indexes=(),
+)
+# The rows naming a target, with ``url`` (NULL for local references) and the owner's pk
+# (migration 0009, in place of ix_idx_reference_0, its prefix): a ``_has`` probe
+# (``_has:Observation:subject:…``: a patient's Observations) and a driving reference
+# (``subject=Patient/1``) are index-only scans, with no read of the rows themselves.
+Index(
+    "ix_idx_reference_target",
+    *(
+        idx_reference.c[c]
+        for c in ("tenant", "res_type", "param", "target_id", "target_type", "url", "resource_pk")
     ),
+)
+Index(
+    "ix_idx_reference_1",
+    idx_reference.c.tenant,
+    idx_reference.c.target_type,
+    idx_reference.c.target_id,
+)
+Index(
+    "ix_idx_reference_2",
+    idx_reference.c.tenant,
+    idx_reference.c.res_type,
+    idx_reference.c.param,
+    idx_reference.c.url,
 )
 
 idx_uri = _index_table(

@@ -121,8 +121,25 @@ def test_one_semi_join_and_probes(obs: SearchDb) -> None:
         assert "OFFSET" in page  # probes kept as such (not reordered into joins)
 
 
+def test_pk_probes_filter_the_driver_on_postgres(obs: SearchDb) -> None:
+    """PostgreSQL tests the probes that need only the owner's pk on the driver's rows,
+    inside its semi-join, so that only matches are read from `resource`; SQLite probes
+    each owner. ``_lastUpdated`` needs the owner row: it stays outside."""
+    params = [("code", f"{LOINC}|29463-7"), ("subject", "Patient/p1"), ("_lastUpdated", "ge2000")]
+    with statements(obs) as seen:
+        assert len(obs.ids("Observation", params)) == 8
+    page = searches(seen)[0]
+    inside = "t0.resource_pk = ref0.resource_pk" in page
+    assert inside == (obs.backend == "postgresql"), page
+    assert ("t0.resource_pk = r0.pk" in page) == (obs.backend == "sqlite"), page
+    assert "r0.last_updated" in page
+    assert obs.ids("Observation", params[:2] + [("_lastUpdated", "lt2000")]) == []
+
+
 def test_probes_use_the_per_resource_index(obs: SearchDb) -> None:
-    """EXPLAIN of the page statement: the probe goes through ix_idx_token_resource."""
+    """EXPLAIN of the page statement: the probe of one resource's rows goes through
+    ix_idx_token_resource on PostgreSQL; on SQLite a ``system|code`` probe is one lookup of
+    ix_idx_token_pk, every column stated (covering: no row of the table is read)."""
     params = [("subject", "Patient/p1"), ("code", f"{LOINC}|29463-7")]
     captured: list[tuple[str, object]] = []
 
@@ -140,7 +157,11 @@ def test_probes_use_the_per_resource_index(obs: SearchDb) -> None:
         prefix = "EXPLAIN QUERY PLAN " if obs.backend == "sqlite" else "EXPLAIN "
         rows = s.conn.exec_driver_sql(prefix + sql, parameters).all()
     plan_text = " | ".join(str(r[-1]) for r in rows)
-    assert "ix_idx_token_resource" in plan_text, plan_text  # the probe
+    if obs.backend == "sqlite":
+        probe = "COVERING INDEX ix_idx_token_pk (tenant=? AND res_type=? AND param=? AND code=?"
+        assert probe in plan_text and "resource_pk=?)" in plan_text, plan_text
+    else:
+        assert "ix_idx_token_resource" in plan_text, plan_text  # the probe
     assert "ix_idx_reference_" in plan_text, plan_text  # the driver
 
 

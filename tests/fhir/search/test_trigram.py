@@ -83,7 +83,8 @@ def test_short_contains_values_keep_the_btree(db: SearchDb) -> None:
         assert db.idset("Patient", [("family:contains", "rri,rro")]) == {"p0", "p1", "p2", "p5"}
     finally:
         event.remove(db.store.engine, "before_cursor_execute", capture)
-    opaque = ["|| ''" in sql for sql in seen if "LIKE" in sql]
+    # :contains is a LIKE on PostgreSQL, ``instr`` on SQLite (`clauses.string.contains`)
+    opaque = ["|| ''" in sql for sql in seen if "LIKE" in sql or "instr(" in sql]
     with db.store.session(db.tenant) as s:
         expected = dialect.trigram_index(s)
     assert expected == (db.backend == "postgresql")
@@ -168,3 +169,19 @@ def test_migration_0008_downgrades_and_upgrades_on_postgres(pg_module_url: str) 
         assert S.TRIGRAM_INDEX in indexes() and "ix_idx_token_0" not in indexes()
     finally:
         engine.dispose()
+
+
+def test_contains_is_instr_on_sqlite_and_like_elsewhere() -> None:
+    """``:contains`` compiles to ``instr`` on SQLite and to an escaped LIKE on PostgreSQL
+    (whose trigram index answers it); ``%`` and ``_`` stay literal either way."""
+    from sqlalchemy import select
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    from socle.fhir.search.clauses.string import contains
+    from socle.fhir.storage import schema as S
+
+    stmt = select(S.idx_string.c.resource_pk).where(contains(S.idx_string.c.value, "a_b%"))
+    lite = str(stmt.compile(dialect=sqlite.dialect(), compile_kwargs={"literal_binds": True}))
+    pg = str(stmt.compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}))
+    assert "(instr(idx_string.value, 'a_b%') > 0)" in lite and "LIKE" not in lite
+    assert "LIKE" in pg and "a/_b/%" in pg and "ESCAPE '/'" in pg

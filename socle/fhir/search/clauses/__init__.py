@@ -25,7 +25,14 @@ from socle.fhir.search.clauses import (
     token,
     uri,
 )
-from socle.fhir.search.clauses.base import Scope, not_owned_by, owned_by, trigram_rows
+from socle.fhir.search.clauses.base import (
+    Scope,
+    correlated,
+    index_rows,
+    not_owned_by,
+    owned_by,
+    trigram_rows,
+)
 from socle.fhir.search.model import Leaf
 from socle.fhir.storage.schema import INDEX_TABLES
 
@@ -70,7 +77,28 @@ def leaf_condition(
     if drive and scope.trigram and string.trigram_searchable(leaf.kind, leaf.modifier, leaf.values):
         rows = trigram_rows(t, scope, leaf.types, leaf.code)
         return owner.c.pk.in_(select(t.c.resource_pk).where(*rows, test))
+    if not drive and covered_probe(leaf, scope):
+        rows = index_rows(t, scope, leaf.types, leaf.code)
+        return correlated(scope, [t.c.resource_pk == owner.c.pk, *rows, test], t)
     return owned_by(owner, t, scope, leaf.types, leaf.code, [test], drive)
+
+
+def covered_probe(leaf: Leaf, scope: Scope) -> bool:
+    """On SQLite, probe a ``system|code`` of one type through ``ix_idx_token_pk``.
+
+    With every column of that index stated (tenant, type, parameter, code, system and the
+    owner's pk) the probe is one lookup that the index answers alone, where the
+    per-resource index reads each of the owner's token rows from the table (≈ 8 for an
+    Observation) to test them: ``has-glucose-family`` at 1M resources, 55 → 44 ms for its
+    9,000 probes. Not on PostgreSQL, where descending that wide index costs more than
+    reading the few rows of one resource (2.2 → 3.6 ms for ``population-code-date``).
+    """
+    if scope.postgres or leaf.kind != "token" or leaf.modifier is not None:
+        return False
+    if leaf.types is None or len(leaf.types) != 1 or len(leaf.values) != 1:
+        return False
+    value = leaf.values[0]
+    return bool(value.system) and value.code is not None
 
 
 def measure_test(leaf: Leaf, t: FromClause) -> ColumnElement[bool]:

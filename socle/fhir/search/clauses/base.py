@@ -99,22 +99,24 @@ class Aliases:
 class Scope:
     """What every clause needs besides the criterion: the session's tenant, the SQL
     dialect (``sqlite``/``postgresql``), the alias allocator of the statement, whether
-    the database has the trigram index of ``:contains`` (`trigram`), and the ``_has``
+    the database has the trigram index of ``:contains`` (`trigram`), the ``_has``
     criteria the engine chose to probe against a hashed set (`hashed`, see
-    `socle.fhir.search.chain`)."""
+    `socle.fhir.search.chain`), and whether the driver holds the pk-only probes
+    (`pushed`, see `socle.fhir.search.engine`)."""
 
     tenant: str
     dialect: str = "sqlite"
     aliases: Aliases = field(default_factory=Aliases, compare=False)
     trigram: bool = False
     hashed: frozenset[int] = frozenset()  # ids of the `_has` probed against a hashed set
+    pushed: bool = False  # PostgreSQL: pk-only probes filter the driver's rows (engine)
 
     def alias(self, table: Any) -> FromClause:
         return self.aliases.take(table)
 
     def fresh(self) -> Scope:
         """The same scope for a new statement (aliases numbered from 0 again)."""
-        return Scope(self.tenant, self.dialect, Aliases(), self.trigram, self.hashed)
+        return Scope(self.tenant, self.dialect, Aliases(), self.trigram, self.hashed, self.pushed)
 
     @property
     def postgres(self) -> bool:
