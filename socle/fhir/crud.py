@@ -336,12 +336,10 @@ class Crud:
     ) -> Result:
         """Validate, stamp meta, index and append the new version."""
         action = CREATE if current is None or current.deleted else UPDATE
-        if action == UPDATE and not isinstance(self.engine.guard, OpenGuard):
+        before, same = self._before(s, res_type, res_id, current) if current else (None, False)
+        if before is not None and not isinstance(self.engine.guard, OpenGuard):
             # the subject must be allowed to change what is there, not only what it writes
-            before = s.read(res_type, res_id)
-            if before is not None and before.content is not None:
-                stored_before = loads(before.content)
-                self.engine.guard.authorize(ctx, Access(UPDATE, res_type, res_id, stored_before))
+            self.engine.guard.authorize(ctx, Access(UPDATE, res_type, res_id, before))
         self.engine.guard.authorize(ctx, Access(action, res_type, res_id, resource))
         warnings = self.engine.validate_for_write(resource)
         stamp = now_micros() if current is None else max(now_micros(), current.last_updated + 1)
@@ -349,6 +347,7 @@ class Crud:
         stored = stamp_meta(resource, res_id, version, stamp)
         self.engine.hooks.before_write(ctx, stored, current is None, session=s)
         entries = self.engine.extractor.extract(stored)
+        previous = self.engine.extractor.extract(before) if same and before else None
         s.write(
             res_type,
             res_id,
@@ -357,6 +356,7 @@ class Crud:
             last_updated=stamp,
             method=method,
             index_entries=entries,
+            previous_entries=previous,
         )
         created = current is None or current.deleted
         result = Result(201 if created else 200, res_type, res_id, version, stamp, stored, warnings)
@@ -364,6 +364,24 @@ class Crud:
         if self.engine.hooks.reshapes(res_type):
             result.resource = self.engine.hooks.present(ctx, stored)
         return result
+
+    def _before(
+        self, s: StoreSession, res_type: str, res_id: str, current: CurrentRow
+    ) -> tuple[dict[str, Any] | None, bool]:
+        """The content being replaced, and whether it is the version `current` names.
+
+        Taken from what this transaction already read when it can (a version never
+        changes); read otherwise only when the guard needs it (the subject must be
+        allowed to change what is there). The store uses it, when it is `current`'s
+        version, to rewrite only the index tables whose rows change."""
+        if current.deleted:
+            return None, False
+        stored = s.known(res_type, res_id, current.version)
+        if stored is None and not isinstance(self.engine.guard, OpenGuard):
+            stored = s.read(res_type, res_id)
+        if stored is None or stored.content is None:
+            return None, False
+        return loads(stored.content), stored.version == current.version
 
 
 def stamp_meta(resource: dict[str, Any], res_id: str, version: int, stamp: int) -> dict[str, Any]:

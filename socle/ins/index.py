@@ -22,6 +22,7 @@ from sqlalchemy import bindparam, delete, insert, select, union_all, update
 
 from socle.fhir.context import RequestContext
 from socle.fhir.storage import schema as S
+from socle.fhir.storage.store import CurrentRow, StoredVersion
 from socle.ins import model as M
 from socle.ins import normalize as N
 from socle.ins.tables import ins_identity, ins_sync
@@ -134,7 +135,15 @@ def alive(s: StoreSession, patient_ids: list[str]) -> set[str]:
 
 _TOK, _RES, _VER = S.idx_token.c, S.resource.c, S.resource_version.c
 _BY_IDENTIFIER = (
-    select(_RES.res_id, _VER.content)
+    select(
+        _RES.pk,
+        _RES.res_id,
+        _RES.version,
+        _RES.deleted,
+        _RES.last_updated,
+        _VER.method,
+        _VER.content,
+    )
     .select_from(
         S.idx_token.join(S.resource, _RES.pk == _TOK.resource_pk).join(
             S.resource_version,
@@ -168,7 +177,18 @@ def resource_by_identifier(
         params = {"k_tenant": s.tenant, "k_type": res_type, "k_value": value, "k_system": system}
         row = s.conn.execute(_BY_IDENTIFIER, params).first()
         if row is not None:
-            return row.res_id, orjson.loads(row.content)
+            content = bytes(row.content)
+            # the update that usually follows needs this version again (the guard's look
+            # at what it replaces, the index rows it changes) and, in a SQLite write
+            # transaction (writers serialised: nothing can change it), this current row
+            if s.write_transaction and s.sqlite:
+                current = CurrentRow(row.pk, row.version, row.deleted, row.last_updated)
+                s.locked(res_type, row.res_id, current)
+            stored = StoredVersion(
+                row.pk, res_type, row.res_id, row.version, row.last_updated, row.method, content
+            )
+            s.remember(stored)
+            return row.res_id, orjson.loads(content)
     return None
 
 

@@ -31,6 +31,8 @@ import copy
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 from socle.ins import normalize as N
 from socle.ins.nir import INS_OIDS, INS_SYSTEMS
 
@@ -253,9 +255,18 @@ def ins_identifier(value: str, system: str, use: str = "official") -> dict[str, 
     }
 
 
+def _copy(resource: dict[str, Any]) -> dict[str, Any]:
+    """A deep copy; through orjson for JSON data (several times cheaper than deepcopy, and
+    the feed copies a Patient per message)."""
+    try:
+        return orjson.loads(orjson.dumps(resource))
+    except TypeError:  # not plain JSON data (e.g. Decimal): copy it as it is
+        return copy.deepcopy(resource)
+
+
 def write_identity(patient: dict[str, Any], ident: Identity) -> dict[str, Any]:
     """A copy of `patient` carrying `ident` (traits, INS, status, attributes)."""
-    out = copy.deepcopy(patient)
+    out = _copy(patient)
     out["resourceType"] = "Patient"
     names = [n for n in out.get("name") or [] if n.get("use") not in ("official", "usual")]
     official: dict[str, Any] = {"use": "official", "family": ident.birth_family}

@@ -29,7 +29,7 @@ from typing import Any
 
 import orjson
 from cryptography.exceptions import InvalidSignature
-from sqlalchemy import Connection, Engine, insert, select, update
+from sqlalchemy import Connection, Engine, LargeBinary, bindparam, insert, select, text, update
 
 from socle.ins.nir import OID_NIA, OID_NIR
 from socle.security import tables as T
@@ -258,6 +258,47 @@ def chain_hash(prev: str, seq: int, tenant: str, recorded: int, content: bytes) 
     return h.hexdigest()
 
 
+# The append path's statements, built once (an HL7 message or a REST write appends one
+# entry in its own transaction: building statements cost more than running them).
+_HEAD = T.audit_head.c
+_LOCK_HEAD = select(_HEAD.seq, _HEAD.hash).where(_HEAD.id == 1).with_for_update()
+_INSERT_LOG = insert(T.audit_log)
+_INSERT_PATIENT = insert(T.audit_patient)
+_MOVE_HEAD = (
+    update(T.audit_head)
+    .where(_HEAD.id == 1)
+    .values(seq=bindparam("h_seq"), hash=bindparam("h_hash"))
+)
+# One entry chained after the head this process last wrote, if it is still the head:
+# the head moves only if it is still (prev_seq, prev_hash), and the entry is written only
+# then (one round trip on PostgreSQL; the head row stays locked until commit). When
+# another writer moved the head, nothing is written and the append locks and re-reads it.
+_MOVE_HEAD_IF = (
+    update(T.audit_head)
+    .where(_HEAD.id == 1, _HEAD.seq == bindparam("prev_seq"), _HEAD.hash == bindparam("prev"))
+    .values(seq=bindparam("h_seq"), hash=bindparam("h_hash"))
+)
+_PG_APPEND_ONE = text(
+    f"""WITH head AS (
+  UPDATE {T.audit_head.name} SET seq = :seq, hash = :hash
+  WHERE id = 1 AND seq = :prev_seq AND hash = :prev_hash
+  RETURNING id
+), entry AS (
+  INSERT INTO {T.audit_log.name}
+    (seq, tenant, recorded, agent, action, outcome, prev_hash, hash, content)
+  SELECT CAST(:seq AS bigint), CAST(:tenant AS varchar), CAST(:recorded AS bigint),
+    CAST(:agent AS varchar), CAST(:action AS varchar), CAST(:outcome AS integer),
+    CAST(:prev_hash AS varchar), CAST(:hash AS varchar), :content
+  FROM head
+), patients AS (
+  INSERT INTO {T.audit_patient.name} (seq, tenant, patient)
+  SELECT CAST(:seq AS bigint), CAST(:tenant AS varchar), p
+  FROM head, unnest(CAST(:patients AS varchar[])) AS p
+)
+SELECT count(*) FROM head"""
+).bindparams(bindparam("content", type_=LargeBinary))
+
+
 @dataclass
 class _Pending:
     record: AuditRecord
@@ -277,6 +318,7 @@ class AuditLog:
         self._queue_lock = threading.Lock()
         self._write_lock = threading.Lock()
         self._key = None
+        self._head: tuple[int, str] | None = None  # (seq, hash) this process last wrote
 
     def _signing_key(self):  # noqa: ANN202
         if self._key is None:
@@ -326,53 +368,85 @@ class AuditLog:
 
     def _write_rows(self, conn: Connection, batch: list[_Pending]) -> None:
         """Chain `batch` after the head (locked until the transaction ends)."""
-        head = conn.execute(
-            select(T.audit_head.c.seq, T.audit_head.c.hash)
-            .where(T.audit_head.c.id == 1)
-            .with_for_update()
-        ).first()
+        guess = self._head
+        if len(batch) == 1 and guess is not None and self._append_one(conn, batch[0], *guess):
+            return
+        head = conn.execute(_LOCK_HEAD).first()
         if head is None:
             seq, prev = 0, GENESIS
             conn.execute(insert(T.audit_head).values(id=1, seq=0, hash=GENESIS))
         else:
             seq, prev = int(head.seq), head.hash
+        if len(batch) == 1:
+            if not self._append_one(conn, batch[0], seq, prev):  # we hold the head lock
+                raise RuntimeError("the audit head moved under its lock")
+            return
         rows, patients, checkpoints = [], [], []
         for pending in batch:
             seq += 1
-            now = time.time()
-            recorded = int(now * 1_000_000)
-            rec = pending.record
-            event = build_event(rec, now)
-            event["id"] = str(seq)
-            content = orjson.dumps(event, option=orjson.OPT_SORT_KEYS)
-            digest = chain_hash(prev, seq, rec.tenant, recorded, content)
-            rows.append(
-                {
-                    "seq": seq,
-                    "tenant": rec.tenant,
-                    "recorded": recorded,
-                    "agent": agent_id(rec.agent),
-                    "action": rec.action[:32],
-                    "outcome": rec.outcome,
-                    "prev_hash": prev,
-                    "hash": digest,
-                    "content": content,
-                }
-            )
-            patients += [
-                {"seq": seq, "tenant": rec.tenant, "patient": pid}
-                for pid in dict.fromkeys(rec.patients)
-            ]
+            row, ids = self._entry_row(pending.record, seq, prev)
+            rows.append(row)
+            patients += [{"seq": seq, "tenant": row["tenant"], "patient": pid} for pid in ids]
             if seq % self.checkpoint_every == 0:
-                checkpoints.append(self._checkpoint_row(seq, digest, recorded))
+                checkpoints.append(self._checkpoint_row(seq, row["hash"], row["recorded"]))
             pending.seq = seq
-            prev = digest
-        conn.execute(insert(T.audit_log), rows)
+            prev = row["hash"]
+        conn.execute(_INSERT_LOG, rows)
         if patients:
-            conn.execute(insert(T.audit_patient), patients)
+            conn.execute(_INSERT_PATIENT, patients)
+        conn.execute(_MOVE_HEAD, {"h_seq": seq, "h_hash": prev})
         if checkpoints:
             conn.execute(insert(T.audit_checkpoint), checkpoints)
-        conn.execute(update(T.audit_head).where(T.audit_head.c.id == 1).values(seq=seq, hash=prev))
+        self._head = (seq, prev)
+
+    def _append_one(self, conn: Connection, pending: _Pending, head_seq: int, head: str) -> bool:
+        """Chain one event after (head_seq, head) if that is still the head; False (and
+        nothing written) when another writer moved it. The hash is computed once, here."""
+        seq = head_seq + 1
+        row, ids = self._entry_row(pending.record, seq, head)
+        if conn.dialect.name == "postgresql":
+            params = {**row, "prev_seq": head_seq, "patients": ids}
+            if not conn.execute(_PG_APPEND_ONE, params).scalar_one():
+                return False
+        else:
+            moved = {"prev_seq": head_seq, "prev": head, "h_seq": seq, "h_hash": row["hash"]}
+            if conn.execute(_MOVE_HEAD_IF, moved).rowcount != 1:
+                return False
+            conn.execute(_INSERT_LOG, row)
+            if ids:
+                conn.execute(
+                    _INSERT_PATIENT,
+                    [{"seq": seq, "tenant": row["tenant"], "patient": p} for p in ids],
+                )
+        if seq % self.checkpoint_every == 0:
+            conn.execute(
+                insert(T.audit_checkpoint),
+                [self._checkpoint_row(seq, row["hash"], row["recorded"])],
+            )
+        pending.seq = seq
+        self._head = (seq, row["hash"])  # a hint: a rolled-back append only costs a re-read
+        return True
+
+    @staticmethod
+    def _entry_row(rec: AuditRecord, seq: int, prev: str) -> tuple[dict[str, Any], list[str]]:
+        """The audit_log row of one event chained after `prev`, and its patients."""
+        now = time.time()
+        recorded = int(now * 1_000_000)
+        event = build_event(rec, now)
+        event["id"] = str(seq)
+        content = orjson.dumps(event, option=orjson.OPT_SORT_KEYS)
+        row = {
+            "seq": seq,
+            "tenant": rec.tenant,
+            "recorded": recorded,
+            "agent": agent_id(rec.agent),
+            "action": rec.action[:32],
+            "outcome": rec.outcome,
+            "prev_hash": prev,
+            "hash": chain_hash(prev, seq, rec.tenant, recorded, content),
+            "content": content,
+        }
+        return row, list(dict.fromkeys(rec.patients))
 
     def _checkpoint_row(self, seq: int, digest: str, recorded: int) -> dict[str, Any]:
         payload = orjson.dumps({"seq": seq, "hash": digest, "recorded": recorded})

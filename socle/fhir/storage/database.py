@@ -35,6 +35,8 @@ def create_db_engine(url: str, *, pool_size: int = 8) -> Engine:
         # estimates reach a few hundred thousand index rows, whatever it really reads:
         # 7 to 26 ms of LLVM compilation for a search that runs in 0.6 ms (measured at 1M
         # resources). Socle's statements are short by design, so it is off for them all.
+        # A write transaction lets its fixed-shape statements use generic plans again
+        # until it runs a search (store.py, `_PG_WRITE_PLANS`).
         with dbapi_conn.cursor() as cur:
             for setting in PG_SESSION_SETTINGS:
                 cur.execute(setting)

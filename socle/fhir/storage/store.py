@@ -14,7 +14,18 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, delete, exists, insert, select, text, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    and_,
+    bindparam,
+    delete,
+    exists,
+    insert,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from socle.fhir.errors import FhirError
@@ -43,6 +54,38 @@ _KIND_OF_ENTRY = {
 _COMPOSITE_NULLS = dict.fromkeys(
     c.name for c in S.idx_composite.c if c.name not in ("resource_pk", "tenant", "res_type")
 )
+
+# Statements of the write path built once: building and cache-keying a SQLAlchemy
+# statement costs more Python than SQLite takes to run it, and a write runs several.
+_R, _V = S.resource.c, S.resource_version.c
+_CURRENT = select(_R.pk, _R.version, _R.deleted, _R.last_updated).where(
+    _R.tenant == bindparam("k_tenant"),
+    _R.res_type == bindparam("k_type"),
+    _R.res_id == bindparam("k_id"),
+)
+_CURRENT_LOCKED = _CURRENT.with_for_update()
+_BUMP = (
+    update(S.resource)
+    .where(_R.pk == bindparam("k_pk"), _R.version == bindparam("k_version"))
+    .values(
+        version=bindparam("n_version"),
+        last_updated=bindparam("n_last_updated"),
+        deleted=bindparam("n_deleted"),
+    )
+)
+_PG_INSERT_ROWS = 16  # up to this many rows, one INSERT beats a COPY (PostgreSQL)
+_DELETE_ROWS = {
+    table: delete(table).where(table.c.resource_pk.in_(bindparam("k_pks", expanding=True)))
+    for table in S.INDEX_TABLES.values()
+}
+# PostgreSQL connections plan every statement for its values (database.py: search
+# statements meet skewed distributions, where a generic plan can be 100x slower). A write
+# transaction runs the kernel's fixed-shape statements (key lookups, version bumps,
+# deletes by resource): there a custom plan costs ~0.9 ms of planning for 0.1 ms of work,
+# so it lets PostgreSQL use generic plans for psycopg's prepared statements, until it runs
+# a search (`StoreSession.execute`). SET LOCAL ends with the transaction.
+_PG_WRITE_PLANS = "SET LOCAL plan_cache_mode = auto"
+_PG_SEARCH_PLANS = "SET LOCAL plan_cache_mode = force_custom_plan"
 
 
 @dataclass(slots=True, frozen=True)
@@ -91,6 +134,8 @@ class ResourceStore:
             if write and self.sqlite:
                 conn.info["socle_write"] = True  # read once by the BEGIN IMMEDIATE hook
             conn.begin()
+            if write and not self.sqlite:
+                conn.exec_driver_sql(_PG_WRITE_PLANS)
             session = StoreSession(conn, tenant, self.sqlite, write=write)
             try:
                 yield session
@@ -138,7 +183,11 @@ class StoreSession:
         self.write_transaction = write
         self._versions: list[dict[str, Any]] = []
         self._index_rows: dict[Any, list[dict[str, Any]]] = {}
-        self._index_deletes: list[int] = []
+        self._index_deletes: list[int] = []  # resources whose rows go in every table
+        self._table_deletes: dict[Any, list[int]] = {}  # table -> resources, diffed updates
+        self._known: dict[tuple[str, str], StoredVersion] = {}  # versions read or written
+        self._locked: dict[tuple[str, str], CurrentRow] = {}  # rows locked (or written) here
+        self._custom_plans = False  # PostgreSQL search plans set for this transaction
         self._buffered_pks: set[Any] = set()  # resources with rows in _index_rows
         # New resources are inserted in bulk at flush; until then their rows refer to a
         # _NewResource placeholder that the flush replaces with the database key.
@@ -150,14 +199,35 @@ class StoreSession:
         """The current row of a resource; `lock` takes a row lock for a version check."""
         if (res_type, res_id) in self._new:
             self.flush()  # created earlier in this transaction: it needs its real key now
-        r = S.resource.c
-        stmt = select(r.pk, r.version, r.deleted, r.last_updated).where(
-            r.tenant == self.tenant, r.res_type == res_type, r.res_id == res_id
-        )
-        if lock and not self.sqlite:  # SQLite writers are already serialised (BEGIN IMMEDIATE)
-            stmt = stmt.with_for_update()
-        row = self.conn.execute(stmt).first()
-        return CurrentRow(row.pk, row.version, row.deleted, row.last_updated) if row else None
+        if lock and (res_type, res_id) in self._locked:
+            return self._locked[(res_type, res_id)]  # locked until commit: it cannot change
+        # SQLite writers are already serialised (BEGIN IMMEDIATE): no row lock there
+        stmt = _CURRENT_LOCKED if lock and not self.sqlite else _CURRENT
+        params = {"k_tenant": self.tenant, "k_type": res_type, "k_id": res_id}
+        row = self.conn.execute(stmt, params).first()
+        if row is None:
+            return None
+        current = CurrentRow(row.pk, row.version, row.deleted, row.last_updated)
+        if lock:
+            self._locked[(res_type, res_id)] = current
+        return current
+
+    def locked(self, res_type: str, res_id: str, current: CurrentRow) -> None:
+        """The caller locked this current row itself (e.g. `SELECT … FOR UPDATE` in an
+        indexed lookup): `current(…, lock=True)` returns it without another statement."""
+        self._locked[(res_type, res_id)] = current
+
+    def known(self, res_type: str, res_id: str, version: int) -> StoredVersion | None:
+        """Version `version` of a resource if this transaction already read or wrote it.
+
+        A version never changes once written, so a caller holding the locked current row
+        can use it instead of reading the content again."""
+        stored = self._known.get((res_type, res_id))
+        return stored if stored is not None and stored.version == version else None
+
+    def remember(self, stored: StoredVersion) -> None:
+        """Keep a version read outside `read()` (e.g. by an indexed lookup) for `known()`."""
+        self._known[(stored.res_type, stored.res_id)] = stored
 
     def read(self, res_type: str, res_id: str) -> StoredVersion | None:
         """The current version, tombstone included."""
@@ -170,7 +240,11 @@ class StoreSession:
             .where(v.version == r.version)
         )
         row = self.conn.execute(stmt).first()
-        return _stored(row) if row else None
+        if row is None:
+            return None
+        stored = _stored(row)
+        self._known[(res_type, res_id)] = stored
+        return stored
 
     def vread(self, res_type: str, res_id: str, version: int) -> StoredVersion | None:
         self.flush()
@@ -231,8 +305,14 @@ class StoreSession:
         return [_stored(row) for row in self.conn.execute(stmt)]
 
     def execute(self, stmt: Any) -> Any:
-        """Run a query built by the search engine (after flushing pending writes)."""
+        """Run a query built by the search engine (after flushing pending writes).
+
+        On PostgreSQL, the first one of a write transaction asks for custom plans again
+        until its end (see `_PG_WRITE_PLANS`)."""
         self.flush()
+        if self.write_transaction and not self.sqlite and not self._custom_plans:
+            self.conn.exec_driver_sql(_PG_SEARCH_PLANS)
+            self._custom_plans = True
         return self.conn.execute(stmt)
 
     # -- writes ----------------------------------------------------------------------
@@ -255,11 +335,15 @@ class StoreSession:
         last_updated: int,
         method: str,
         index_entries: Iterable[E.IndexEntry] = (),
+        previous_entries: Iterable[E.IndexEntry] | None = None,
     ) -> int:
         """Append a version (content None = tombstone) and replace the index rows.
 
         `current` is the row the caller based its decision on; if another writer got in
         between, WriteConflict is raised rather than losing its update.
+        `previous_entries`: the index entries of the version `current` names, when the
+        caller has them; then only the tables whose rows change are rewritten, else the
+        resource's rows are deleted from every index table.
         """
         version = 1 if current is None else current.version + 1
         if current is None:
@@ -268,9 +352,6 @@ class StoreSession:
         else:
             pk = current.pk
             self._bump_resource(current, version, last_updated, content is None)
-            self._index_deletes.append(pk)
-            if pk in self._buffered_pks:  # written twice before a flush: drop the old rows
-                self._drop_buffered(pk)
         self._versions.append(
             {
                 "resource_pk": pk,
@@ -283,9 +364,49 @@ class StoreSession:
                 "content": content,
             }
         )
+        rows = self._index_rows_of(pk, res_type, index_entries) if content is not None else {}
+        if current is not None:
+            if previous_entries is None or content is None or pk in self._buffered_pks:
+                self._replace_all(pk)
+            else:
+                rows = self._changed_tables(pk, res_type, previous_entries, rows)
+        for table, table_rows in rows.items():
+            self._index_rows.setdefault(table, []).extend(table_rows)
+        if current is not None:  # still locked by this transaction, at its new version
+            new_row = CurrentRow(pk, version, content is None, last_updated)
+            self._locked[(res_type, res_id)] = new_row
         if content is not None:
-            self._buffer_index_rows(pk, res_type, index_entries)
+            self._buffered_pks.add(pk)
+            stored = StoredVersion(0, res_type, res_id, version, last_updated, method, content)
+            self._known[(res_type, res_id)] = stored
+        else:
+            self._known.pop((res_type, res_id), None)
         return version
+
+    def _replace_all(self, pk: int) -> None:
+        """The resource's rows go from every index table (its previous rows are unknown)."""
+        self._index_deletes.append(pk)
+        if pk in self._buffered_pks:  # written twice before a flush: drop the old rows
+            self._drop_buffered(pk)
+
+    def _changed_tables(
+        self,
+        pk: int,
+        res_type: str,
+        previous_entries: Iterable[E.IndexEntry],
+        rows: dict[Any, list[dict[str, Any]]],
+    ) -> dict[Any, list[dict[str, Any]]]:
+        """Only the tables whose rows differ from the previous version's are rewritten:
+        an update that changes one trait touches one table, not eight."""
+        old = self._index_rows_of(pk, res_type, previous_entries)
+        changed = {}
+        for table in old.keys() | rows.keys():
+            new_rows = rows.get(table, [])
+            if old.get(table, []) != new_rows:
+                if table in old:
+                    self._table_deletes.setdefault(table, []).append(pk)
+                changed[table] = new_rows
+        return changed
 
     def _bulk_insert(self, table: Any, rows: list[dict[str, Any]]) -> None:
         """Append rows with the driver's bulk path: COPY on PostgreSQL, executemany on SQLite.
@@ -295,11 +416,18 @@ class StoreSession:
         """
         columns = list(rows[0])
         raw = self.conn.connection.dbapi_connection
+        names = ", ".join(f'"{c}"' for c in columns)
         if self.sqlite:
-            names = ", ".join(f'"{c}"' for c in columns)
             marks = ", ".join("?" * len(columns))
             sql = f'INSERT INTO "{table.name}" ({names}) VALUES ({marks})'
             raw.cursor().executemany(sql, [tuple(r[c] for c in columns) for r in rows])
+        elif len(rows) <= _PG_INSERT_ROWS:
+            # a COPY costs three round trips: a few rows (one resource) go as one INSERT
+            marks = ", ".join(["%s"] * len(columns))
+            values = ", ".join([f"({marks})"] * len(rows))
+            sql = f'INSERT INTO "{table.name}" ({names}) VALUES {values}'
+            with raw.cursor() as cursor:
+                cursor.execute(sql, [r[c] for r in rows for c in columns])
         else:
             with raw.cursor() as cursor:
                 _copy_rows(cursor, table, columns, rows)
@@ -323,28 +451,33 @@ class StoreSession:
             n.pk = pk
 
     def _bump_resource(self, current: CurrentRow, version: int, last_updated: int, deleted: bool):
-        r = S.resource.c
-        stmt = (
-            update(S.resource)
-            .where(r.pk == current.pk, r.version == current.version)
-            .values(version=version, last_updated=last_updated, deleted=deleted)
-        )
-        if self.conn.execute(stmt).rowcount != 1:
+        params = {
+            "k_pk": current.pk,
+            "k_version": current.version,
+            "n_version": version,
+            "n_last_updated": last_updated,
+            "n_deleted": deleted,
+        }
+        if self.conn.execute(_BUMP, params).rowcount != 1:
             raise WriteConflict(f"resource pk {current.pk} changed concurrently")
 
-    def _buffer_index_rows(self, pk: int, res_type: str, entries: Iterable[E.IndexEntry]) -> None:
+    def _index_rows_of(
+        self, pk: Any, res_type: str, entries: Iterable[E.IndexEntry]
+    ) -> dict[Any, list[dict[str, Any]]]:
+        """The index rows of one version, by table."""
         base = {"resource_pk": pk, "tenant": self.tenant, "res_type": res_type}
+        out: dict[Any, list[dict[str, Any]]] = {}
         group = 0
         for entry in entries:
             table = _TABLE_OF_ENTRY.get(type(entry))
             if table is not None:
-                self._index_rows.setdefault(table, []).append({**base, **entry._asdict()})
+                out.setdefault(table, []).append({**base, **entry._asdict()})
             elif type(entry) is E.CompositeEntry:
                 rows = _composite_rows(base, entry, group)
                 if rows:
-                    self._index_rows.setdefault(S.idx_composite, []).extend(rows)
+                    out.setdefault(S.idx_composite, []).extend(rows)
                     group += 1
-        self._buffered_pks.add(pk)
+        return out
 
     def _drop_buffered(self, pk: int) -> None:
         for table, rows in self._index_rows.items():
@@ -355,11 +488,13 @@ class StoreSession:
         """Send buffered resources, versions and index rows to the database in bulk."""
         if self._new:
             self._insert_new_resources()
-        if self._index_deletes:
-            pks, self._index_deletes = self._index_deletes, []
+        if self._index_deletes or self._table_deletes:
+            every, self._index_deletes = self._index_deletes, []
+            some, self._table_deletes = self._table_deletes, {}
             for table in S.INDEX_TABLES.values():
+                pks = every + some.get(table, [])
                 for chunk in _chunks(pks, 500):
-                    self.conn.execute(delete(table).where(table.c.resource_pk.in_(chunk)))
+                    self.conn.execute(_DELETE_ROWS[table], {"k_pks": chunk})
         if self._versions:
             rows, self._versions = self._versions, []
             self._bulk_insert(S.resource_version, _resolved(rows))
