@@ -215,3 +215,33 @@ def load_average() -> list[float]:
         return [round(x, 2) for x in os.getloadavg()]
     except OSError:
         return []
+
+
+class MarkedSection:
+    """A section of docs/benchmarks.md between two HTML comments, owned by one benchmark.
+
+    `bench.run` rewrites the report from its own results; each optional benchmark keeps
+    its section between markers so that a run of one part leaves the others intact.
+    """
+
+    def __init__(self, name: str) -> None:
+        self.begin = f"<!-- {name}-benchmark:begin -->"
+        self.end = f"<!-- {name}-benchmark:end -->"
+
+    def write(self, path: Path, section: str) -> None:
+        """Replace the section between the markers, or append it the first time."""
+        text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
+        block = f"{self.begin}\n{section.strip()}\n{self.end}"
+        if self.begin in text and self.end in text:
+            start, stop = text.index(self.begin), text.index(self.end) + len(self.end)
+            text = text[:start] + block + text[stop:]
+        else:
+            text = text.rstrip("\n") + "\n\n" + block + "\n"
+        path.write_text(text, encoding="utf-8")
+
+    def keep(self, previous: str | None, path: Path) -> None:
+        """After `bench.run` rewrote the report: put this section back from `previous`."""
+        if not previous or self.begin not in previous or self.end not in previous:
+            return
+        start, stop = previous.index(self.begin), previous.index(self.end)
+        self.write(path, previous[start + len(self.begin) : stop])

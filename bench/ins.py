@@ -30,6 +30,8 @@ from typing import Any
 
 from sqlalchemy import insert
 
+from bench.common import MarkedSection
+
 WARM_UP_QUERIES = 50  # unmeasured, on other identities than the measured queries
 SUFFIXES = ("", "EAU", "ET", "OT", "IN", "ON", "IER", "AUD", "ARD", "EL", "AS")
 VARIANTS = {"E": "É", "AU": "O", "PH": "F", "TH": "T", "LL": "L"}
@@ -264,7 +266,7 @@ def run(
     return out
 
 
-BEGIN, END = "<!-- ins-benchmark:begin -->", "<!-- ins-benchmark:end -->"
+SECTION = MarkedSection("ins")
 
 
 def render(results: dict[str, Any]) -> str:
@@ -319,26 +321,6 @@ def render(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def write_section(path: Path, section: str) -> None:
-    """Replace (or append) the INS section of the report, between its markers."""
-    text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
-    block = f"{BEGIN}\n{section.strip()}\n{END}\n"
-    if BEGIN in text and END in text:
-        start, stop = text.index(BEGIN), text.index(END) + len(END)
-        text = text[:start] + block.rstrip("\n") + text[stop:]
-    else:
-        text = text.rstrip("\n") + "\n\n" + block
-    path.write_text(text, encoding="utf-8")
-
-
-def keep_section(previous: str | None, path: Path) -> None:
-    """After `bench.run` rewrote docs/benchmarks.md: put the INS section back."""
-    if not previous or BEGIN not in previous or END not in previous:
-        return
-    start, stop = previous.index(BEGIN), previous.index(END)
-    write_section(path, previous[start + len(BEGIN) : stop])
-
-
 def run_section(backends: list[str], pg_url: str, output: Path, quick: bool = False) -> None:
     """`python -m bench.run --only ins`: run on the chosen backends, write the section."""
     from bench import databases
@@ -376,6 +358,16 @@ def main() -> None:
     print(json.dumps(results, indent=2))
     if args.write:
         write_section(Path(args.write), render(results))
+
+
+def write_section(path: Path, section: str) -> None:
+    """Put this benchmark's section into docs/benchmarks.md (see bench.common)."""
+    SECTION.write(path, section)
+
+
+def keep_section(previous: str | None, path: Path) -> None:
+    """After `bench.run` rewrote docs/benchmarks.md: put this section back."""
+    SECTION.keep(previous, path)
 
 
 if __name__ == "__main__":

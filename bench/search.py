@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import sys
 import time
 from collections.abc import Sequence
@@ -34,13 +33,13 @@ from urllib.parse import parse_qsl, quote, urlsplit
 import httpx
 
 from bench import databases, machine, search_data, search_queries
-from bench.common import OUT_DIR, ROOT, CpuMeter, console, percentile
+from bench.common import OUT_DIR, ROOT, CpuMeter, MarkedSection, console, percentile
 from bench.server import SocleServer
 
 BACKENDS = ("postgres", "sqlite")
 TARGET_MS = {"postgres": 20.0, "sqlite": 50.0}
 NAMES = {"postgres": "PostgreSQL", "sqlite": "SQLite"}
-BEGIN, END = "<!-- search-benchmark:begin -->", "<!-- search-benchmark:end -->"
+SECTION = MarkedSection("search")
 HEADERS = {"Accept": "application/fhir+json"}
 _SAFE = "|$:/,.-_~*"
 
@@ -367,26 +366,6 @@ def render_section(size: str, backends: list[str]) -> str:
     return render(size, runs, before, plans)
 
 
-def write_section(path: Path, section: str) -> None:
-    """Replace the Search section of docs/benchmarks.md, or append it."""
-    text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
-    block = f"{BEGIN}\n{section.strip()}\n{END}\n"
-    if BEGIN in text and END in text:
-        text = re.sub(re.escape(BEGIN) + r".*?" + re.escape(END) + r"\n?", block, text, flags=re.S)
-    else:
-        text = text.rstrip("\n") + "\n\n" + block
-    path.write_text(text, encoding="utf-8")
-
-
-def keep_section(previous: str | None, path: Path) -> None:
-    """After `bench.run` rewrote docs/benchmarks.md: put the Search section back."""
-    if not previous or BEGIN not in previous or END not in previous:
-        return
-    start, stop = previous.index(BEGIN), previous.index(END) + len(END)
-    inner = previous[start + len(BEGIN) : stop - len(END)]
-    write_section(path, inner)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     size = search_data.size_label(args.resources)
@@ -447,6 +426,16 @@ def _local_get(engine: Any, text: str) -> dict:
     ctx = RequestContext(tenant=engine.settings.tenant, base_url="http://bench/fhir")
     with engine.store.session(ctx.tenant) as s:
         return run_search(engine, s, ctx, path, search_queries.pairs(query))
+
+
+def write_section(path: Path, section: str) -> None:
+    """Put this benchmark's section into docs/benchmarks.md (see bench.common)."""
+    SECTION.write(path, section)
+
+
+def keep_section(previous: str | None, path: Path) -> None:
+    """After `bench.run` rewrote docs/benchmarks.md: put this section back."""
+    SECTION.keep(previous, path)
 
 
 if __name__ == "__main__":

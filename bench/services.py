@@ -7,15 +7,14 @@ docs/benchmarks.md (kept when the other benchmarks rewrite the file). The INS be
 
 from __future__ import annotations
 
-import re
 import time
 from pathlib import Path
 from typing import Any
 
 from bench import databases
-from bench.common import console
+from bench.common import MarkedSection, console
 
-BEGIN, END = "<!-- services-benchmark:begin -->", "<!-- services-benchmark:end -->"
+SECTION = MarkedSection("services")
 
 
 def run(backends: list[str], pg_url: str, quick: bool = False) -> dict[str, Any]:
@@ -94,19 +93,10 @@ def _compact(value: Any) -> str:
 
 
 def write_section(path: Path, section: str) -> None:
-    text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
-    block = f"{BEGIN}\n{section.strip()}\n{END}\n"
-    if BEGIN in text and END in text:
-        pattern = re.escape(BEGIN) + r".*?" + re.escape(END) + r"\n?"
-        text = re.sub(pattern, lambda _m: block, text, flags=re.S)
-    else:
-        text = text.rstrip("\n") + "\n\n" + block
-    path.write_text(text, encoding="utf-8")
+    """Put this benchmark's section into docs/benchmarks.md (see bench.common)."""
+    SECTION.write(path, section)
 
 
 def keep_section(previous: str | None, path: Path) -> None:
-    """After `bench.run` rewrote docs/benchmarks.md: put the Services section back."""
-    if not previous or BEGIN not in previous or END not in previous:
-        return
-    start, stop = previous.index(BEGIN), previous.index(END) + len(END)
-    write_section(path, previous[start + len(BEGIN) : stop - len(END)])
+    """After `bench.run` rewrote docs/benchmarks.md: put this section back."""
+    SECTION.keep(previous, path)

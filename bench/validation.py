@@ -24,7 +24,6 @@ import gc
 import os
 import platform
 import random
-import re
 import statistics
 import time
 from collections import Counter
@@ -32,8 +31,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from bench.common import MarkedSection
+
 Json = dict[str, Any]
-BEGIN, END = "<!-- validation-benchmark:begin -->", "<!-- validation-benchmark:end -->"
+SECTION = MarkedSection("validation")
 FR = "https://hl7.fr/ig/fhir/core/StructureDefinition/"
 AS = "https://interop.esante.gouv.fr/ig/fhir/annuaire/StructureDefinition/"
 PDSM = "https://interop.esante.gouv.fr/ig/fhir/pdsm/StructureDefinition/"
@@ -312,26 +313,6 @@ def render(results: Json) -> str:
     return "\n".join(lines)
 
 
-def write_section(path: Path, section: str) -> None:
-    """Put the section between its markers in docs/benchmarks.md (appended the first time)."""
-    text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
-    block = f"{BEGIN}\n{section.strip()}\n{END}\n"
-    if BEGIN in text and END in text:
-        pattern = re.escape(BEGIN) + r".*?" + re.escape(END) + r"\n?"
-        text = re.sub(pattern, lambda _m: block, text, flags=re.S)
-    else:
-        text = text.rstrip("\n") + "\n\n" + block
-    path.write_text(text, encoding="utf-8")
-
-
-def keep_section(previous: str | None, path: Path) -> None:
-    """After `bench.run` rewrote docs/benchmarks.md: put the Validation section back."""
-    if not previous or BEGIN not in previous or END not in previous:
-        return
-    start, stop = previous.index(BEGIN), previous.index(END) + len(END)
-    write_section(path, previous[start + len(BEGIN) : stop - len(END)])
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=2000, help="runs for the patient median")
@@ -346,6 +327,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.write is not None:
         write_section(args.write, section)
     return 0
+
+
+def write_section(path: Path, section: str) -> None:
+    """Put this benchmark's section into docs/benchmarks.md (see bench.common)."""
+    SECTION.write(path, section)
+
+
+def keep_section(previous: str | None, path: Path) -> None:
+    """After `bench.run` rewrote docs/benchmarks.md: put this section back."""
+    SECTION.keep(previous, path)
 
 
 if __name__ == "__main__":
