@@ -44,3 +44,18 @@ def test_registered_operation_appears_and_runs(client, fhir_engine) -> None:  # 
     )
     assert client.get("/fhir/Observation/$echo-test").status_code == 404
     assert client.get("/fhir/$nope").status_code == 404
+
+
+def test_advertised_search_parameters_are_accepted(client) -> None:  # noqa: ANN001
+    """Every parameter /metadata lists is one search accepts (refused ones are not listed)."""
+    patient = next(
+        res
+        for res in client.get("/fhir/metadata").json()["rest"][0]["resource"]
+        if res["type"] == "Patient"
+    )
+    names = {p["name"] for p in patient["searchParam"]}
+    assert "_list" in names and "_id" in names
+    assert not names & {"_text", "_content", "_query", "_filter"}
+    for name in ("_list", "_text"):
+        r = client.get(f"/fhir/Patient?{name}=x")
+        assert (r.status_code == 200) == (name in names), (name, r.text)

@@ -16,6 +16,7 @@ from starlette.responses import Response
 import socle
 from socle.fhir.operations.registry import INSTANCE, SYSTEM, TYPE
 from socle.fhir.rest.http import context, fhir_response
+from socle.fhir.search.parameters import LIST, NOT_SUPPORTED
 
 TYPE_INTERACTIONS = [
     "read",
@@ -117,16 +118,25 @@ def _resource(engine: Any, res_type: str, ops: list, profiles: list[str] | None)
         "searchInclude": sorted(
             f"{res_type}:{c}" for c, p in params.items() if p.type == "reference"
         ),
-        "searchParam": [
-            {"name": code, "definition": p.url, "type": p.type}
-            for code, p in sorted(params.items())
-            if p.url
-        ],
+        "searchParam": _search_params(params, "item" in engine.registry.for_type("List")),
     }
     operations = _operations(ops, TYPE, res_type) + _operations(ops, INSTANCE, res_type)
     if operations:
         entry["operation"] = _dedupe(operations)
     return entry
+
+
+def _search_params(params: dict[str, Any], lists: bool) -> list[dict[str, str]]:
+    """What search really accepts: the registry's parameters minus those the engine refuses
+    with 400 not-supported (`_text`, `_content`…), plus `_list`, which has no definition."""
+    out = [
+        {"name": code, "definition": p.url, "type": p.type}
+        for code, p in sorted(params.items())
+        if p.url and code not in NOT_SUPPORTED
+    ]
+    if lists:  # `_list` reads the List's `item` index rows
+        out.append({"name": LIST, "type": "special"})
+    return out
 
 
 def _operations(ops: list, level: str, res_type: str | None) -> list[dict[str, str]]:
