@@ -30,7 +30,7 @@ _DAY_US = 86_400_000_000
 _DIRECTORY = frozenset(
     {"Organization", "Practitioner", "PractitionerRole", "Location", "HealthcareService"}
 )
-_IDENTIFYING = ("identifier", "url", "rpps", "idnps", "ins", "nir")
+_IDENTIFYING = ("identifier", "url")
 RESOURCE_ID = 0.0  # ``_id``: the unique index of the resource table
 COMPARTMENT = 1.0
 LIST = 1.0  # ``_list``: the items of a few Lists, found by their unique key
