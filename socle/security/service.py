@@ -403,7 +403,6 @@ def install(engine: FhirEngine, config: SecurityConfig | None = None) -> Securit
     engine.hooks.write.append(on_write)
     engine.hooks.delete.append(on_delete)
     engine.capability_contributors.append(smart_contributor(config))
-    engine._capability_cache = None  # type: ignore[attr-defined]  # built before install
     log.info("security installed", extra={"issuer": config.issuer, "demo": config.demo})
     return security
 

@@ -51,7 +51,13 @@ async def capabilities(request: Request) -> Response:
 
 def capability_statement(engine: Any, base_url: str) -> dict[str, Any]:
     profiles_key, profiles = _supported_profiles(engine)
-    key = (base_url, engine.registry.fingerprint(), len(engine.operations.all()), profiles_key)
+    key = (
+        base_url,
+        engine.registry.fingerprint(),
+        len(engine.operations.all()),
+        len(engine.capability_contributors),
+        profiles_key,
+    )
     cached = getattr(engine, "_capability_cache", None)
     if cached and cached[0] == key:
         return cached[1]
@@ -73,6 +79,7 @@ def _supported_profiles(engine: Any) -> tuple[Any, dict[str, list[str]]]:
 
 def _build(engine: Any, base_url: str, profiles: dict[str, list[str]]) -> dict[str, Any]:
     ops = engine.operations.all()
+    lists = "item" in engine.registry.for_type("List")  # `_list` reads List.item rows
     return {
         "resourceType": "CapabilityStatement",
         "status": "active",
@@ -88,7 +95,7 @@ def _build(engine: Any, base_url: str, profiles: dict[str, list[str]]) -> dict[s
             {
                 "mode": "server",
                 "resource": [
-                    _resource(engine, t, ops, profiles.get(t))
+                    _resource(engine, t, ops, profiles.get(t), lists)
                     for t in sorted(engine.model.resource_types)
                 ],
                 "interaction": [{"code": code} for code in SYSTEM_INTERACTIONS],
@@ -98,7 +105,9 @@ def _build(engine: Any, base_url: str, profiles: dict[str, list[str]]) -> dict[s
     }
 
 
-def _resource(engine: Any, res_type: str, ops: list, profiles: list[str] | None) -> dict[str, Any]:
+def _resource(
+    engine: Any, res_type: str, ops: list, profiles: list[str] | None, lists: bool
+) -> dict[str, Any]:
     params = engine.registry.for_type(res_type)
     entry: dict[str, Any] = {
         "type": res_type,
@@ -118,7 +127,7 @@ def _resource(engine: Any, res_type: str, ops: list, profiles: list[str] | None)
         "searchInclude": sorted(
             f"{res_type}:{c}" for c, p in params.items() if p.type == "reference"
         ),
-        "searchParam": _search_params(params, "item" in engine.registry.for_type("List")),
+        "searchParam": _search_params(params, lists),
     }
     operations = _operations(ops, TYPE, res_type) + _operations(ops, INSTANCE, res_type)
     if operations:
@@ -134,7 +143,7 @@ def _search_params(params: dict[str, Any], lists: bool) -> list[dict[str, str]]:
         for code, p in sorted(params.items())
         if p.url and code not in NOT_SUPPORTED
     ]
-    if lists:  # `_list` reads the List's `item` index rows
+    if lists:
         out.append({"name": LIST, "type": "special"})
     return out
 
