@@ -293,10 +293,11 @@ class Crud:
 
     def _check_links(self, ctx: RequestContext, res_type: str, params: list) -> None:
         """Let the guard refuse chained/_has/_list criteria (skipped for the open guard)."""
-        check_query = getattr(self.engine.guard, "check_query", None)
-        if check_query is None or isinstance(self.engine.guard, OpenGuard):
+        if isinstance(self.engine.guard, OpenGuard):  # nothing to refuse: skip the parse
             return
-        check_query(ctx, res_type, self.engine.search.parse(res_type, params).criteria)
+        self.engine.guard.check_query(
+            ctx, res_type, self.engine.search.parse(res_type, params).criteria
+        )
 
     def _check_body(self, res_type: str, resource: Any) -> None:
         self.engine.require_type(res_type)

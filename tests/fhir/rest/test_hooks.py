@@ -68,6 +68,9 @@ class _ConfiningGuard:
     def visible(self, ctx, resource):  # noqa: ANN001, ANN201
         return resource.get("gender") != "unknown"
 
+    def check_query(self, ctx, res_type, criteria):  # noqa: ANN001, ANN201
+        return None
+
     def record(self, ctx, access, outcome):  # noqa: ANN001, ANN201
         return None
 

@@ -90,9 +90,7 @@ def _confine(engine: FhirEngine, ctx: RequestContext, res_type: str | None, quer
     They are criteria, not a filter on the page, so totals and paging honour them too.
     """
     engine.guard.authorize(ctx, Access(SEARCH, res_type))
-    check_query = getattr(engine.guard, "check_query", None)  # chains, _has, _list
-    if check_query is not None:
-        check_query(ctx, res_type, query.criteria)
+    engine.guard.check_query(ctx, res_type, query.criteria)  # chains, _has, _list
     confine = engine.guard.search_criteria(ctx, res_type)
     if confine:
         query.criteria.extend(engine.search.parse(res_type, confine).criteria)
