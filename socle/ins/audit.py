@@ -42,13 +42,11 @@ def record(
     started: float,
     session: StoreSession | None = None,
 ) -> bool:
-    """Write the message's entry (in `session`'s transaction when given and possible);
+    """Write the message's entry (in `session`'s transaction when given);
     returns whether it was written. Raises `Unavailable` when the trail fails."""
     log = trail(engine)
     if log is None:
         return True  # no trail (open guard): nothing to write
-    if session is not None and not hasattr(log, "append_in"):
-        return False  # this trail only writes in its own transaction: after the commit
     try:
         entry = _entry(tenant, outcome, peer, started)
         if session is not None:

@@ -486,8 +486,6 @@ def handle(engine: FhirEngine, tenant: str, raw: bytes, peer: str | None = None)
         except audit.Unavailable:
             log.error("HL7 message not audited: refused")
             err = Hl7Error("AE", "207", "The message could not be audited: send it again", "MSH")
-            if outcome.accepted:  # stored already (the trail could not join the write)
-                log.error("accepted HL7 message stored without its audit entry")
             return Outcome(ack(msg, "AE", err, codec), False, msg, err)
     return outcome
 

@@ -67,10 +67,6 @@ class TrackedStore:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._store, name)
 
-    @property
-    def wrapped(self) -> Any:
-        return self._store
-
     @contextmanager
     def session(self, tenant: str, *, write: bool = False) -> Iterator[StoreSession]:
         """One transaction, as `ResourceStore.session`; a write also carries its audit."""

@@ -29,14 +29,13 @@ from __future__ import annotations
 import sqlite3
 import threading
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from typing import Any
 
 from sqlalchemy import (
     BigInteger,
     ColumnElement,
-    Select,
     String,
     and_,
     any_,
@@ -116,7 +115,7 @@ class Scope:
 
     def fresh(self) -> Scope:
         """The same scope for a new statement (aliases numbered from 0 again)."""
-        return Scope(self.tenant, self.dialect, Aliases(), self.trigram, self.hashed, self.pushed)
+        return replace(self, aliases=Aliases())
 
     @property
     def postgres(self) -> bool:
@@ -174,10 +173,6 @@ def probe_rows(
     pick for the probe.
     """
     return [table.c.resource_pk == owner.c.pk, table.c.param == code]
-
-
-def pk_in(owner: FromClause, query: Select) -> ColumnElement[bool]:
-    return owner.c.pk.in_(query)
 
 
 def correlated(scope: Scope, conditions: Iterable[ColumnElement[bool]], *tables: FromClause) -> Any:
