@@ -341,7 +341,7 @@ def run_section(backends: list[str], pg_url: str, output: Path, quick: bool = Fa
     finally:
         if db is not None:
             databases.drop(db)
-    write_section(output, render(results))
+    SECTION.write(output, render(results))
 
 
 def main() -> None:
@@ -357,17 +357,7 @@ def main() -> None:
     results = run(args.patients, args.queries, args.messages, args.postgres)
     print(json.dumps(results, indent=2))
     if args.write:
-        write_section(Path(args.write), render(results))
-
-
-def write_section(path: Path, section: str) -> None:
-    """Put this benchmark's section into docs/benchmarks.md (see bench.common)."""
-    SECTION.write(path, section)
-
-
-def keep_section(previous: str | None, path: Path) -> None:
-    """After `bench.run` rewrote docs/benchmarks.md: put this section back."""
-    SECTION.keep(previous, path)
+        SECTION.write(Path(args.write), render(results))
 
 
 if __name__ == "__main__":

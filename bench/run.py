@@ -404,10 +404,10 @@ def _write_report(path: Path, text: str) -> None:
     previous = path.read_text(encoding="utf-8") if path.exists() else None
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")
-    search.keep_section(previous, path)
-    services.keep_section(previous, path)
-    ins.keep_section(previous, path)
-    validation.keep_section(previous, path)
+    search.SECTION.keep(previous, path)
+    services.SECTION.keep(previous, path)
+    ins.SECTION.keep(previous, path)
+    validation.SECTION.keep(previous, path)
 
 
 def _search(args: argparse.Namespace) -> int:
@@ -437,7 +437,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from bench import services
 
         results = services.run(list(args.backends), args.postgres_url, quick=args.quick)
-        services.write_section(args.output, services.render(results))
+        services.SECTION.write(args.output, services.render(results))
         console.print(f"Services section written to {args.output}")
     if "validation" in args.only and status == 0:
         status = _validation(args)

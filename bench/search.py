@@ -407,7 +407,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.label == "after" or args.render:
         everything = [b for b in BACKENDS if load_results(size, "after", b)]
         if everything:
-            write_section(args.output, render_section(size, everything))
+            SECTION.write(args.output, render_section(size, everything))
             from bench.search_report import render_plans
 
             plans = {b: load_results(size, "plans", b) for b in everything}
@@ -426,16 +426,6 @@ def _local_get(engine: Any, text: str) -> dict:
     ctx = RequestContext(tenant=engine.settings.tenant, base_url="http://bench/fhir")
     with engine.store.session(ctx.tenant) as s:
         return run_search(engine, s, ctx, path, search_queries.pairs(query))
-
-
-def write_section(path: Path, section: str) -> None:
-    """Put this benchmark's section into docs/benchmarks.md (see bench.common)."""
-    SECTION.write(path, section)
-
-
-def keep_section(previous: str | None, path: Path) -> None:
-    """After `bench.run` rewrote docs/benchmarks.md: put this section back."""
-    SECTION.keep(previous, path)
 
 
 if __name__ == "__main__":

@@ -8,7 +8,6 @@ docs/benchmarks.md (kept when the other benchmarks rewrite the file). The INS be
 from __future__ import annotations
 
 import time
-from pathlib import Path
 from typing import Any
 
 from bench import databases
@@ -90,13 +89,3 @@ def _compact(value: Any) -> str:
     import json
 
     return json.dumps(value, indent=1, default=str)[:3000]
-
-
-def write_section(path: Path, section: str) -> None:
-    """Put this benchmark's section into docs/benchmarks.md (see bench.common)."""
-    SECTION.write(path, section)
-
-
-def keep_section(previous: str | None, path: Path) -> None:
-    """After `bench.run` rewrote docs/benchmarks.md: put this section back."""
-    SECTION.keep(previous, path)

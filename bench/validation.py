@@ -325,18 +325,8 @@ def main(argv: list[str] | None = None) -> int:
     section = render(results)
     print(section)
     if args.write is not None:
-        write_section(args.write, section)
+        SECTION.write(args.write, section)
     return 0
-
-
-def write_section(path: Path, section: str) -> None:
-    """Put this benchmark's section into docs/benchmarks.md (see bench.common)."""
-    SECTION.write(path, section)
-
-
-def keep_section(previous: str | None, path: Path) -> None:
-    """After `bench.run` rewrote docs/benchmarks.md: put this section back."""
-    SECTION.keep(previous, path)
 
 
 if __name__ == "__main__":
