@@ -230,7 +230,13 @@ class StoreSession:
         self._known[(stored.res_type, stored.res_id)] = stored
 
     def read(self, res_type: str, res_id: str) -> StoredVersion | None:
-        """The current version, tombstone included."""
+        """The current version, tombstone included (from memory when this transaction
+        holds the row locked and already has that version: it cannot have changed)."""
+        locked = self._locked.get((res_type, res_id))
+        if locked is not None:
+            stored = self.known(res_type, res_id, locked.version)
+            if stored is not None:
+                return stored
         self.flush()
         r, v = S.resource.c, S.resource_version.c
         stmt = (
