@@ -41,7 +41,7 @@ from socle.fhir.indexing.registry import SearchParamRegistry
 from socle.fhir.search import chain, paging, plan
 from socle.fhir.search.chain import condition, leaf_pks, leaf_set, pk_only, probed_has
 from socle.fhir.search.clauses import measure_test, value_test
-from socle.fhir.search.clauses.base import Scope, in_types, index_rows
+from socle.fhir.search.clauses.base import Scope, index_rows, owner_rows
 from socle.fhir.search.compartment import compartment_condition
 from socle.fhir.search.dialect import (
     count_rows,
@@ -52,7 +52,7 @@ from socle.fhir.search.dialect import (
 )
 from socle.fhir.search.include import included_pks
 from socle.fhir.search.limits import DEFAULT_LIMITS, SearchLimits
-from socle.fhir.search.model import Criterion, Leaf, SearchPage, SearchQuery
+from socle.fhir.search.model import Chain, Criterion, Leaf, SearchPage, SearchQuery
 from socle.fhir.search.paging import CURSOR_PARAM, Cursor, OrderKey
 from socle.fhir.search.parameters import QueryParser
 from socle.fhir.search.sort import CURSOR_TYPES, sort_expression
@@ -135,6 +135,7 @@ class SearchEngine:
             drive, size = self._driver(session, query, scope)
             scope = _hashing(session, query, scope, drive)
             scope = _pushing(session, query, scope, drive, size)
+            scope = _by_pk(query, scope, drive, size)
             if query.summary_count or page_size == 0:
                 total = self._total(session, query, scope, edge, drive)
                 return SearchPage([], None, total, applied=list(query.applied))
@@ -175,6 +176,7 @@ class SearchEngine:
             drive, size = self._driver(session, query, scope)
             scope = _hashing(session, query, scope, drive)
             scope = _pushing(session, query, scope, drive, size)
+            scope = _by_pk(query, scope, drive, size)
             owner = scope.alias(S.resource)
             stmt = select(owner.c.pk).where(*self._filters(query, owner, scope, drive))
             # as in `_rows`: a sparse driver leads, not a walk of the primary key
@@ -185,8 +187,9 @@ class SearchEngine:
         """Number of matches (planner estimate on PostgreSQL when `estimate`)."""
         scope = _scope(session)
         with time_limit(session, self.limits.max_query_seconds):
-            drive = self._driver(session, query, scope)[0]
+            drive, size = self._driver(session, query, scope)
             scope = _hashing(session, query, scope, drive)
+            scope = _by_pk(query, scope, drive, size)
             return self._count(session, query, scope, drive, estimate)
 
     # ------------------------------------------------------------------------ internals
@@ -227,8 +230,7 @@ class SearchEngine:
         self, query: SearchQuery, owner: FromClause, scope: Scope, drive: int | None
     ) -> list[ColumnElement[bool]]:
         tests = [
-            owner.c.tenant == scope.tenant,
-            *in_types(owner.c.res_type, query.res_types),
+            *owner_rows(owner, scope, query.res_types, scope.by_pk and drive is not None),
             owner.c.deleted == false(),
         ]
         if query.compartment is not None:
@@ -495,6 +497,22 @@ def _pushing(
         if _measure(session, leaf, scope.fresh(), SMALL_ROWS) >= SMALL_ROWS:
             return scope
     return replace(scope, pushed=True)
+
+
+def _by_pk(query: SearchQuery, scope: Scope, drive: int | None, size: Size) -> Scope:
+    """The scope with `Scope.by_pk` when the owner's rows should only be read through
+    their pk (`socle.fhir.search.clauses.base.owner_rows`): PostgreSQL, a driver known
+    to be small (a sure guess, measured below `plan.PROBE_CAP`, or holding the probes,
+    `_pushing`) that names its owners by pk (``r0.pk IN (…)``: an index leaf or a
+    chain; ``_has`` and ``_list`` name them by type and id, which needs
+    ``uq_resource_identity``)."""
+    if not scope.postgres or drive is None or size is Size.dense:
+        return scope
+    if size is not Size.sparse and not scope.pushed:
+        return scope
+    if not isinstance(query.criteria[drive], Leaf | Chain):
+        return scope
+    return replace(scope, by_pk=True)
 
 
 def _driver_with_probes(
