@@ -31,6 +31,7 @@ import orjson
 from cryptography.exceptions import InvalidSignature
 from sqlalchemy import Connection, Engine, LargeBinary, bindparam, insert, select, text, update
 
+from socle.fhir.storage.fixed import FixedStatement
 from socle.ins.nir import OID_NIA, OID_NIR
 from socle.security import tables as T
 from socle.security.jose import b64u, b64u_decode
@@ -264,6 +265,20 @@ _HEAD = T.audit_head.c
 _LOCK_HEAD = select(_HEAD.seq, _HEAD.hash).where(_HEAD.id == 1).with_for_update()
 _INSERT_LOG = insert(T.audit_log)
 _INSERT_PATIENT = insert(T.audit_patient)
+# The one-entry append of a write's own transaction runs on the driver (storage/fixed.py):
+# SQLAlchemy's execution layer cost more than these one-row statements.
+_LOG_COLUMNS = ("seq", "tenant", "recorded", "agent", "action", "outcome", "prev_hash", "hash")
+_INSERT_ONE_LOG = FixedStatement(
+    insert(T.audit_log).values(
+        {c: bindparam(c) for c in _LOG_COLUMNS}
+        | {"content": bindparam("content", type_=LargeBinary)}
+    )
+)
+_INSERT_ONE_PATIENT = FixedStatement(
+    insert(T.audit_patient).values(
+        seq=bindparam("seq"), tenant=bindparam("tenant"), patient=bindparam("patient")
+    )
+)
 _MOVE_HEAD = (
     update(T.audit_head)
     .where(_HEAD.id == 1)
@@ -273,13 +288,14 @@ _MOVE_HEAD = (
 # the head moves only if it is still (prev_seq, prev_hash), and the entry is written only
 # then (one round trip on PostgreSQL; the head row stays locked until commit). When
 # another writer moved the head, nothing is written and the append locks and re-reads it.
-_MOVE_HEAD_IF = (
+_MOVE_HEAD_IF = FixedStatement(
     update(T.audit_head)
     .where(_HEAD.id == 1, _HEAD.seq == bindparam("prev_seq"), _HEAD.hash == bindparam("prev"))
     .values(seq=bindparam("h_seq"), hash=bindparam("h_hash"))
 )
-_PG_APPEND_ONE = text(
-    f"""WITH head AS (
+_PG_APPEND_ONE = FixedStatement(
+    text(
+        f"""WITH head AS (
   UPDATE {T.audit_head.name} SET seq = :seq, hash = :hash
   WHERE id = 1 AND seq = :prev_seq AND hash = :prev_hash
   RETURNING id
@@ -296,7 +312,8 @@ _PG_APPEND_ONE = text(
   FROM head, unnest(CAST(:patients AS varchar[])) AS p
 )
 SELECT count(*) FROM head"""
-).bindparams(bindparam("content", type_=LargeBinary))
+    ).bindparams(bindparam("content", type_=LargeBinary))
+)
 
 
 @dataclass
@@ -406,17 +423,16 @@ class AuditLog:
         row, ids = self._entry_row(pending.record, seq, head)
         if conn.dialect.name == "postgresql":
             params = {**row, "prev_seq": head_seq, "patients": ids}
-            if not conn.execute(_PG_APPEND_ONE, params).scalar_one():
+            if not _PG_APPEND_ONE.first(conn, params)[0]:
                 return False
         else:
             moved = {"prev_seq": head_seq, "prev": head, "h_seq": seq, "h_hash": row["hash"]}
-            if conn.execute(_MOVE_HEAD_IF, moved).rowcount != 1:
+            if _MOVE_HEAD_IF.rowcount(conn, moved) != 1:
                 return False
-            conn.execute(_INSERT_LOG, row)
-            if ids:
-                conn.execute(
-                    _INSERT_PATIENT,
-                    [{"seq": seq, "tenant": row["tenant"], "patient": p} for p in ids],
+            _INSERT_ONE_LOG.rowcount(conn, row)
+            for patient in ids:
+                _INSERT_ONE_PATIENT.rowcount(
+                    conn, {"seq": seq, "tenant": row["tenant"], "patient": patient}
                 )
         if seq % self.checkpoint_every == 0:
             conn.execute(

@@ -32,6 +32,7 @@ from socle.fhir.errors import FhirError
 from socle.fhir.indexing import entries as E
 from socle.fhir.storage import schema as S
 from socle.fhir.storage.database import is_sqlite
+from socle.fhir.storage.fixed import FixedStatement
 
 _TABLE_OF_ENTRY = {
     E.StringEntry: S.idx_string,
@@ -58,13 +59,15 @@ _COMPOSITE_NULLS = dict.fromkeys(
 # Statements of the write path built once: building and cache-keying a SQLAlchemy
 # statement costs more Python than SQLite takes to run it, and a write runs several.
 _R, _V = S.resource.c, S.resource_version.c
-_CURRENT = select(_R.pk, _R.version, _R.deleted, _R.last_updated).where(
+_KEY = (
     _R.tenant == bindparam("k_tenant"),
     _R.res_type == bindparam("k_type"),
     _R.res_id == bindparam("k_id"),
 )
-_CURRENT_LOCKED = _CURRENT.with_for_update()
-_BUMP = (
+_CURRENT_QUERY = select(_R.pk, _R.version, _R.deleted, _R.last_updated).where(*_KEY)
+_CURRENT = FixedStatement(_CURRENT_QUERY)
+_CURRENT_LOCKED = FixedStatement(_CURRENT_QUERY.with_for_update())
+_BUMP = FixedStatement(
     update(S.resource)
     .where(_R.pk == bindparam("k_pk"), _R.version == bindparam("k_version"))
     .values(
@@ -73,19 +76,27 @@ _BUMP = (
         deleted=bindparam("n_deleted"),
     )
 )
+_READ = FixedStatement(
+    select(_V.resource_pk, _V.res_type, _V.res_id, _V.version, _V.last_updated, _V.method)
+    .add_columns(_V.content, _V.pk)
+    .select_from(S.resource.join(S.resource_version, _V.resource_pk == _R.pk))
+    .where(*_KEY, _V.version == _R.version)
+)
+_NEW_COLUMNS = ("tenant", "res_type", "res_id", "version", "last_updated", "deleted")
+_INSERT_ONE = FixedStatement(
+    insert(S.resource)
+    .values({name: bindparam(name) for name in _NEW_COLUMNS})
+    .returning(S.resource.c.pk)
+)
 _PG_INSERT_ROWS = 16  # up to this many rows, one INSERT beats a COPY (PostgreSQL)
 _DELETE_ROWS = {
     table: delete(table).where(table.c.resource_pk.in_(bindparam("k_pks", expanding=True)))
     for table in S.INDEX_TABLES.values()
 }
-# PostgreSQL connections plan every statement for its values (database.py: search
-# statements meet skewed distributions, where a generic plan can be 100x slower). A write
-# transaction runs the kernel's fixed-shape statements (key lookups, version bumps,
-# deletes by resource): there a custom plan costs ~0.9 ms of planning for 0.1 ms of work,
-# so it lets PostgreSQL use generic plans for psycopg's prepared statements, until it runs
-# a search (`StoreSession.execute`). SET LOCAL ends with the transaction.
-_PG_WRITE_PLANS = "SET LOCAL plan_cache_mode = auto"
-_PG_SEARCH_PLANS = "SET LOCAL plan_cache_mode = force_custom_plan"
+_DELETE_ONE = {
+    table: FixedStatement(delete(table).where(table.c.resource_pk == bindparam("k_pk")))
+    for table in S.INDEX_TABLES.values()
+}
 
 
 @dataclass(slots=True, frozen=True)
@@ -134,8 +145,6 @@ class ResourceStore:
             if write and self.sqlite:
                 conn.info["socle_write"] = True  # read once by the BEGIN IMMEDIATE hook
             conn.begin()
-            if write and not self.sqlite:
-                conn.exec_driver_sql(_PG_WRITE_PLANS)
             session = StoreSession(conn, tenant, self.sqlite, write=write)
             try:
                 yield session
@@ -187,7 +196,6 @@ class StoreSession:
         self._table_deletes: dict[Any, list[int]] = {}  # table -> resources, diffed updates
         self._known: dict[tuple[str, str], StoredVersion] = {}  # versions read or written
         self._locked: dict[tuple[str, str], CurrentRow] = {}  # rows locked (or written) here
-        self._custom_plans = False  # PostgreSQL search plans set for this transaction
         self._buffered_pks: set[Any] = set()  # resources with rows in _index_rows
         # New resources are inserted in bulk at flush; until then their rows refer to a
         # _NewResource placeholder that the flush replaces with the database key.
@@ -204,10 +212,10 @@ class StoreSession:
         # SQLite writers are already serialised (BEGIN IMMEDIATE): no row lock there
         stmt = _CURRENT_LOCKED if lock and not self.sqlite else _CURRENT
         params = {"k_tenant": self.tenant, "k_type": res_type, "k_id": res_id}
-        row = self.conn.execute(stmt, params).first()
+        row = stmt.first(self.conn, params)
         if row is None:
             return None
-        current = CurrentRow(row.pk, row.version, row.deleted, row.last_updated)
+        current = CurrentRow(row[0], row[1], bool(row[2]), row[3])
         if lock:
             self._locked[(res_type, res_id)] = current
         return current
@@ -238,17 +246,11 @@ class StoreSession:
             if stored is not None:
                 return stored
         self.flush()
-        r, v = S.resource.c, S.resource_version.c
-        stmt = (
-            select(*_version_columns())
-            .select_from(S.resource.join(S.resource_version, v.resource_pk == r.pk))
-            .where(r.tenant == self.tenant, r.res_type == res_type, r.res_id == res_id)
-            .where(v.version == r.version)
-        )
-        row = self.conn.execute(stmt).first()
+        params = {"k_tenant": self.tenant, "k_type": res_type, "k_id": res_id}
+        row = _READ.first(self.conn, params)
         if row is None:
             return None
-        stored = _stored(row)
+        stored = StoredVersion(*row[:6], bytes(row[6]) if row[6] is not None else None, row[7])
         self._known[(res_type, res_id)] = stored
         return stored
 
@@ -311,14 +313,8 @@ class StoreSession:
         return [_stored(row) for row in self.conn.execute(stmt)]
 
     def execute(self, stmt: Any) -> Any:
-        """Run a query built by the search engine (after flushing pending writes).
-
-        On PostgreSQL, the first one of a write transaction asks for custom plans again
-        until its end (see `_PG_WRITE_PLANS`)."""
+        """Run a query built by the search engine (after flushing pending writes)."""
         self.flush()
-        if self.write_transaction and not self.sqlite and not self._custom_plans:
-            self.conn.exec_driver_sql(_PG_SEARCH_PLANS)
-            self._custom_plans = True
         return self.conn.execute(stmt)
 
     # -- writes ----------------------------------------------------------------------
@@ -452,6 +448,9 @@ class StoreSession:
             }
             for n in new
         ]
+        if len(rows) == 1:  # the common case: one resource written
+            new[0].pk = _INSERT_ONE.first(self.conn, rows[0])[0]
+            return
         stmt = insert(S.resource).returning(S.resource.c.pk, sort_by_parameter_order=True)
         for n, pk in zip(new, self.conn.execute(stmt, rows).scalars(), strict=True):
             n.pk = pk
@@ -464,7 +463,7 @@ class StoreSession:
             "n_last_updated": last_updated,
             "n_deleted": deleted,
         }
-        if self.conn.execute(_BUMP, params).rowcount != 1:
+        if _BUMP.rowcount(self.conn, params) != 1:
             raise WriteConflict(f"resource pk {current.pk} changed concurrently")
 
     def _index_rows_of(
@@ -499,6 +498,9 @@ class StoreSession:
             some, self._table_deletes = self._table_deletes, {}
             for table in S.INDEX_TABLES.values():
                 pks = every + some.get(table, [])
+                if len(pks) == 1:
+                    _DELETE_ONE[table].rowcount(self.conn, {"k_pk": pks[0]})
+                    continue
                 for chunk in _chunks(pks, 500):
                     self.conn.execute(_DELETE_ROWS[table], {"k_pks": chunk})
         if self._versions:

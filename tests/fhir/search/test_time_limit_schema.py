@@ -12,6 +12,7 @@ from sqlalchemy import Index, Table, text
 from socle.fhir.errors import FhirError
 from socle.fhir.search.dialect import time_limit
 from socle.fhir.storage import schema as S
+from socle.fhir.storage.database import PG_NEVER_PREPARE
 from socle.fhir.storage.migrate import alembic_config
 from socle.fhir.storage.store import ResourceStore
 from tests.fhir.search.conftest import SearchDb
@@ -156,12 +157,13 @@ def test_downgrade_and_upgrade_composite(tmp_path) -> None:  # noqa: ANN001
 
 
 def test_postgres_connections_plan_for_short_statements(search_store: ResourceStore) -> None:
-    """Every pooled connection plans with the parameter values and never JIT-compiles,
-    before any search has run on it (database.py, not the search, sets both)."""
+    """Every pooled connection plans searches with the parameter values (psycopg never
+    prepares them: tests/fhir/storage/test_fixed.py) and never JIT-compiles, before any
+    search has run on it (database.py, not the search, sets both)."""
     if search_store.engine.dialect.name != "postgresql":
         pytest.skip("PostgreSQL settings")
     with search_store.engine.connect() as conn:
         assert conn.execute(text("SHOW jit")).scalar_one() == "off"
-        assert conn.execute(text("SHOW plan_cache_mode")).scalar_one() == "force_custom_plan"
+        assert conn.connection.dbapi_connection.prepare_threshold == PG_NEVER_PREPARE
     with search_store.session("t", write=True) as s:
         assert s.conn.execute(text("SHOW jit")).scalar_one() == "off"

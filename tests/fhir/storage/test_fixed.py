@@ -1,0 +1,174 @@
+"""Fixed statements on the driver cursor, and the connection settings they rely on."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from sqlalchemy import bindparam, event, insert, select, text, update
+from sqlalchemy.exc import IntegrityError
+
+from socle.fhir.storage import database as D
+from socle.fhir.storage import schema as S
+from socle.fhir.storage.database import create_db_engine
+from socle.fhir.storage.fixed import FixedStatement
+
+_R = S.resource.c
+_INSERT = FixedStatement(
+    insert(S.resource).values(
+        {c: bindparam(c) for c in ("tenant", "res_type", "res_id", "version", "last_updated")}
+        | {"deleted": bindparam("deleted")}
+    )
+)
+_BY_ID = FixedStatement(
+    select(_R.version, _R.deleted).where(
+        _R.tenant == bindparam("t"), _R.res_type == "Patient", _R.res_id == bindparam("id")
+    )
+)
+_BUMP = FixedStatement(
+    update(S.resource)
+    .where(_R.tenant == bindparam("t"), _R.res_id == bindparam("id"))
+    .values(version=_R.version + 1)
+)
+
+
+def _row(tenant: str, res_id: str) -> dict:
+    return {
+        "tenant": tenant,
+        "res_type": "Patient",
+        "res_id": res_id,
+        "version": 1,
+        "last_updated": 1,
+        "deleted": False,
+    }
+
+
+def test_runs_in_the_callers_transaction(db_url: str, tenant: str) -> None:
+    """Reads see the transaction's own writes, literals bound by the statement itself
+    ('Patient') are sent, and a rollback takes the fixed statements' writes back."""
+    engine = create_db_engine(db_url, pool_size=1)
+    try:
+        with engine.connect() as conn:
+            conn.begin()
+            assert _INSERT.rowcount(conn, _row(tenant, "a")) == 1
+            assert _BY_ID.first(conn, {"t": tenant, "id": "a"})[0] == 1
+            assert _BUMP.rowcount(conn, {"t": tenant, "id": "a"}) == 1
+            version, deleted = _BY_ID.first(conn, {"t": tenant, "id": "a"})
+            assert (version, bool(deleted)) == (2, False)
+            assert _BY_ID.first(conn, {"t": tenant, "id": "missing"}) is None
+            conn.rollback()
+        with engine.connect() as conn:
+            conn.begin()
+            assert _BY_ID.first(conn, {"t": tenant, "id": "a"}) is None
+            conn.rollback()
+    finally:
+        engine.dispose()
+
+
+def test_driver_errors_are_sqlalchemy_errors(db_url: str, tenant: str) -> None:
+    """The store tells a conflict (IntegrityError) from a failure as with SQLAlchemy."""
+    engine = create_db_engine(db_url, pool_size=1)
+    try:
+        with engine.connect() as conn:
+            conn.begin()
+            _INSERT.rowcount(conn, _row(tenant, "dup"))
+            with pytest.raises(IntegrityError):
+                _INSERT.rowcount(conn, _row(tenant, "dup"))
+            conn.rollback()
+    finally:
+        engine.dispose()
+
+
+def test_statement_listeners_see_fixed_statements(db_url: str, tenant: str) -> None:
+    engine = create_db_engine(db_url, pool_size=1)
+    seen: list[str] = []
+    event.listen(engine, "before_cursor_execute", lambda c, cur, sql, *a: seen.append(sql))
+    try:
+        with engine.connect() as conn:
+            conn.begin()
+            _BY_ID.first(conn, {"t": tenant, "id": "a"})
+            conn.rollback()
+    finally:
+        engine.dispose()
+    assert any(sql.lstrip().upper().startswith("SELECT RESOURCE.VERSION") for sql in seen)
+
+
+def test_postgres_prepares_only_fixed_statements(db_url: str, tenant: str) -> None:
+    """Searches (run through SQLAlchemy) are never server-prepared, so PostgreSQL plans
+    each with its values; fixed statements are, so they may use a generic plan."""
+    engine = create_db_engine(db_url, pool_size=1)
+    if engine.dialect.name != "postgresql":
+        engine.dispose()
+        pytest.skip("PostgreSQL prepared statements")
+    query = select(_R.pk).where(_R.tenant == bindparam("t"), _R.res_id == "searched")
+    prepared = "SELECT statement FROM pg_prepared_statements"
+    try:
+        with engine.connect() as conn:
+            conn.begin()
+            for _ in range(10):  # psycopg's default would prepare it after 5
+                conn.execute(query, {"t": tenant}).all()
+            _BY_ID.first(conn, {"t": tenant, "id": "a"})
+            statements = [r[0] for r in conn.execute(text(prepared))]
+            conn.rollback()
+    finally:
+        engine.dispose()
+    assert not any("searched" in s for s in statements)
+    assert any("resource.version" in s.lower() for s in statements)
+
+
+def test_postgres_pings_only_idle_connections(db_url: str, monkeypatch) -> None:  # noqa: ANN001
+    engine = create_db_engine(db_url, pool_size=1)
+    if engine.dialect.name != "postgresql":
+        engine.dispose()
+        pytest.skip("PostgreSQL pool")
+    pings: list[int] = []
+    original = engine.dialect.do_ping
+    monkeypatch.setattr(engine.dialect, "do_ping", lambda c: pings.append(1) or original(c))
+    try:
+        for _ in range(3):  # busy: checked out again at once
+            with engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+        assert pings == []
+        monkeypatch.setattr(D, "PG_PING_AFTER_IDLE_S", 0.0)
+        time.sleep(0.01)
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        assert pings == [1]
+    finally:
+        engine.dispose()
+
+
+def _checkpointers() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "sqlite-checkpoint"]
+
+
+def test_sqlite_checkpoints_the_wal_in_the_background(tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+    """Commits below 4,000 WAL pages do not copy them back into the database file
+    themselves: the checkpointer thread does (the file grows without any checkpoint of
+    ours), and stops with the engine."""
+    monkeypatch.setattr(D, "SQLITE_CHECKPOINT_INTERVAL_S", 0.05)
+    path = tmp_path / "wal.db"
+    before = len(_checkpointers())
+    engine = create_db_engine(f"sqlite:///{path}", pool_size=1)
+    try:
+        with engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar_one() == 4000
+            conn.exec_driver_sql("CREATE TABLE t (x BLOB)")
+            conn.commit()
+            for _ in range(50):  # some 100 pages of 4 KB: in the WAL until a checkpoint
+                conn.begin()
+                conn.exec_driver_sql("INSERT INTO t VALUES (zeroblob(8000))")
+                conn.commit()
+        deadline = time.monotonic() + 10
+        while path.stat().st_size < 300_000 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert path.stat().st_size >= 300_000  # the pages reached the database file
+        assert len(_checkpointers()) == before + 1
+    finally:
+        engine.dispose()
+    deadline = time.monotonic() + 5
+    while len(_checkpointers()) > before and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(_checkpointers()) == before
