@@ -19,6 +19,8 @@ the same way.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Connection
@@ -70,18 +72,37 @@ class FixedStatement:
         return _run(conn, sql, values, fetch=True, prepare=prepare)
 
 
-def driver_execute(conn: Connection, sql: str) -> None:
-    """A parameterless command (BEGIN, SET LOCAL …) on the driver connection."""
-    _run(conn, sql, None, fetch=False)
+@contextmanager
+def pipeline(conn: Connection) -> Iterator[None]:
+    """PostgreSQL: the statements sent inside go to the server together and are answered
+    in one round trip (psycopg's pipeline mode), instead of one round trip each. Their
+    results are not available inside; their errors are raised at the end, as
+    SQLAlchemy's. Only for statements run on the driver (this module, bulk inserts)."""
+    dbapi_error = conn.dialect.loaded_dbapi.Error
+    try:
+        with conn.connection.dbapi_connection.pipeline():
+            yield
+    except dbapi_error as exc:
+        raise DBAPIError.instance(None, None, exc, dbapi_error, dialect=conn.dialect) from exc
 
 
-def _run(conn: Connection, sql: str, values: Any, fetch: bool, prepare: bool = False) -> Any:
+def driver_execute(conn: Connection, sql: str, values: Any = None, many: bool = False) -> None:
+    """A statement written for the driver's parameter style (BEGIN, a bulk INSERT…) on
+    the driver connection; `many`: `values` is a list of parameter sets (executemany)."""
+    _run(conn, sql, values, fetch=False, many=many)
+
+
+def _run(
+    conn: Connection, sql: str, values: Any, fetch: bool, prepare: bool = False, many: bool = False
+) -> Any:
     cursor = conn.connection.dbapi_connection.cursor()
     dispatch = conn.dispatch
     if dispatch.before_cursor_execute:  # statement logging, tracing and tests still see it
-        dispatch.before_cursor_execute(conn, cursor, sql, values, None, False)
+        dispatch.before_cursor_execute(conn, cursor, sql, values, None, many)
     try:
-        if prepare:  # PostgreSQL: a server-side prepared statement (see database.py)
+        if many:
+            cursor.executemany(sql, values)
+        elif prepare:  # PostgreSQL: a server-side prepared statement (see database.py)
             cursor.execute(sql, values, prepare=True)
         elif values is None:
             cursor.execute(sql)

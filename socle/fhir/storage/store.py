@@ -32,7 +32,7 @@ from socle.fhir.errors import FhirError
 from socle.fhir.indexing import entries as E
 from socle.fhir.storage import schema as S
 from socle.fhir.storage.database import is_sqlite
-from socle.fhir.storage.fixed import FixedStatement
+from socle.fhir.storage.fixed import FixedStatement, driver_execute, pipeline
 
 _TABLE_OF_ENTRY = {
     E.StringEntry: S.idx_string,
@@ -417,21 +417,20 @@ class StoreSession:
         largest share of ingest CPU after the indexing itself (see docs/benchmarks.md).
         """
         columns = list(rows[0])
-        raw = self.conn.connection.dbapi_connection
         names = ", ".join(f'"{c}"' for c in columns)
         if self.sqlite:
             marks = ", ".join("?" * len(columns))
             sql = f'INSERT INTO "{table.name}" ({names}) VALUES ({marks})'
-            raw.cursor().executemany(sql, [tuple(r[c] for c in columns) for r in rows])
+            values = [tuple(r[c] for c in columns) for r in rows]
+            driver_execute(self.conn, sql, values, many=True)
         elif len(rows) <= _PG_INSERT_ROWS:
             # a COPY costs three round trips: a few rows (one resource) go as one INSERT
             marks = ", ".join(["%s"] * len(columns))
             values = ", ".join([f"({marks})"] * len(rows))
             sql = f'INSERT INTO "{table.name}" ({names}) VALUES {values}'
-            with raw.cursor() as cursor:
-                cursor.execute(sql, [r[c] for r in rows for c in columns])
+            driver_execute(self.conn, sql, [r[c] for r in rows for c in columns])
         else:
-            with raw.cursor() as cursor:
+            with self.conn.connection.dbapi_connection.cursor() as cursor:
                 _copy_rows(cursor, table, columns, rows)
 
     def _insert_new_resources(self) -> None:
@@ -492,7 +491,30 @@ class StoreSession:
     def flush(self) -> None:
         """Send buffered resources, versions and index rows to the database in bulk."""
         if self._new:
-            self._insert_new_resources()
+            self._insert_new_resources()  # the rows below need the keys it returns
+        if self._pipelined():
+            with pipeline(self.conn):
+                self._flush_rows()
+        else:
+            self._flush_rows()
+
+    def _pipelined(self) -> bool:
+        """PostgreSQL sends a flush's deletes and inserts in one round trip when they are
+        all one-statement ones (one resource written: an update is a delete, the version
+        and the changed rows; a creation, its version and rows in 4 to 6 tables), not the
+        COPYs and batched deletes of bulk writes."""
+        if self.sqlite:
+            return False
+        every = len(self._index_deletes)
+        deletes = [every + len(self._table_deletes.get(t, [])) for t in S.INDEX_TABLES.values()]
+        inserts = [len(self._versions), *map(len, self._index_rows.values())]
+        return (
+            max(deletes) <= 1
+            and max(inserts) <= _PG_INSERT_ROWS
+            and sum(map(bool, deletes)) + sum(map(bool, inserts)) > 1
+        )
+
+    def _flush_rows(self) -> None:
         if self._index_deletes or self._table_deletes:
             every, self._index_deletes = self._index_deletes, []
             some, self._table_deletes = self._table_deletes, {}

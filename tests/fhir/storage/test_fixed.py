@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from socle.fhir.storage import database as D
 from socle.fhir.storage import schema as S
 from socle.fhir.storage.database import create_db_engine
-from socle.fhir.storage.fixed import FixedStatement
+from socle.fhir.storage.fixed import FixedStatement, pipeline
 
 _R = S.resource.c
 _INSERT = FixedStatement(
@@ -172,3 +172,49 @@ def test_sqlite_checkpoints_the_wal_in_the_background(tmp_path: Path, monkeypatc
     while len(_checkpointers()) > before and time.monotonic() < deadline:
         time.sleep(0.05)
     assert len(_checkpointers()) == before
+
+
+def test_postgres_pipeline_sends_together_and_reports_errors(db_url: str, tenant: str) -> None:
+    engine = create_db_engine(db_url, pool_size=1)
+    if engine.dialect.name != "postgresql":
+        engine.dispose()
+        pytest.skip("psycopg pipeline mode")
+    try:
+        with engine.connect() as conn:
+            conn.begin()
+            with pipeline(conn):
+                _INSERT.rowcount(conn, _row(tenant, "p1"))
+                _INSERT.rowcount(conn, _row(tenant, "p2"))
+            assert _BY_ID.first(conn, {"t": tenant, "id": "p2"})[0] == 1
+            with pytest.raises(IntegrityError), pipeline(conn):
+                _INSERT.rowcount(conn, _row(tenant, "p3"))
+                _INSERT.rowcount(conn, _row(tenant, "p1"))  # already there
+            conn.rollback()
+    finally:
+        engine.dispose()
+
+
+def test_postgres_flush_of_one_resource_is_one_pipeline(fhir_engine, tenant) -> None:  # noqa: ANN001
+    """A write of one resource sends its version and index rows in one round trip; a bulk
+    flush (COPY) does not use the pipeline (COPY cannot run in one)."""
+    from socle.fhir.context import RequestContext
+
+    store = fhir_engine.store
+    if store.sqlite:
+        pytest.skip("psycopg pipeline mode")
+    seen: dict[str, int] = {}
+
+    def capture(conn, cursor, sql, *args) -> None:  # noqa: ANN001
+        table = sql.split()[2].strip('"') if sql.startswith("INSERT INTO") else ""
+        if table.startswith(("idx_", "resource_version")):
+            seen[table] = int(conn.connection.dbapi_connection.pgconn.pipeline_status)
+
+    patient = {"resourceType": "Patient", "name": [{"family": "Pipe"}], "gender": "female"}
+    event.listen(store.engine, "before_cursor_execute", capture)
+    try:
+        with store.session(tenant, write=True) as s:
+            fhir_engine.crud.create(s, RequestContext(tenant=tenant), "Patient", patient)
+    finally:
+        event.remove(store.engine, "before_cursor_execute", capture)
+    assert seen and all(seen.values()), seen  # every insert sent in pipeline mode
+    assert {"resource_version", "idx_string"} <= set(seen)
