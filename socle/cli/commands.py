@@ -84,16 +84,26 @@ def serve(args: argparse.Namespace) -> int:
     from socle.observability import configure_logging
 
     configure_logging(settings.log_level)
-    uvicorn.run(
-        "socle.server:app_factory",
-        log_config=None,
-        factory=True,
-        host=args.host,
-        port=args.port,
-        workers=workers,
-        log_level=settings.log_level,
-        access_log=False,
-    )
+    from socle.cli.ins import start_beside_server
+
+    mllp = start_beside_server(args)
+    if isinstance(mllp, int):
+        return mllp
+    try:
+        uvicorn.run(
+            "socle.server:app_factory",
+            log_config=None,
+            factory=True,
+            host=args.host,
+            port=args.port,
+            workers=workers,
+            log_level=settings.log_level,
+            access_log=False,
+        )
+    finally:
+        if mllp is not None:
+            mllp.stop()
+            mllp.engine.close()
     return 0
 
 

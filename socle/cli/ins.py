@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import sys
@@ -232,14 +231,66 @@ def worklist(args: argparse.Namespace) -> int:
 
 
 def serve_mllp(args: argparse.Namespace) -> int:
+    server = _mllp_server(args, args.host, args.port, args.forward, args.allow_remote)
+    if isinstance(server, int):
+        return server
+    print(f"MLLP listener on {args.host}:{server.port} (tenant {args.tenant})", file=sys.stderr)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.engine.close()
+    return 0
+
+
+def add_serve_options(serve: argparse.ArgumentParser) -> None:
+    """`socle serve --mllp-port`: the PAM feed listener beside the HTTP server."""
+    env = os.environ.get
+    serve.add_argument(
+        "--mllp-port",
+        type=int,
+        default=int(env("SOCLE_MLLP_PORT", "0")) or None,
+        help="also run the HL7 v2 PAM feed's MLLP listener on this port (default: off)",
+    )
+    serve.add_argument("--mllp-host", default=env("SOCLE_MLLP_HOST", "127.0.0.1"))
+    serve.add_argument("--mllp-forward", default=env("SOCLE_MLLP_FORWARD"))
+    serve.add_argument(
+        "--mllp-allow-remote",
+        action="store_true",
+        help="let the MLLP listener use a non-loopback address (no authentication on MLLP)",
+    )
+
+
+def start_beside_server(args: argparse.Namespace):  # noqa: ANN201
+    """The MLLP listener of `socle serve --mllp-port`, started in threads of the serving
+    process (with several workers, the supervisor: one listener whatever their number);
+    None without --mllp-port, an exit code when refused."""
+    if not args.mllp_port:
+        return None
+    args.tenant = os.environ.get("SOCLE_TENANT", "default")
+    server = _mllp_server(
+        args, args.mllp_host, args.mllp_port, args.mllp_forward, args.mllp_allow_remote
+    )
+    if isinstance(server, int):
+        return server
+    server.start_background()
+    print(f"MLLP listener on {args.mllp_host}:{server.port}", file=sys.stderr)
+    return server
+
+
+def _mllp_server(
+    args: argparse.Namespace, host: str, port: int, forward: str | None, allow_remote: bool
+):  # noqa: ANN202
+    """An MllpServer on its own engine, with the security module unless --auth none."""
     from socle.cli.commands import _loopback
     from socle.ins.mllp import MllpServer
     from socle.observability import configure_logging
 
-    if not _loopback(args.host) and not args.allow_remote:
+    if not _loopback(host) and not allow_remote:
         print(
-            f"Refusing to listen on {args.host}: MLLP carries no authentication. Use a "
-            "loopback address behind a TLS tunnel, or --allow-remote on a trusted network.",
+            f"Refusing to listen on {host}: MLLP carries no authentication. Use a loopback "
+            "address behind a TLS tunnel, or allow remote peers on a trusted network.",
             file=sys.stderr,
         )
         return 2
@@ -251,16 +302,8 @@ def serve_mllp(args: argparse.Namespace) -> int:
         install(engine)
     else:
         print("WARNING: --auth none: HL7 messages are not audited", file=sys.stderr)
-    forward = None
-    if args.forward:
-        host, _, port = args.forward.rpartition(":")
-        forward = (host or "127.0.0.1", int(port))
-    server = MllpServer(engine, args.tenant, args.host, args.port, forward)
-    print(f"MLLP listener on {args.host}:{args.port} (tenant {args.tenant})", file=sys.stderr)
-    try:
-        asyncio.run(server.serve_forever())
-    except KeyboardInterrupt:
-        pass
-    finally:
-        engine.close()
-    return 0
+    target = None
+    if forward:
+        forward_host, _, forward_port = forward.rpartition(":")
+        target = (forward_host or "127.0.0.1", int(forward_port))
+    return MllpServer(engine, args.tenant, host, port, target)

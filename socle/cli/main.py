@@ -32,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="authentication mode: 'oidc' (bearer tokens; embedded provider by default) or "
         "'none' (only allowed on a loopback host)",
     )
+    ins.add_serve_options(serve)
     serve.set_defaults(func=commands.serve)
 
     migrate = sub.add_parser("migrate", help="create or upgrade the database schema")

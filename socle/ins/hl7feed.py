@@ -490,6 +490,18 @@ def handle(engine: FhirEngine, tenant: str, raw: bytes, peer: str | None = None)
     return outcome
 
 
+def internal_error(raw: bytes) -> bytes:
+    """The NAK (AE, 207) of a message whose processing failed unexpectedly (the database
+    went away…): the sender keeps its link and sends the message again later."""
+    err = Hl7Error("AE", "207", "Application internal error: send the message again", "MSH")
+    try:
+        text, codec = decode(raw)
+        msg = parse(text)
+    except Hl7Error:
+        msg, codec = None, "utf-8"
+    return ack(msg, "AE", err, codec)
+
+
 def _store(
     engine: FhirEngine,
     tenant: str,

@@ -1,11 +1,20 @@
-"""MLLP listener (asyncio) for the HL7 v2 PAM feed, with forwarding to a subscriber.
+"""MLLP listener for the HL7 v2 PAM feed, with forwarding to a subscriber.
 
-Framing: each message is ``<VT> message <FS><CR>`` (0x0B … 0x1C 0x0D). Messages of one
-connection are processed in order, each in a worker thread (one database transaction),
-and answered with an ACK/NAK in the same framing. Accepted messages are forwarded, as
-received, to the subscriber (``--forward host:port``), through a queue and one
-persistent connection that is re-opened when it drops; the subscriber's ACKs are read
-and discarded.
+Framing: each message is ``<VT> message <FS><CR>`` (0x0B … 0x1C 0x0D). A PAM sender waits
+for each ACK before sending the next message, so a connection is a strict sequence of
+round trips and its latency is the feed's throughput. Each connection therefore has a
+thread of its own with a blocking socket that reads a frame, processes the message (one
+database transaction) and writes the ACK/NAK: no hand-over between an event loop and a
+worker thread on the way. That hand-over, with asyncio, cost ~0.7 ms a message on a busy
+2-core machine where a blocking round trip costs 34 µs (docs/ins.md § 6).
+
+Connections are capped (`max_connections`); a frame larger than `MAX_MESSAGE` closes its
+connection. Accepted messages are forwarded, as received, to the subscriber
+(``--forward host:port``) by one more thread, through a bounded queue and one persistent
+connection that is re-opened when it drops; the subscriber's ACKs are read and discarded.
+
+The server runs in threads whatever calls it: `socle mllp` (`serve_forever`), `socle serve
+--mllp-port` (`start_background` beside the HTTP server) and asyncio code (`start`/`close`).
 """
 
 from __future__ import annotations
@@ -13,32 +22,70 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import queue
+import socket
+import threading
+import time
 from typing import TYPE_CHECKING
 
-from socle.ins.hl7feed import handle
+from socle.ins.hl7feed import handle, internal_error
 
 if TYPE_CHECKING:
     from socle.fhir.engine import FhirEngine
 
 log = logging.getLogger("socle.ins.mllp")
 VT, FS, CR = b"\x0b", b"\x1c", b"\x0d"
+END = FS + CR
 MAX_MESSAGE = 1 << 20
+MAX_CONNECTIONS = 64
+RECEIVE = 65536
+FORWARD_TIMEOUT_S = 10.0
 
 
 def frame(message: bytes) -> bytes:
-    return VT + message + FS + CR
+    return VT + message + END
 
 
 async def read_frame(reader: asyncio.StreamReader) -> bytes | None:
     """The next framed message, or None at end of stream (bytes before <VT> are skipped)."""
     try:
-        data = await reader.readuntil(FS + CR)
+        data = await reader.readuntil(END)
     except asyncio.IncompleteReadError:
         return None
     except asyncio.LimitOverrunError as exc:
         raise ValueError("message larger than the MLLP limit") from exc
+    return _unframe(data[:-2])
+
+
+def _unframe(data: bytes) -> bytes:
     start = data.find(VT)
-    return data[start + 1 : -2] if start >= 0 else data[:-2]
+    return data[start + 1 :] if start >= 0 else data
+
+
+class FrameReader:
+    """Frames from a blocking socket, buffered (a read may hold several or part of one)."""
+
+    def __init__(self, sock: socket.socket, limit: int = MAX_MESSAGE) -> None:
+        self.sock, self.limit = sock, limit
+        self.buffer = bytearray()
+
+    def next(self) -> bytes | None:
+        """The next message; None when the peer closed (a partial frame is dropped);
+        ValueError past the size limit."""
+        scanned = 0
+        while True:
+            end = self.buffer.find(END, scanned)
+            if end >= 0:
+                data = bytes(self.buffer[:end])
+                del self.buffer[: end + 2]
+                return _unframe(data)
+            if len(self.buffer) > self.limit:
+                raise ValueError("message larger than the MLLP limit")
+            scanned = max(0, len(self.buffer) - 1)
+            chunk = self.sock.recv(RECEIVE)
+            if not chunk:
+                return None
+            self.buffer += chunk
 
 
 class Forwarder:
@@ -46,37 +93,44 @@ class Forwarder:
 
     def __init__(self, host: str, port: int) -> None:
         self.host, self.port = host, port
-        self.queue: asyncio.Queue[bytes] = asyncio.Queue(maxsize=10_000)
-        self.task: asyncio.Task | None = None
+        self.queue: queue.Queue[bytes | None] = queue.Queue(maxsize=10_000)
+        self.thread: threading.Thread | None = None
         self.sent = 0
 
     def start(self) -> None:
-        self.task = asyncio.create_task(self._run())
+        self.thread = threading.Thread(target=self._run, name="mllp-forward", daemon=True)
+        self.thread.start()
 
-    async def _run(self) -> None:
-        writer = reader = None
-        while True:
-            message = await self.queue.get()
+    def put(self, message: bytes) -> None:
+        self.queue.put(message)
+
+    def _run(self) -> None:
+        sock: socket.socket | None = None
+        reader: FrameReader | None = None
+        while (message := self.queue.get()) is not None:
             for attempt in range(3):
                 try:
-                    if writer is None:
-                        reader, writer = await asyncio.open_connection(self.host, self.port)
-                    writer.write(frame(message))
-                    await writer.drain()
-                    await read_frame(reader)
+                    if sock is None:
+                        sock = socket.create_connection((self.host, self.port), FORWARD_TIMEOUT_S)
+                        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                        reader = FrameReader(sock)
+                    sock.sendall(frame(message))
+                    reader.next()
                     self.sent += 1
                     break
                 except OSError as exc:
                     log.warning("forwarding failed", extra={"error": str(exc)})
-                    writer = None
-                    await asyncio.sleep(0.2 * (attempt + 1))
-            self.queue.task_done()
+                    if sock is not None:
+                        sock.close()
+                    sock = None
+                    time.sleep(0.2 * (attempt + 1))
+        if sock is not None:
+            sock.close()
 
-    async def close(self) -> None:
-        if self.task:
-            self.task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self.task
+    def close(self) -> None:
+        if self.thread is not None:
+            self.queue.put(None)
+            self.thread.join(FORWARD_TIMEOUT_S)
 
 
 class MllpServer:
@@ -87,58 +141,99 @@ class MllpServer:
         host: str = "127.0.0.1",
         port: int = 2575,
         forward: tuple[str, int] | None = None,
+        max_connections: int = MAX_CONNECTIONS,
     ) -> None:
         self.engine, self.tenant, self.host, self.port = engine, tenant, host, port
         self.forwarder = Forwarder(*forward) if forward else None
-        self.server: asyncio.AbstractServer | None = None
+        self.max_connections = max_connections
+        self.listener: socket.socket | None = None
+        self.connections: set[socket.socket] = set()
+        self.lock = threading.Lock()
+        self.stopped = threading.Event()
         self.handled = 0
 
-    async def start(self) -> int:
+    def start_background(self) -> int:
+        """Listen and accept in threads; returns the port (useful with port 0)."""
         if self.forwarder:
             self.forwarder.start()
-        self.server = await asyncio.start_server(
-            self._client, self.host, self.port, limit=MAX_MESSAGE
-        )
-        self.port = self.server.sockets[0].getsockname()[1]
+        self.listener = socket.create_server((self.host, self.port))
+        self.port = self.listener.getsockname()[1]
+        threading.Thread(target=self._accept, name="mllp-accept", daemon=True).start()
         log.info("MLLP listening", extra={"host": self.host, "port": self.port})
         return self.port
 
-    async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        loop = asyncio.get_running_loop()
-        peername = writer.get_extra_info("peername")
-        peer = str(peername[0]) if peername else None
+    def _accept(self) -> None:
+        assert self.listener is not None
+        while not self.stopped.is_set():
+            try:
+                sock, address = self.listener.accept()
+            except OSError:
+                break  # the listener was closed
+            with self.lock:
+                full = len(self.connections) >= self.max_connections
+                if not full:
+                    self.connections.add(sock)
+            if full:
+                log.warning("MLLP connection refused: too many", extra={"peer": address[0]})
+                sock.close()
+                continue
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            name = f"mllp-{address[0]}:{address[1]}"
+            serve = threading.Thread(
+                target=self._serve, args=(sock, address[0]), name=name, daemon=True
+            )
+            serve.start()
+
+    def _serve(self, sock: socket.socket, peer: str) -> None:
+        """One connection: frame in, message processed, ACK out, in order."""
+        reader = FrameReader(sock)
         try:
-            while True:
-                try:
-                    message = await read_frame(reader)
-                except ValueError:
-                    break
-                if message is None:
-                    break
-                outcome = await loop.run_in_executor(
-                    None, handle, self.engine, self.tenant, message, peer
-                )
-                self.handled += 1
-                writer.write(frame(outcome.ack))
-                await writer.drain()
-                if outcome.accepted and self.forwarder:
-                    await self.forwarder.queue.put(message)
-        except (ConnectionError, asyncio.CancelledError):
-            pass
+            while (message := reader.next()) is not None:
+                sock.sendall(frame(self._answer(message, peer)))
+        except (OSError, ValueError) as exc:
+            log.info("MLLP connection closed", extra={"peer": peer, "reason": str(exc)})
         finally:
-            writer.close()
-            with contextlib.suppress(Exception, asyncio.CancelledError):
-                await writer.wait_closed()
+            with self.lock:
+                self.connections.discard(sock)
+            sock.close()
+
+    def _answer(self, message: bytes, peer: str) -> bytes:
+        """The ACK/NAK of one message; forwards it when accepted."""
+        try:
+            outcome = handle(self.engine, self.tenant, message, peer)
+        except Exception:  # noqa: BLE001 - the sender gets a NAK, never a dropped link
+            log.exception("HL7 message failed", extra={"peer": peer})
+            return internal_error(message)
+        self.handled += 1
+        if outcome.accepted and self.forwarder:
+            self.forwarder.put(message)
+        return outcome.ack
+
+    def stop(self) -> None:
+        """Stop accepting, close the open connections and the forwarder."""
+        self.stopped.set()
+        if self.listener is not None:
+            with contextlib.suppress(OSError):
+                self.listener.shutdown(socket.SHUT_RDWR)
+            self.listener.close()
+        with self.lock:
+            open_ones, self.connections = list(self.connections), set()
+        for sock in open_ones:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+        if self.forwarder:
+            self.forwarder.close()
+
+    def serve_forever(self) -> None:
+        """Blocking: serve until interrupted (Ctrl-C) or `stop()`."""
+        self.start_background()
+        try:
+            self.stopped.wait()
+        finally:
+            self.stop()
+
+    async def start(self) -> int:
+        return self.start_background()
 
     async def close(self) -> None:
-        if self.server:
-            self.server.close()
-            await self.server.wait_closed()
-        if self.forwarder:
-            await self.forwarder.close()
-
-    async def serve_forever(self) -> None:
-        await self.start()
-        assert self.server is not None
-        async with self.server:
-            await self.server.serve_forever()
+        await asyncio.get_running_loop().run_in_executor(None, self.stop)

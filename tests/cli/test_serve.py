@@ -108,3 +108,47 @@ def test_auth_none_refuses_non_loopback(tmp_path: Path) -> None:
     )
     assert proc.returncode == 2
     assert b"Refusing" in proc.stderr
+
+
+def _mllp_round_trip(port: int, message: bytes) -> bytes:
+    from socle.ins.mllp import FrameReader, frame
+
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        sock.sendall(frame(message))
+        ack = FrameReader(sock).next()
+    assert ack is not None
+    return ack
+
+
+def test_serve_runs_the_mllp_feed_beside_http(tmp_path: Path) -> None:
+    """`socle serve --mllp-port`: one listener for the whole server (two workers here);
+    a PAM message sent over MLLP is acknowledged and its Patient is served over HTTP."""
+    mllp_port = _free_port()
+    proc, base = _serve(
+        f"sqlite:///{tmp_path / 'm.db'}",
+        tmp_path,
+        "--workers",
+        "2",
+        "--auth",
+        "none",
+        "--mllp-port",
+        str(mllp_port),
+    )
+    try:
+        message = (
+            "MSH|^~\\&|GAM|HOSP|SOCLE|SOCLE|20250102120000||ADT^A28^ADT_A05|s1|P|2.5"
+            "|||||FRA|UNICODE UTF-8\rEVN||20250102120000\r"
+            "PID|||IPPS1^^^HOSP&1.2.250.1.999.9&ISO^PI||SERVEUR^ALICE^^^^^L||19800101|F"
+            "|||^^^^^^BDL^^35238\r"
+        ).encode()
+        ack = _mllp_round_trip(mllp_port, message).decode()
+        assert "MSA|AA|s1" in ack
+        found = httpx.get(
+            f"{base}/fhir/Patient?identifier=urn:oid:1.2.250.1.999.9|IPPS1", timeout=30
+        ).json()
+        assert [e["resource"]["name"][0]["family"] for e in found["entry"]] == ["SERVEUR"]
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    with pytest.raises(OSError):  # the listener stopped with the server
+        _mllp_round_trip(mllp_port, message)
