@@ -18,10 +18,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import orjson
-from sqlalchemy import bindparam, delete, insert, select, union_all, update
+from sqlalchemy import bindparam, delete, insert, select, text, union_all, update
 
 from socle.fhir.context import RequestContext
 from socle.fhir.storage import schema as S
+from socle.fhir.storage.fixed import FixedStatement
 from socle.fhir.storage.store import CurrentRow, StoredVersion
 from socle.ins import model as M
 from socle.ins import normalize as N
@@ -65,14 +66,23 @@ def row_of(tenant: str, patient_id: str, version: int, ident: M.Identity) -> dic
     }
 
 
-# Statements built once: the feed writes one row per message, and building a statement
-# costs more Python than running it.
+# Statements built once and run on the driver (storage/fixed.py): the feed writes one
+# row per message, and SQLAlchemy's execution layer costs more than the statement.
 _T = ins_identity.c
 _KEY = (_T.tenant == bindparam("k_tenant"), _T.patient_id == bindparam("k_patient"))
-_UPDATE_ROW = update(ins_identity).where(*_KEY)
-_INSERT_ROW = insert(ins_identity)
-_STATUS_OF = select(_T.status).where(*_KEY)
-_DELETE_ROW = delete(ins_identity).where(*_KEY)
+_COLUMNS = tuple(row_of("", "", 0, M.Identity()))
+_INSERT_ROW = FixedStatement(insert(ins_identity).values({c: bindparam(c) for c in _COLUMNS}))
+# the same INSERT … ON CONFLICT on SQLite (3.24+) and PostgreSQL: no result to wait for
+_UPSERT_ROW = FixedStatement(
+    text(
+        f"INSERT INTO {ins_identity.name} ({', '.join(_COLUMNS)}) "
+        f"VALUES ({', '.join(':' + c for c in _COLUMNS)}) "
+        "ON CONFLICT (tenant, patient_id) DO UPDATE SET "
+        + ", ".join(f"{c} = excluded.{c}" for c in _COLUMNS if c not in ("tenant", "patient_id"))
+    )
+)
+_STATUS_OF = FixedStatement(select(_T.status).where(*_KEY))
+_DELETE_ROW = FixedStatement(delete(ins_identity).where(*_KEY))
 
 
 def put(
@@ -80,22 +90,20 @@ def put(
 ) -> None:
     """Replace the index row of one Patient (None: deleted); `new`: no row can exist yet.
 
-    Straight on the connection: these rows do not depend on the store's buffered writes,
-    which are then sent once, at commit."""
-    key = {"k_tenant": s.tenant, "k_patient": patient_id}
+    Sent with the session's next flush (`StoreSession.defer`): on PostgreSQL in the round
+    trip that carries the Patient's own rows. Readers of the index flush first."""
     if patient is None:
-        s.conn.execute(_DELETE_ROW, key)
+        s.defer(_DELETE_ROW, {"k_tenant": s.tenant, "k_patient": patient_id})
         return
     row = row_of(s.tenant, patient_id, version, M.read_identity(patient))
-    if new or s.conn.execute(_UPDATE_ROW, {**key, **row}).rowcount == 0:
-        s.conn.execute(_INSERT_ROW, row)
+    s.defer(_INSERT_ROW if new else _UPSERT_ROW, row)
 
 
 def indexed_status(s: StoreSession, patient_id: str) -> str | None:
     """The RNIV status the index holds for a Patient (None: not indexed)."""
-    return s.conn.execute(
-        _STATUS_OF, {"k_tenant": s.tenant, "k_patient": patient_id}
-    ).scalar_one_or_none()
+    s.flush()  # an index row still deferred
+    row = _STATUS_OF.first(s.conn, {"k_tenant": s.tenant, "k_patient": patient_id})
+    return row[0] if row is not None else None
 
 
 def make_after_write(engine: FhirEngine):
@@ -134,7 +142,7 @@ def alive(s: StoreSession, patient_ids: list[str]) -> set[str]:
 
 
 _TOK, _RES, _VER = S.idx_token.c, S.resource.c, S.resource_version.c
-_BY_IDENTIFIER = (
+_BY_IDENTIFIER = FixedStatement(
     select(
         _RES.pk,
         _RES.res_id,
@@ -175,20 +183,19 @@ def resource_by_identifier(
     s.flush()  # a resource created earlier in this transaction must be found
     for system, value in identifiers:
         params = {"k_tenant": s.tenant, "k_type": res_type, "k_value": value, "k_system": system}
-        row = s.conn.execute(_BY_IDENTIFIER, params).first()
+        row = _BY_IDENTIFIER.first(s.conn, params)
         if row is not None:
-            content = bytes(row.content)
+            pk, res_id, version, deleted, last_updated, method, raw = row
+            content = bytes(raw)
             # the update that usually follows needs this version again (the guard's look
             # at what it replaces, the index rows it changes) and, in a SQLite write
             # transaction (writers serialised: nothing can change it), this current row
             if s.write_transaction and s.sqlite:
-                current = CurrentRow(row.pk, row.version, row.deleted, row.last_updated)
-                s.locked(res_type, row.res_id, current)
-            stored = StoredVersion(
-                row.pk, res_type, row.res_id, row.version, row.last_updated, row.method, content
-            )
+                current = CurrentRow(pk, version, bool(deleted), last_updated)
+                s.locked(res_type, res_id, current)
+            stored = StoredVersion(pk, res_type, res_id, version, last_updated, method, content)
             s.remember(stored)
-            return row.res_id, orjson.loads(content)
+            return res_id, orjson.loads(content)
     return None
 
 
@@ -260,31 +267,79 @@ def _record_direct(
     engine.crud.create(s, ctx, "AuditEvent", audit)
 
 
-def candidates(s: StoreSession, ident: M.Identity, limit: int = 500) -> list[Any]:
-    """Index rows sharing a blocking key with `ident`: birth date (or its day/month
-    inversion), phonetic birth name + first name, or the INS."""
-    t = ins_identity.c
+# Candidate blocks: one SELECT per blocking key, in one UNION ALL, so that each one uses
+# its own index (an OR of them makes SQLite scan the whole tenant). Built once per shape
+# (one or two dates, names, INS) with bound values: building the statement for each query,
+# and cache-keying and adapting the results of a new one, cost SQLAlchemy more than the
+# database took to answer it. Only the columns that scoring reads are fetched.
+CANDIDATE_COLUMNS = (
+    "patient_id",
+    "active",
+    "ins",
+    "family",
+    "used_family",
+    "given",
+    "family_key",
+    "birth_date",
+    "sex",
+    "birthplace",
+)
+_BLOCKS: dict[tuple[int, bool, bool], Any] = {}
+
+
+def _blocks(dates: int, names: bool, ins: bool) -> Any:
+    """The candidate statement of one shape: `dates` (0-2) birth dates, the name pair and
+    its inversion, the INS."""
+    found = _BLOCKS.get((dates, names, ins))
+    if found is not None:
+        return found
     tests = []
+    if dates == 1:
+        tests.append(_T.birth_date == bindparam("k_date"))
+    elif dates == 2:
+        tests.append(_T.birth_date.in_([bindparam("k_date"), bindparam("k_swapped")]))
+    if names:
+        tests.append(
+            (_T.family_key == bindparam("k_family")) & (_T.given_key == bindparam("k_given"))
+        )
+        tests.append(
+            (_T.family_key == bindparam("k_given")) & (_T.given_key == bindparam("k_family"))
+        )
+    if ins:
+        tests.append(_T.ins == bindparam("k_ins"))
+    columns = [_T[c] for c in CANDIDATE_COLUMNS]
+    parts = [
+        select(*columns).where(_T.tenant == bindparam("k_tenant"), test).limit(bindparam("k_limit"))
+        for test in tests
+    ]
+    stmt = parts[0] if len(parts) == 1 else union_all(*(p.subquery().select() for p in parts))
+    found = _BLOCKS[(dates, names, ins)] = stmt
+    return found
+
+
+def candidates(s: StoreSession, ident: M.Identity, limit: int = 500) -> list[dict[str, Any]]:
+    """Index rows (`CANDIDATE_COLUMNS`) sharing a blocking key with `ident`: birth date
+    (or its day/month inversion), phonetic birth name + first name (or inverted), or the INS."""
+    params: dict[str, Any] = {"k_tenant": s.tenant, "k_limit": limit}
+    dates = 0
     if ident.birth_date:
-        dates = [ident.birth_date]
+        params["k_date"] = ident.birth_date
         swapped = swap_day_month(ident.birth_date)
         if swapped:
-            dates.append(swapped)
-        tests.append(t.birth_date.in_(dates))
+            params["k_swapped"] = swapped
+        dates = 2 if swapped else 1
     family_key = N.phonetic(ident.birth_family or ident.used_family)
     given_key = N.phonetic(ident.first_given or ident.used_given)
-    if family_key and given_key:
-        tests.append((t.family_key == family_key) & (t.given_key == given_key))
-        tests.append((t.family_key == given_key) & (t.given_key == family_key))  # inverted
+    names = bool(family_key and given_key)
+    if names:
+        params["k_family"], params["k_given"] = family_key, given_key
     if ident.ins:
-        tests.append(t.ins == ident.ins)
-    if not tests:
+        params["k_ins"] = ident.ins
+    if not (dates or names or ident.ins):
         return []
-    # one SELECT per blocking key, so that each one uses its own index (an OR of them
-    # makes SQLite scan the whole tenant)
-    parts = [select(ins_identity).where(t.tenant == s.tenant, test).limit(limit) for test in tests]
-    stmt = parts[0] if len(parts) == 1 else union_all(*(p.subquery().select() for p in parts))
-    out: dict[str, Any] = {}
-    for row in s.execute(stmt).mappings():
-        out.setdefault(row["patient_id"], row)
+    s.flush()  # rows of Patients written earlier in this transaction
+    out: dict[str, dict[str, Any]] = {}
+    for values in s.conn.execute(_blocks(dates, names, bool(ident.ins)), params):
+        if values[0] not in out:  # a row found by two blocks
+            out[values[0]] = dict(zip(CANDIDATE_COLUMNS, values, strict=True))
     return list(out.values())[:limit]

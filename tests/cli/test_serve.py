@@ -136,11 +136,11 @@ def test_serve_runs_the_mllp_feed_beside_http(tmp_path: Path) -> None:
     )
     try:
         message = (
-            "MSH|^~\\&|GAM|HOSP|SOCLE|SOCLE|20250102120000||ADT^A28^ADT_A05|s1|P|2.5"
-            "|||||FRA|UNICODE UTF-8\rEVN||20250102120000\r"
-            "PID|||IPPS1^^^HOSP&1.2.250.1.999.9&ISO^PI||SERVEUR^ALICE^^^^^L||19800101|F"
-            "|||^^^^^^BDL^^35238\r"
-        ).encode()
+            b"MSH|^~\\&|GAM|HOSP|SOCLE|SOCLE|20250102120000||ADT^A28^ADT_A05|s1|P|2.5"
+            b"|||||FRA|UNICODE UTF-8\rEVN||20250102120000\r"
+            b"PID|||IPPS1^^^HOSP&1.2.250.1.999.9&ISO^PI||SERVEUR^ALICE^^^^^L||19800101|F"
+            b"|||^^^^^^BDL^^35238\r"
+        )
         ack = _mllp_round_trip(mllp_port, message).decode()
         assert "MSA|AA|s1" in ack
         found = httpx.get(

@@ -27,6 +27,7 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql import ClauseElement
 
+_PG_IDLE = 0  # psycopg.pq.TransactionStatus.IDLE: no transaction open on the connection
 _Compiled = tuple[str, tuple[str, ...] | None, dict[str, Any], dict[str, Any], bool]
 
 
@@ -103,7 +104,14 @@ def _run(
         if many:
             cursor.executemany(sql, values)
         elif prepare:  # PostgreSQL: a server-side prepared statement (see database.py)
-            cursor.execute(sql, values, prepare=True)
+            raw = conn.connection.dbapi_connection
+            if raw.info.transaction_status == _PG_IDLE and not raw.pgconn.pipeline_status:
+                # psycopg would send its BEGIN and wait for it: in a pipeline, the BEGIN
+                # and the statement take one round trip
+                with raw.pipeline():
+                    cursor.execute(sql, values, prepare=True)
+            else:
+                cursor.execute(sql, values, prepare=True)
         elif values is None:
             cursor.execute(sql)
         else:

@@ -197,6 +197,7 @@ class StoreSession:
         self._known: dict[tuple[str, str], StoredVersion] = {}  # versions read or written
         self._locked: dict[tuple[str, str], CurrentRow] = {}  # rows locked (or written) here
         self._buffered_pks: set[Any] = set()  # resources with rows in _index_rows
+        self._deferred: list[tuple[FixedStatement, dict[str, Any]]] = []  # see defer()
         # New resources are inserted in bulk at flush; until then their rows refer to a
         # _NewResource placeholder that the flush replaces with the database key.
         self._new: dict[tuple[str, str], _NewResource] = {}
@@ -385,6 +386,13 @@ class StoreSession:
             self._known.pop((res_type, res_id), None)
         return version
 
+    def defer(self, statement: FixedStatement, params: dict[str, Any]) -> None:
+        """A write of a table beside the resources (a plugin's own index row) sent with
+        the next flush, after the resources' rows: in the same round trip on PostgreSQL.
+        Its result is never read (an upsert, a delete), and readers of that table see it
+        once the session has flushed (`execute` and the store's reads flush first)."""
+        self._deferred.append((statement, params))
+
     def _replace_all(self, pk: int) -> None:
         """The resource's rows go from every index table (its previous rows are unknown)."""
         self._index_deletes.append(pk)
@@ -492,6 +500,9 @@ class StoreSession:
         """Send buffered resources, versions and index rows to the database in bulk."""
         if self._new:
             self._insert_new_resources()  # the rows below need the keys it returns
+        pending = self._versions or self._index_rows or self._deferred
+        if not (pending or self._index_deletes or self._table_deletes):
+            return
         if self._pipelined():
             with pipeline(self.conn):
                 self._flush_rows()
@@ -508,11 +519,8 @@ class StoreSession:
         every = len(self._index_deletes)
         deletes = [every + len(self._table_deletes.get(t, [])) for t in S.INDEX_TABLES.values()]
         inserts = [len(self._versions), *map(len, self._index_rows.values())]
-        return (
-            max(deletes) <= 1
-            and max(inserts) <= _PG_INSERT_ROWS
-            and sum(map(bool, deletes)) + sum(map(bool, inserts)) > 1
-        )
+        statements = sum(map(bool, deletes)) + sum(map(bool, inserts)) + len(self._deferred)
+        return max(deletes) <= 1 and max(inserts) <= _PG_INSERT_ROWS and statements > 1
 
     def _flush_rows(self) -> None:
         if self._index_deletes or self._table_deletes:
@@ -534,6 +542,10 @@ class StoreSession:
             for table, rows in buffered.items():
                 if rows:
                     self._bulk_insert(table, _resolved(rows))
+        if self._deferred:
+            deferred, self._deferred = self._deferred, []
+            for statement, params in deferred:
+                statement.rowcount(self.conn, params)
 
 
 class _NewResource:

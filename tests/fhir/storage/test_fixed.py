@@ -218,3 +218,29 @@ def test_postgres_flush_of_one_resource_is_one_pipeline(fhir_engine, tenant) -> 
         event.remove(store.engine, "before_cursor_execute", capture)
     assert seen and all(seen.values()), seen  # every insert sent in pipeline mode
     assert {"resource_version", "idx_string"} <= set(seen)
+
+
+def test_postgres_first_statement_carries_the_begin(db_url: str, tenant: str) -> None:
+    """The first fixed statement of a transaction goes in a pipeline with psycopg's BEGIN
+    (one round trip, not two); later ones do not need one."""
+    engine = create_db_engine(db_url, pool_size=1)
+    if engine.dialect.name != "postgresql":
+        engine.dispose()
+        pytest.skip("psycopg pipeline mode")
+    try:
+        with engine.connect() as conn:
+            raw = conn.connection.dbapi_connection
+            opened: list[int] = []
+            original = raw.pipeline
+            raw.pipeline = lambda: opened.append(1) or original()
+            try:
+                conn.begin()
+                assert _BY_ID.first(conn, {"t": tenant, "id": "none"}) is None
+                assert raw.info.transaction_status != 0  # the BEGIN went with it
+                assert _BY_ID.first(conn, {"t": tenant, "id": "none"}) is None
+                conn.rollback()
+            finally:
+                del raw.pipeline
+        assert opened == [1]
+    finally:
+        engine.dispose()
