@@ -15,13 +15,15 @@ import argparse
 import getpass
 import os
 import sys
-import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 import pyotp
 
 from socle.cli.commands import console, settings_from
+
+if TYPE_CHECKING:
+    from socle.security.accounts import Account
 
 KINDS = ("admin", "practitioner", "patient", "secretary", "related")
 MIN_PASSWORD = 12
@@ -102,19 +104,18 @@ def create_account(args: argparse.Namespace) -> int:
 
 def list_accounts(args: argparse.Namespace) -> int:
     with _Context(args) as c:
-        rows = c.rows()
-    now = int(time.time())
+        accounts = c.store.accounts(c.tenant)
     listed = [
         {
-            "username": r.username,
-            "kind": r.kind,
-            "totp": bool(r.totp_secret),
-            "cps_pin": bool(r.pin_hash),
-            "disabled": bool(r.disabled),
-            "locked": int(r.locked_until) > now,
-            "fhirUser": orjson.loads(r.attributes).get("fhir_user"),
+            "username": a.username,
+            "kind": a.kind,
+            "totp": a.has_totp,
+            "cps_pin": a.has_pin,
+            "disabled": a.disabled,
+            "locked": a.locked,
+            "fhirUser": a.attributes.get("fhir_user"),
         }
-        for r in rows
+        for a in accounts
     ]
     if args.format == "json":
         sys.stdout.write(orjson.dumps(listed, option=orjson.OPT_INDENT_2).decode() + "\n")
@@ -138,24 +139,24 @@ def enable_account(args: argparse.Namespace) -> int:
 def reset_totp(args: argparse.Namespace) -> int:
     secret = pyotp.random_base32()
     with _Context(args) as c:
-        if not c.update(args.username, totp_secret=secret):
+        account = c.found(args.username, c.store.set_totp(c.tenant, args.username, secret))
+        if account is None:
             return 1
-        c.revoke_sessions(args.username)
+        c.end_sessions(account)
         c.audit(args.username, f"account {args.username}: new TOTP second factor")
     _print_totp(args.username, secret, c.tenant)
     return 0
 
 
 def set_password(args: argparse.Namespace) -> int:
-    from socle.security.accounts import hash_secret
-
     password = _password(args)
     if password is None:
         return 2
     with _Context(args) as c:
-        if not c.update(args.username, password_hash=hash_secret(password)):
+        account = c.found(args.username, c.store.set_password(c.tenant, args.username, password))
+        if account is None:
             return 1
-        c.revoke_sessions(args.username)
+        c.end_sessions(account)
         c.audit(args.username, f"account {args.username}: password replaced")
     console.print(f"Password of [bold]{args.username}[/] replaced; its sessions were ended")
     return 0
@@ -163,13 +164,11 @@ def set_password(args: argparse.Namespace) -> int:
 
 def _set_disabled(args: argparse.Namespace, disabled: bool) -> int:
     with _Context(args) as c:
-        values: dict[str, Any] = {"disabled": disabled}
-        if not disabled:
-            values.update(failed_count=0, locked_until=0)
-        if not c.update(args.username, **values):
+        account = c.found(args.username, c.store.set_disabled(c.tenant, args.username, disabled))
+        if account is None:
             return 1
         if disabled:
-            c.revoke_sessions(args.username)
+            c.end_sessions(account)
         verb = "disabled" if disabled else "enabled"
         c.audit(args.username, f"account {args.username} {verb}")
     console.print(f"Account [bold]{args.username}[/] {verb}")
@@ -180,7 +179,7 @@ def _set_disabled(args: argparse.Namespace, disabled: bool) -> int:
 
 
 class _Context:
-    """The engine, account store and audit trail of one command."""
+    """The engine, account store, provider sessions and audit trail of one command."""
 
     def __init__(self, args: argparse.Namespace) -> None:
         self.settings = settings_from(args)
@@ -189,80 +188,31 @@ class _Context:
     def __enter__(self) -> _Context:
         from socle.cli.security import _engine
         from socle.security.accounts import AccountStore
+        from socle.security.idp import LoginSessions
         from socle.security.information import Information
+        from socle.security.revocation import Revocations
 
         self.engine = _engine(self.settings)
         self.db = self.engine.store.engine
         self.info = Information(self.engine, self.settings.data_dir)
         self.store = AccountStore(self.db, self.info, demo=False)
+        # the server's access-token lifetime: how long a revoked session must stay listed
+        ttl = int(os.environ.get("SOCLE_AUTH_TOKEN_TTL", "900"))
+        self.sessions = LoginSessions(self.db, Revocations(self.db, self.settings.data_dir), ttl)
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.engine.close()
 
-    def rows(self) -> list[Any]:
-        from sqlalchemy import select
-
-        from socle.security import tables as T
-
-        table = T.security_account
-        with self.db.connect() as conn:
-            return list(
-                conn.execute(
-                    select(table).where(table.c.tenant == self.tenant).order_by(table.c.username)
-                )
-            )
-
-    def update(self, username: str, **values: Any) -> bool:
-        """Change one account; say so when it does not exist."""
-        from sqlalchemy import update
-
-        from socle.security import tables as T
-
-        table = T.security_account
-        with self.db.begin() as conn:
-            done = conn.execute(
-                update(table)
-                .where(table.c.tenant == self.tenant, table.c.username == username)
-                .values(**values)
-            ).rowcount
-        if not done:
-            console.print(f"[red]No account {username!r}[/] in tenant {self.tenant}")
-        return bool(done)
-
-    def revoke_sessions(self, username: str) -> int:
-        """End the account's login sessions: their refresh and access tokens stop."""
-        from sqlalchemy import select, update
-
-        from socle.security import tables as T
-        from socle.security.revocation import SID, Revocations
-
-        account = self.store.account(self.tenant, username)
+    def found(self, username: str, account: Account | None) -> Account | None:
+        """The changed account; say so when it does not exist."""
         if account is None:
-            return 0
-        sessions, refresh = T.security_session, T.security_refresh
-        now = int(time.time())
-        with self.db.begin() as conn:
-            sids = list(
-                conn.execute(
-                    select(sessions.c.sid).where(
-                        sessions.c.tenant == self.tenant,
-                        sessions.c.account_pk == account.pk,
-                        sessions.c.expires > now,
-                    )
-                ).scalars()
-            )
-            conn.execute(
-                update(sessions).where(sessions.c.account_pk == account.pk).values(ended=True)
-            )
-            conn.execute(
-                update(refresh).where(refresh.c.account_pk == account.pk).values(revoked=True)
-            )
-        revocations = Revocations(self.db, self.settings.data_dir)
-        ttl = int(os.environ.get("SOCLE_AUTH_TOKEN_TTL", "900"))
-        for sid in sids:
-            revocations.revoke(self.tenant, SID, sid, now + ttl + 60)
-        return len(sids)
+            console.print(f"[red]No account {username!r}[/] in tenant {self.tenant}")
+        return account
+
+    def end_sessions(self, account: Account) -> int:
+        """End the account's login sessions: their refresh and access tokens stop."""
+        return self.sessions.end_account(self.tenant, account.pk)
 
     def audit(self, username: str, description: str) -> None:
         """The change, in the audit trail (who ran the command, on which account)."""
@@ -283,11 +233,11 @@ class _Context:
 
 def _attributes(c: _Context, args: argparse.Namespace) -> dict[str, Any] | None:
     """What tokens will say about the account, taken from the directory or the record."""
-    from socle.security.information import patient_attributes, practitioner_attributes
+    from socle.security.accounts import find_patient, subject_attributes
 
     kind = args.kind
     if kind == "admin":
-        return {"display": args.display or args.username, "roles": ["admin"]}
+        return subject_attributes(kind, display=args.display or args.username)
     if kind in ("practitioner", "secretary"):
         if not args.rpps:
             console.print("[red]--rpps is required[/] (the Practitioner's RPPS)")
@@ -296,33 +246,22 @@ def _attributes(c: _Context, args: argparse.Namespace) -> dict[str, Any] | None:
         if found is None:
             console.print(f"[red]No Practitioner with RPPS {args.rpps}[/] in tenant {c.tenant}")
             return None
-        attrs = practitioner_attributes(found)
-        if kind == "secretary":
-            doctor = attrs.get("display", "")
-            attrs = {
-                "acting_for": attrs["fhir_user"],
-                "organization": attrs.get("organization"),
-                "display": args.display or f"Secrétariat de {doctor}".strip(),
-            }
-        return attrs
-    patient = None
-    if args.ins:
-        patient = c.info.patient_by_identifier(c.tenant, args.ins)
-    elif args.patient_id:
-        patient = c.info.read(c.tenant, "Patient", args.patient_id)
+        return subject_attributes(kind, practitioner=found, display=args.display)
+    patient = find_patient(c.info, c.tenant, ins=args.ins, patient_id=args.patient_id)
     if patient is None:
         console.print("[red]No such patient[/] (give --ins or --patient-id)")
         return None
     if kind == "patient":
-        return patient_attributes(patient)
+        return subject_attributes(kind, patient=patient)
     if not args.related_id:
         console.print("[red]--related-id is required[/] (the RelatedPerson)")
         return None
-    return {
-        "fhir_user": f"RelatedPerson/{args.related_id}",
-        "patient": patient["id"],
-        "display": args.display or args.username,
-    }
+    return subject_attributes(
+        kind,
+        patient_id=patient["id"],
+        related_id=args.related_id,
+        display=args.display or args.username,
+    )
 
 
 def _password(args: argparse.Namespace) -> str | None:

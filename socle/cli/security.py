@@ -55,12 +55,9 @@ def _engine(settings):  # noqa: ANN001, ANN202
 
 
 def make_token(args: argparse.Namespace) -> int:
+    from socle.security.accounts import find_patient, subject_attributes
     from socle.security.config import ConfigError, load_security_config
-    from socle.security.information import (
-        Information,
-        patient_attributes,
-        practitioner_attributes,
-    )
+    from socle.security.information import Information
     from socle.security.issuer import TokenIssuer
     from socle.security.keys import rotate
 
@@ -91,9 +88,8 @@ def make_token(args: argparse.Namespace) -> int:
             claims = {"sub": client_id, "kind": "system"}
             scope = args.scope or "system/*.cruds"
         elif kind == "admin":
-            claims = issuer.subject_claims(
-                "admin", "admin-cli", {"display": "Administrateur", "roles": ["admin"]}
-            )
+            attrs = subject_attributes("admin", display="Administrateur")
+            claims = issuer.subject_claims("admin", "admin-cli", attrs)
             scope = args.scope or "openid fhirUser user/*.cruds"
         elif kind in ("practitioner", "secretary"):
             if not args.rpps:
@@ -103,39 +99,26 @@ def make_token(args: argparse.Namespace) -> int:
             if found is None:
                 console.print(f"[red]No Practitioner with RPPS {args.rpps} in tenant {tenant}[/]")
                 return 1
-            attrs = practitioner_attributes(found)
-            if kind == "secretary":
-                attrs = {
-                    "acting_for": attrs["fhir_user"],
-                    "organization": attrs.get("organization"),
-                    "display": f"Secrétariat de {attrs.get('display', '')}".strip(),
-                }
-            subject = f"cli-{kind}-{args.rpps}"
-            claims = issuer.subject_claims(kind, subject, attrs)
+            attrs = subject_attributes(kind, practitioner=found)
+            claims = issuer.subject_claims(kind, f"cli-{kind}-{args.rpps}", attrs)
             scope = args.scope or "openid fhirUser user/*.cruds"
             launch = args.patient_id
         elif kind == "patient":
-            patient = None
-            if args.ins:
-                patient = info.patient_by_identifier(tenant, args.ins)
-            elif args.patient_id:
-                patient = info.read(tenant, "Patient", args.patient_id)
+            patient = find_patient(info, tenant, ins=args.ins, patient_id=args.patient_id)
             if patient is None:
                 console.print("[red]No such patient[/] (give --ins or --patient-id)")
                 return 1
-            claims = issuer.subject_claims(
-                "patient", f"cli-patient-{patient['id']}", patient_attributes(patient)
-            )
+            attrs = subject_attributes("patient", patient=patient)
+            claims = issuer.subject_claims("patient", f"cli-patient-{patient['id']}", attrs)
             scope = args.scope or "openid fhirUser launch/patient patient/*.cruds"
         else:  # related
             if not (args.related_id and args.patient_id):
                 console.print("[red]--related-id and --patient-id are required[/]")
                 return 2
-            claims = issuer.subject_claims(
-                "related",
-                f"cli-related-{args.related_id}",
-                {"fhir_user": f"RelatedPerson/{args.related_id}", "patient": args.patient_id},
+            attrs = subject_attributes(
+                "related", patient_id=args.patient_id, related_id=args.related_id
             )
+            claims = issuer.subject_claims("related", f"cli-related-{args.related_id}", attrs)
             scope = args.scope or "openid fhirUser patient/*.rs"
         token = issuer.access_token(
             claims,

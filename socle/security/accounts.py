@@ -67,6 +67,62 @@ def check_secret(stored: str | None, given: str | None) -> bool:
         return False
 
 
+def subject_attributes(
+    kind: str,
+    *,
+    practitioner: dict[str, Any] | None = None,
+    patient: dict[str, Any] | None = None,
+    patient_id: str | None = None,
+    related_id: str | None = None,
+    display: str | None = None,
+) -> dict[str, Any]:
+    """What tokens say about a subject of `kind` (an account's `attributes`).
+
+    `practitioner`: the directory entry (`Information.practitioner_by_rpps`) of a
+    practitioner, or of the doctor a secretary acts for; `patient`: the Patient resource of
+    a patient; `patient_id` and `related_id`: the patient a related person (RelatedPerson)
+    acts for. `display` names an administrator, a secretary (default "Secrétariat de …")
+    or a related person; practitioners and patients are named by the directory. Finding
+    these resources, and saying what is missing, is the caller's part.
+    """
+    if kind == "admin":
+        return {"display": display, "roles": ["admin"]}
+    if kind in ("practitioner", "secretary"):
+        if practitioner is None:
+            raise ValueError(f"a {kind} needs the practitioner's directory entry")
+        attrs = practitioner_attributes(practitioner)
+        if kind == "practitioner":
+            return attrs
+        return {
+            "acting_for": attrs["fhir_user"],
+            "organization": attrs.get("organization"),
+            "display": display or f"Secrétariat de {attrs.get('display', '')}".strip(),
+        }
+    if kind == "patient":
+        if patient is None:
+            raise ValueError("a patient needs the Patient resource")
+        return patient_attributes(patient)
+    if kind == "related":
+        if not (patient_id and related_id):
+            raise ValueError("a related person needs the patient and RelatedPerson ids")
+        attrs = {"fhir_user": f"RelatedPerson/{related_id}", "patient": patient_id}
+        if display:
+            attrs["display"] = display
+        return attrs
+    raise ValueError(f"unknown account kind {kind!r}")
+
+
+def find_patient(
+    info: Information, tenant: str, *, ins: str | None = None, patient_id: str | None = None
+) -> dict[str, Any] | None:
+    """A patient by INS, else by FHIR id; None when neither finds one."""
+    if ins:
+        return info.patient_by_identifier(tenant, ins)
+    if patient_id:
+        return info.read(tenant, "Patient", patient_id)
+    return None
+
+
 @dataclass
 class Account:
     pk: int
@@ -76,9 +132,15 @@ class Account:
     attributes: dict[str, Any]
     has_totp: bool = False
     has_pin: bool = False
+    disabled: bool = False
+    locked_until: int = 0  # epoch seconds; locked after repeated failures until then
 
     def get_user_id(self) -> str:
         return f"acct-{self.pk}"
+
+    @property
+    def locked(self) -> bool:
+        return self.locked_until > time.time()
 
 
 @dataclass
@@ -144,7 +206,10 @@ class Client:
 
 
 class AccountStore:
-    """Accounts, clients and lock-out, in the database (shared by the workers)."""
+    """Accounts, clients and lock-out, in the database (shared by the workers).
+
+    The embedded provider (`socle.security.idp`) and `socle accounts` both change accounts
+    through it; ending an account's login sessions is the provider's (`LoginSessions`)."""
 
     def __init__(
         self,
@@ -216,6 +281,41 @@ class AccountStore:
                 )
             ).first()
 
+    def accounts(self, tenant: str) -> list[Account]:
+        """Every account of the tenant (disabled ones included), by username."""
+        table = T.security_account
+        with self.db.connect() as conn:
+            rows = conn.execute(
+                select(table).where(table.c.tenant == tenant).order_by(table.c.username)
+            ).all()
+        return [_account(row) for row in rows]
+
+    def set_disabled(self, tenant: str, username: str, disabled: bool) -> Account | None:
+        """Disable an account (no more logins), or enable it again, which also unlocks it.
+        Its open sessions are the provider's to end. None when there is no such account."""
+        values: dict[str, Any] = {"disabled": disabled}
+        if not disabled:
+            values.update(failed_count=0, locked_until=0)
+        return self._update(tenant, username, values)
+
+    def set_password(self, tenant: str, username: str, password: str) -> Account | None:
+        """Replace the password (stored as an argon2 hash)."""
+        return self._update(tenant, username, {"password_hash": hash_secret(password)})
+
+    def set_totp(self, tenant: str, username: str, secret: str | None) -> Account | None:
+        """Enrol a new TOTP second factor (its base32 secret), or none."""
+        return self._update(tenant, username, {"totp_secret": secret})
+
+    def _update(self, tenant: str, username: str, values: dict[str, Any]) -> Account | None:
+        table = T.security_account
+        with self.db.begin() as conn:
+            done = conn.execute(
+                update(table)
+                .where(table.c.tenant == tenant, table.c.username == username)
+                .values(**values)
+            ).rowcount
+        return self.account(tenant, username) if done else None
+
     def provision_demo(self, tenant: str, username: str) -> Account | None:
         """Demo mode: an account for a directory professional (RPPS) or patient (INS)."""
         if not self.demo:
@@ -225,21 +325,21 @@ class AccountStore:
                 tenant,
                 "admin",
                 "admin",
-                {"display": "Administrateur démo", "roles": ["admin"]},
+                subject_attributes("admin", display="Administrateur démo"),
                 password=DEMO_ADMIN_PASSWORD,
                 totp_secret=DEMO_ADMIN_TOTP,
             )
         if _RPPS.match(username):
             found = self.info.practitioner_by_rpps(tenant, username)
             if found is not None:
-                attrs = practitioner_attributes(found)
+                attrs = subject_attributes("practitioner", practitioner=found)
                 return self.create_account(
                     tenant, username, "practitioner", attrs, password=DEMO_PASSWORD, pin=DEMO_PIN
                 )
         if _INS.match(username):
             patient = self.info.patient_by_identifier(tenant, username)
             if patient is not None:
-                attrs = patient_attributes(patient)
+                attrs = subject_attributes("patient", patient=patient)
                 return self.create_account(
                     tenant, username, "patient", attrs, password=DEMO_PASSWORD
                 )
@@ -393,4 +493,6 @@ def _account(row: Any) -> Account:
         orjson.loads(row.attributes),
         has_totp=bool(row.totp_secret),
         has_pin=bool(row.pin_hash),
+        disabled=bool(row.disabled),
+        locked_until=int(row.locked_until or 0),
     )

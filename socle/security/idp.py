@@ -53,6 +53,9 @@ from socle.security.revocation import JTI, SID
 from socle.security.tokens import TokenError
 
 if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from socle.security.revocation import Revocations
     from socle.security.service import Security
 
 SESSION_COOKIE = "socle_sid"
@@ -237,6 +240,56 @@ class _Pkce(CodeChallenge):
         return authorization_code.code_challenge_method
 
 
+class LoginSessions:
+    """Ending login sessions of the embedded provider: a logout (one session) and `socle
+    accounts` (every session of an account whose access or credentials changed).
+
+    An ended session stops its refresh tokens at once and, on the next request of any
+    worker, every access token carrying its `sid` (the revocation list keeps the `sid` as
+    long as such a token can live)."""
+
+    def __init__(self, db: Engine, revocations: Revocations, access_token_ttl: int) -> None:
+        self.db = db
+        self.revocations = revocations
+        self.access_token_ttl = access_token_ttl
+
+    def end(self, tenant: str, sid: str) -> None:
+        """End one session (it may be unknown here: its `sid` is revoked all the same)."""
+        sessions, refresh = T.security_session, T.security_refresh
+        self._end(tenant, sessions.c.sid == sid, refresh.c.sid == sid, [sid])
+
+    def end_account(self, tenant: str, account_pk: int) -> int:
+        """End every session of an account and revoke all its refresh tokens; returns the
+        number of sessions that were still valid."""
+        sessions, refresh = T.security_session, T.security_refresh
+        return self._end(
+            tenant, sessions.c.account_pk == account_pk, refresh.c.account_pk == account_pk
+        )
+
+    def _end(
+        self, tenant: str, session_match: Any, refresh_match: Any, sids: list[str] | None = None
+    ) -> int:
+        sessions, refresh = T.security_session, T.security_refresh
+        now = int(time.time())
+        with self.db.begin() as conn:
+            if sids is None:  # the sessions still valid: their access tokens may be live
+                sids = list(
+                    conn.execute(
+                        select(sessions.c.sid).where(
+                            sessions.c.tenant == tenant, session_match, sessions.c.expires > now
+                        )
+                    ).scalars()
+                )
+            ended = update(sessions).where(sessions.c.tenant == tenant, session_match)
+            conn.execute(ended.values(ended=True))
+            revoked = update(refresh).where(refresh.c.tenant == tenant, refresh_match)
+            conn.execute(revoked.values(revoked=True))
+        expires = now + self.access_token_ttl + 60
+        for sid in sids:
+            self.revocations.revoke(tenant, SID, sid, expires)
+        return len(sids)
+
+
 class Provider:
     """The embedded identity provider of one app (one tenant)."""
 
@@ -247,6 +300,7 @@ class Provider:
         self.db = security.engine.store.engine
         self.accounts: AccountStore = security.accounts
         self.issuer: TokenIssuer = security.issuer
+        self.sessions = LoginSessions(self.db, security.revocations, self.config.access_token_ttl)
         self.server = self._server()
         self._hits: dict[str, deque[float]] = defaultdict(deque)
         self._hits_lock = threading.Lock()
@@ -631,25 +685,13 @@ class Provider:
         if found is None:
             return None
         user, sid = found
-        self._end(sid)
+        self.end_session(sid)
         return user
 
-    def _end(self, sid: str) -> None:
+    def end_session(self, sid: str) -> None:
         """End a login session: its refresh tokens and, on the next request (any worker),
         every access token carrying its `sid`."""
-        with self.db.begin() as conn:
-            conn.execute(
-                update(T.security_session)
-                .where(T.security_session.c.tenant == self.tenant, T.security_session.c.sid == sid)
-                .values(ended=True)
-            )
-            conn.execute(
-                update(T.security_refresh)
-                .where(T.security_refresh.c.tenant == self.tenant, T.security_refresh.c.sid == sid)
-                .values(revoked=True)
-            )
-        expires = int(time.time()) + self.config.access_token_ttl + 60
-        self.security.revocations.revoke(self.tenant, SID, sid, expires)
+        self.sessions.end(self.tenant, sid)
 
     def _hinted_sid(self, hint: str | None) -> str | None:
         """The session named by an `id_token_hint` we signed (OIDC RP-initiated logout, for
@@ -1001,7 +1043,7 @@ class Provider:
         user = await run_in_threadpool(self._end_session, request.cookies.get(SESSION_COOKIE))
         hinted = self._hinted_sid(params.get("id_token_hint"))
         if hinted is not None:
-            await run_in_threadpool(self._end, hinted)
+            await run_in_threadpool(self.end_session, hinted)
         await run_in_threadpool(
             self._audit,
             request,

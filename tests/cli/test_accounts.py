@@ -18,6 +18,8 @@ from socle.cli.main import main
 PASSWORD = "correct horse battery"
 RPPS = "https://rpps.esante.gouv.fr"
 G15 = "https://mos.esante.gouv.fr/NOS/TRE_G15-ProfessionSante/FHIR/TRE-G15-ProfessionSante"
+INS = "urn:oid:1.2.250.1.213.1.4.10"
+NIR = "2850775123456"
 
 
 @pytest.fixture
@@ -145,7 +147,9 @@ def test_disable_ends_sessions_and_enable_restores(prod, monkeypatch, capsys) ->
     from socle.security.revocation import Revocations
 
     args = ("accounts", "create", "carol", "--password-stdin")
-    assert run(monkeypatch, capsys, *args, stdin=PASSWORD + "\n")[0] == 0
+    code, out, _ = run(monkeypatch, capsys, *args, stdin=PASSWORD + "\n")
+    assert code == 0
+    totp = parse_qs(urlsplit(out.strip().splitlines()[-1]).query)["secret"][0]
     db, store = _store(prod)
     try:
         account = store.account("default", "carol")
@@ -162,7 +166,6 @@ def test_disable_ends_sessions_and_enable_restores(prod, monkeypatch, capsys) ->
         revocations = Revocations(db, Path(prod["dir"]))
         revocations.refresh()
         assert revocations.is_revoked(sid, None)  # its access tokens stop at once
-        totp = store._row("default", "carol").totp_secret
         code = pyotp.TOTP(totp).now()
         assert store.login("default", "carol", "password", PASSWORD, code).account is None
         assert run(monkeypatch, capsys, "accounts", "enable", "carol")[0] == 0
@@ -171,6 +174,9 @@ def test_disable_ends_sessions_and_enable_restores(prod, monkeypatch, capsys) ->
         code_, out, _ = run(monkeypatch, capsys, "accounts", "reset-totp", "carol")
         new_secret = parse_qs(urlsplit(out.strip().splitlines()[-1]).query)["secret"][0]
         assert code_ == 0 and new_secret != totp
+        assert store.login("default", "carol", "password", PASSWORD, code).account is None
+        new_code = pyotp.TOTP(new_secret).now()
+        assert store.login("default", "carol", "password", PASSWORD, new_code).account is not None
         assert run(monkeypatch, capsys, "accounts", "disable", "nobody")[0] == 1
         # every change is in the (intact) audit trail
         result = verify(db, audit_key(Path(prod["dir"])).public_key())
@@ -180,3 +186,162 @@ def test_disable_ends_sessions_and_enable_restores(prod, monkeypatch, capsys) ->
         assert actions.count("account") >= 4
     finally:
         db.dispose()
+
+
+def _directory() -> None:
+    """A practitioner (dr-house, RPPS 10001234567) and a patient (p-martin, INS NIR) in the
+    database of the `prod` fixture."""
+    assert main(["migrate"]) == 0
+    from socle.config import load_settings
+    from socle.fhir.context import RequestContext
+    from socle.fhir.engine import FhirEngine
+
+    engine = FhirEngine(load_settings())
+    try:
+        ctx = RequestContext(tenant="default")
+        with engine.store.session("default", write=True) as s:
+            engine.crud.update(
+                s,
+                ctx,
+                "Practitioner",
+                "dr-house",
+                {
+                    "resourceType": "Practitioner",
+                    "id": "dr-house",
+                    "identifier": [{"system": RPPS, "value": "10001234567"}],
+                    "name": [{"family": "House", "given": ["Gregory"]}],
+                    "qualification": [{"code": {"coding": [{"system": G15, "code": "10"}]}}],
+                },
+            )
+            engine.crud.update(
+                s,
+                ctx,
+                "Patient",
+                "p-martin",
+                {
+                    "resourceType": "Patient",
+                    "id": "p-martin",
+                    "identifier": [{"system": INS, "value": NIR}],
+                    "name": [{"family": "Martin", "given": ["Léa"]}],
+                },
+            )
+    finally:
+        engine.close()
+
+
+def test_every_kind_of_account_and_the_listing(prod, monkeypatch, capsys) -> None:  # noqa: ANN001
+    _directory()
+    stdin = PASSWORD + "\n"
+    create = ("accounts", "create", "--no-totp", "--password-stdin")
+    for extra in (
+        ("sec.house", "--kind", "secretary", "--rpps", "10001234567"),
+        ("m.martin", "--kind", "patient", "--ins", NIR),
+        ("j.martin", "--kind", "related", "--patient-id", "p-martin", "--related-id", "rp-1"),
+    ):
+        code, _, err = run(monkeypatch, capsys, *create, *extra, stdin=stdin)
+        assert code == 0, err
+    # what is missing is said, and nothing is created
+    code, _, err = run(monkeypatch, capsys, *create, "x", "--kind", "secretary", stdin=stdin)
+    assert code == 1 and "--rpps is required" in err
+    code, _, err = run(monkeypatch, capsys, *create, "y", "--kind", "patient", stdin=stdin)
+    assert code == 1 and "No such patient" in err
+    code, _, err = run(
+        monkeypatch, capsys, *create, "z", "--kind", "related", "--ins", NIR, stdin=stdin
+    )
+    assert code == 1 and "--related-id is required" in err
+    db, store = _store(prod)
+    try:
+        secretary = store.account("default", "sec.house")
+        assert secretary.attributes == {
+            "acting_for": "Practitioner/dr-house",
+            "organization": None,
+            "display": "Secrétariat de Gregory House",
+        }
+        patient = store.account("default", "m.martin")
+        assert patient.attributes["fhir_user"] == "Patient/p-martin"
+        assert patient.attributes["ins"] == NIR
+        related = store.account("default", "j.martin")
+        assert related.attributes == {
+            "fhir_user": "RelatedPerson/rp-1",
+            "patient": "p-martin",
+            "display": "j.martin",
+        }
+        assert [a.username for a in store.accounts("default")] == [
+            "j.martin",
+            "m.martin",
+            "sec.house",
+        ]
+        # locked after failures: the listing says so
+        for _ in range(5):
+            store.login("default", "m.martin", "password", "wrong")
+    finally:
+        db.dispose()
+    code, out, _ = run(monkeypatch, capsys, "accounts", "list")
+    assert code == 0
+    assert out.splitlines() == [
+        "j.martin\trelated\t-\tRelatedPerson/rp-1",
+        "m.martin\tpatient\tlocked\tPatient/p-martin",
+        "sec.house\tsecretary\t-\t",
+    ]
+    code, out, _ = run(monkeypatch, capsys, "accounts", "list", "--format", "json")
+    listed = {a["username"]: a for a in orjson.loads(out)}
+    assert listed["m.martin"] == {
+        "username": "m.martin",
+        "kind": "patient",
+        "totp": False,
+        "cps_pin": False,
+        "disabled": False,
+        "locked": True,
+        "fhirUser": "Patient/p-martin",
+    }
+    # enabling unlocks
+    assert run(monkeypatch, capsys, "accounts", "enable", "m.martin")[0] == 0
+    code, out, _ = run(monkeypatch, capsys, "accounts", "list")
+    assert "m.martin\tpatient\t-\tPatient/p-martin" in out.splitlines()
+
+
+def test_tokens_and_accounts_say_the_same_about_a_subject(prod, monkeypatch, capsys) -> None:  # noqa: ANN001
+    """`socle token` (test shortcut) and an account of `socle accounts` build the subject's
+    attributes the same way: the claims of their tokens agree."""
+    import base64
+
+    from socle.security.config import SecurityConfig
+    from socle.security.issuer import TokenIssuer
+
+    _directory()
+    create = ("accounts", "create", "--no-totp", "--password-stdin")
+    stdin = PASSWORD + "\n"
+    subjects = {"secretary": ("--rpps", "10001234567"), "patient": ("--ins", NIR)}
+    for kind, flags in subjects.items():
+        code, _, err = run(monkeypatch, capsys, *create, kind, "--kind", kind, *flags, stdin=stdin)
+        assert code == 0, err
+    db, store = _store(prod)
+    try:
+        accounts = {kind: store.account("default", kind) for kind in subjects}
+    finally:
+        db.dispose()
+    monkeypatch.setenv("SOCLE_ENV", "development")  # `socle token` is refused in production
+    monkeypatch.delenv("SOCLE_AUTH_ISSUER")
+    issuer = TokenIssuer(SecurityConfig())
+    for kind, flags in subjects.items():
+        code, out, err = run(monkeypatch, capsys, "token", "--as", kind, *flags)
+        assert code == 0, err
+        payload = out.strip().split(".")[1]
+        claims = orjson.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+        account = accounts[kind]
+        expected = issuer.subject_claims(kind, "-", account.attributes)
+        for name, value in expected.items():
+            if name != "sub":
+                assert claims.get(name) == value, (kind, name)
+
+
+def test_changes_to_unknown_accounts_are_refused(prod, monkeypatch, capsys) -> None:  # noqa: ANN001
+    assert run(monkeypatch, capsys, "accounts", "list")[:2] == (0, "")
+    for command in ("disable", "enable", "reset-totp"):
+        code, out, err = run(monkeypatch, capsys, "accounts", command, "ghost")
+        assert code == 1 and "No account 'ghost'" in err and "otpauth" not in out
+    code, _, err = run(
+        monkeypatch, capsys, "accounts", "set-password", "ghost", "--password-stdin",
+        stdin=PASSWORD + "\n",
+    )  # fmt: skip
+    assert code == 1 and "No account 'ghost'" in err

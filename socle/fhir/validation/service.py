@@ -2,7 +2,9 @@
 
 One `ValidationService` per engine (or per `socle validate` run). It is cheap to create:
 the packages and the R4 core definitions are loaded the first time a profile is needed,
-so writes of resources that declare no profile never pay for them.
+so writes of resources that declare no profile never pay for them. They are read again
+when `socle packages install/remove` changes the installed archives (noticed with one
+`stat()` per use), and the profiles `/metadata` advertises are those of the same context.
 
 `register(engine)` wires it into the engine (called from `FhirEngine.__init__`):
 
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -35,6 +38,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 _ORDER = {"fatal": 0, "error": 1, "warning": 2, "information": 3}
+_SETTLE_NS = 100_000_000  # file times are coarser than this
+_RACY = -1
 
 
 def has_errors(issues: Iterable[Issue]) -> bool:
@@ -63,7 +68,12 @@ class ValidationService:
         self._validator: ProfileValidator | None = None
         self._rules: list[tuple[str, str, Rule]] = []
         self._lock = threading.Lock()
-        self._profiles: tuple[tuple[int, ...], dict[str, list[str]]] = ((), {})
+        # a context given by the caller is theirs; one built here follows the archives
+        self._follows_store = context is None
+        self._installed_dir = PackageStore(data_dir).installed_dir
+        self._stamp: int | None = None  # the installed archives when the context was read
+        self._generation = 0  # bumped each time a context is put in place
+        self._profiles: tuple[int, dict[str, list[str]]] | None = None
 
     # -- lazily built parts ----------------------------------------------------------------
 
@@ -73,20 +83,26 @@ class ValidationService:
 
     @property
     def context(self) -> ConformanceContext:
-        if self._context is None:
+        self._follow_packages()
+        context = self._context
+        if context is None:
             with self._lock:
-                if self._context is None:
-                    self._context = ConformanceContext.from_store(self.store)
-                    for warning in self._context.resolution.warnings:
-                        log.debug("packages: %s", warning)
-        return self._context
+                context = self._context
+                if context is None:
+                    stamp = self._settled(self._installed_stamp())  # before reading
+                    context = self._read_context()
+                    self._install_context(context, stamp)
+        return context
 
     @property
     def validator(self) -> ProfileValidator:
-        if self._validator is None:
+        self._follow_packages()
+        validator = self._validator
+        if validator is None:
             context = self.context
             with self._lock:
-                if self._validator is None:
+                validator = self._validator
+                if validator is None:
                     options = ValidatorOptions(
                         unknown_extension=self.policy.unknown_extension,
                         unknown_profile=self.policy.unknown_profile,
@@ -95,8 +111,9 @@ class ValidationService:
                     validator = ProfileValidator(context, self._terminology, self.model, options)
                     for url, name, rule in self._rules:
                         validator.add_rule(url, name, rule)
-                    self._validator = validator
-        return self._validator
+                    if self._context is context:  # not replaced meanwhile
+                        self._validator = validator
+        return validator
 
     def set_terminology(self, terminology: Terminology) -> None:
         """Check bindings through a terminology server (the SMT plugs in here)."""
@@ -105,10 +122,78 @@ class ValidationService:
             self._validator = None
 
     def reload(self) -> None:
-        """Forget loaded definitions (after `socle packages install/remove`)."""
+        """Forget loaded definitions (they are read again when next needed)."""
         with self._lock:
             self._context = None
             self._validator = None
+            self._profiles = None
+
+    # -- following `socle packages install/remove` --------------------------------------------
+
+    def _installed_stamp(self) -> int | None:
+        """The modification time of the installed-packages directory: `socle packages
+        install/remove` (of this process or another) add, replace or delete archives in it,
+        which changes it. One `stat()`; the vendored archives never change at run time."""
+        folder = self._installed_dir
+        if folder is None:
+            return None
+        try:
+            return folder.stat().st_mtime_ns
+        except OSError:
+            return None
+
+    @staticmethod
+    def _settled(stamp: int | None) -> int | None:
+        """The stamp to remember for a read that starts now: `_RACY` when the directory
+        changed so recently that another change within the same clock tick would keep its
+        time (file times are coarse), so that the next use reads the packages once more."""
+        if stamp is not None and abs(time.time_ns() - stamp) < _SETTLE_NS:
+            return _RACY
+        return stamp
+
+    def _read_context(self) -> ConformanceContext:
+        context = ConformanceContext.from_store(self.store)
+        for warning in context.resolution.warnings:
+            log.debug("packages: %s", warning)
+        return context
+
+    def _install_context(self, context: ConformanceContext, stamp: int | None) -> None:
+        """Put a context in place (lock held): validator and profiles follow it."""
+        self._context = context
+        self._validator = None
+        self._profiles = None
+        self._stamp = stamp
+        self._generation += 1
+
+    def _current(self) -> tuple[ConformanceContext, int]:
+        """The context in use and its generation, consistently."""
+        while True:
+            context = self.context
+            with self._lock:
+                if self._context is context:
+                    return context, self._generation
+
+    def _follow_packages(self) -> None:
+        """Read the packages again when the installed archives changed since the context was
+        read, so that validation and `supportedProfile` use the same definitions. An archive
+        that cannot be read keeps the loaded definitions in use (until the next change)."""
+        if not self._follows_store or self._context is None:
+            return
+        stamp = self._installed_stamp()
+        if stamp == self._stamp:
+            return
+        recorded = self._settled(stamp)  # read before the packages: a later change reloads
+        generation = self._generation
+        with self._lock:
+            if self._generation != generation or self._context is None:
+                return  # read meanwhile by another thread
+            try:
+                context = self._read_context()
+            except Exception:  # noqa: BLE001 - a broken archive must not break validation
+                log.exception("the FHIR packages changed but cannot be read; keeping the old ones")
+                self._stamp = recorded  # not again before the next change
+                return
+            self._install_context(context, recorded)
 
     # -- extension points ------------------------------------------------------------------
 
@@ -168,37 +253,48 @@ class ValidationService:
     def search_parameters(self) -> list[dict[str, Any]]:
         return self.context.search_parameters()
 
-    def supported_profiles(self) -> tuple[tuple[int, ...], dict[str, list[str]]]:
+    def supported_profiles(self) -> tuple[int, dict[str, list[str]]]:
         """(key, resource type -> profile URLs) for the CapabilityStatement.
 
-        The profiles are the StructureDefinitions with derivation=constraint and
-        kind=resource of the active packages. They are read from the archives (cached per
-        process) on each call, not from the conformance context, so that the list follows
-        `socle packages install/remove` without a restart; `key` changes with them."""
+        The profiles are those the validator uses: the StructureDefinitions with
+        derivation=constraint and kind=resource of the loaded conformance context (the R4
+        core's own profiles excluded), each URL once, as its bare canonical, with the type
+        of the version a reference to it resolves to (the highest loaded). Computed once
+        per context; `key` changes when the context does (after `socle packages
+        install/remove`, see `_follow_packages`)."""
         try:
-            packages = self.store.packages()
+            context, generation = self._current()
         except Exception:  # noqa: BLE001 - a broken archive must not break /metadata
-            log.exception("cannot read the FHIR packages; supportedProfile left as it was")
-            return self._profiles
-        key = tuple(id(p) for p in packages)
+            log.exception("cannot read the FHIR packages; no supportedProfile")
+            return 0, {}
         cached = self._profiles
-        if cached[0] == key:
+        if cached is not None and cached[0] == generation:
             return cached
-        by_type: dict[str, set[str]] = {}
-        for package in packages:
-            for item in package.conformance_resources():
-                meta = item.meta
-                if (
-                    item.resource_type == "StructureDefinition"
-                    and item.url
-                    and meta.get("derivation") == "constraint"
-                    and meta.get("kind") == "resource"
-                    and isinstance(meta.get("type"), str)
-                ):
-                    by_type.setdefault(meta["type"], set()).add(item.url)
-        result = (key, {t: sorted(urls) for t, urls in sorted(by_type.items())})
-        self._profiles = result
+        result = (generation, _resource_profiles(context))
+        with self._lock:
+            if self._generation == generation:
+                self._profiles = result
         return result
+
+
+def _resource_profiles(context: ConformanceContext) -> dict[str, list[str]]:
+    """Resource type -> sorted profile URLs of the context's packages (one entry per URL)."""
+    by_type: dict[str, set[str]] = {}
+    seen: set[str] = set()
+    for _, item in context.conformance_resources():
+        url = item.url
+        if item.resource_type != "StructureDefinition" or not url or url in seen:
+            continue
+        seen.add(url)
+        used = context.index.resolve(url, "StructureDefinition")
+        meta = used.meta if used is not None else {}
+        if (
+            meta.get("derivation") == "constraint"
+            and meta.get("kind") == "resource"
+            and isinstance(meta.get("type"), str)
+        ):
+            by_type.setdefault(meta["type"], set()).add(url)
+    return {t: sorted(urls) for t, urls in sorted(by_type.items())}
 
 
 def _crashed(severity: str) -> Issue:

@@ -1,7 +1,8 @@
 """capabilities: GET /metadata, a CapabilityStatement generated from what is implemented.
 
 Everything listed comes from the live engine: the resource types of the model, the search
-parameters of the registry (packages included) and the registered operations. Services add
+parameters of the registry (packages included), the registered operations and, as
+`supportedProfile`, the resource profiles of the validator's conformance context. Services add
 their own parts (security, SMART) through ``engine.capability_contributors``.
 """
 
@@ -69,8 +70,9 @@ def capability_statement(engine: Any, base_url: str) -> dict[str, Any]:
 
 
 def _supported_profiles(engine: Any) -> tuple[Any, dict[str, list[str]]]:
-    """The profiles of the loaded packages by resource type (they follow `socle packages
-    install/remove`: the key changes when the archives do)."""
+    """The profiles the validator uses, by resource type: computed once per conformance
+    context by the validation service (not per request); the key changes when the context
+    is read again (after `socle packages install/remove`)."""
     validation = getattr(engine, "validation", None)
     if validation is None:
         return None, {}
