@@ -9,6 +9,7 @@ Writes are buffered and flushed in bulk (executemany) before any read and at com
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -137,10 +138,23 @@ class ResourceStore:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.sqlite = is_sqlite(engine)
+        # SQLite has one writer at a time. Threads of this process queue for it here: a
+        # writer that finds the database locked would sleep in SQLite's busy handler
+        # (1, 2, 5 … 100 ms) instead of starting as soon as the other commits. Other
+        # processes still meet the busy timeout. Reentrant: a nested write session of the
+        # same thread behaves as before (it waits on SQLite's lock).
+        self._writers = threading.RLock() if self.sqlite else None
 
     @contextmanager
     def session(self, tenant: str, *, write: bool = False) -> Iterator[StoreSession]:
         """One database transaction: committed on success, rolled back on any error."""
+        if write and self._writers is not None:
+            with self._writers:
+                yield from self._session(tenant, write)
+        else:
+            yield from self._session(tenant, write)
+
+    def _session(self, tenant: str, write: bool) -> Iterator[StoreSession]:
         with self.engine.connect() as conn:
             if write and self.sqlite:
                 conn.info["socle_write"] = True  # read once by the BEGIN IMMEDIATE hook

@@ -90,3 +90,33 @@ def test_parallel_conditional_creates_make_one_resource(fhir_engine, tenant, n) 
     with ThreadPoolExecutor(6) as pool:
         ids = set(pool.map(create, range(n)))
     assert len(ids) == 1
+
+
+def test_sqlite_writers_of_one_process_queue_before_the_database(fhir_engine, tenant) -> None:  # noqa: ANN001
+    """A second writer thread waits on the store's lock, not in SQLite's busy handler
+    (which sleeps up to 100 ms at a time): it takes no connection until the first commits."""
+    import threading
+    import time
+
+    store = fhir_engine.store
+    if not store.sqlite:
+        pytest.skip("SQLite's single writer")
+    pool = store.engine.pool
+    inside, done = threading.Event(), threading.Event()
+
+    def second() -> None:
+        inside.wait()
+        with store.session(tenant, write=True):
+            pass
+        done.set()
+
+    worker = threading.Thread(target=second)
+    worker.start()
+    with store.session(tenant, write=True):
+        base = pool.checkedout()
+        inside.set()
+        time.sleep(0.3)
+        assert pool.checkedout() == base  # the second writer holds no connection yet
+        assert not done.is_set()
+    worker.join(10)
+    assert done.is_set()

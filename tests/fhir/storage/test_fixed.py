@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import bindparam, event, insert, select, text, update
+from sqlalchemy import Engine, bindparam, event, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from socle.fhir.storage import database as D
@@ -45,99 +46,91 @@ def _row(tenant: str, res_id: str) -> dict:
     }
 
 
-def test_runs_in_the_callers_transaction(db_url: str, tenant: str) -> None:
+@pytest.fixture
+def engine(db_url: str) -> Iterator[Engine]:
+    """A small engine of its own (pool of one) on the test database."""
+    made = create_db_engine(db_url, pool_size=1)
+    yield made
+    made.dispose()
+
+
+@pytest.fixture
+def postgres_only(engine: Engine) -> None:
+    if engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL: prepared statements, pool pings, pipeline mode")
+
+
+def test_runs_in_the_callers_transaction(engine: Engine, tenant: str) -> None:
     """Reads see the transaction's own writes, literals bound by the statement itself
     ('Patient') are sent, and a rollback takes the fixed statements' writes back."""
-    engine = create_db_engine(db_url, pool_size=1)
-    try:
-        with engine.connect() as conn:
-            conn.begin()
-            assert _INSERT.rowcount(conn, _row(tenant, "a")) == 1
-            assert _BY_ID.first(conn, {"t": tenant, "id": "a"})[0] == 1
-            assert _BUMP.rowcount(conn, {"t": tenant, "id": "a"}) == 1
-            version, deleted = _BY_ID.first(conn, {"t": tenant, "id": "a"})
-            assert (version, bool(deleted)) == (2, False)
-            assert _BY_ID.first(conn, {"t": tenant, "id": "missing"}) is None
-            conn.rollback()
-        with engine.connect() as conn:
-            conn.begin()
-            assert _BY_ID.first(conn, {"t": tenant, "id": "a"}) is None
-            conn.rollback()
-    finally:
-        engine.dispose()
+    with engine.connect() as conn:
+        conn.begin()
+        assert _INSERT.rowcount(conn, _row(tenant, "a")) == 1
+        assert _BY_ID.first(conn, {"t": tenant, "id": "a"})[0] == 1
+        assert _BUMP.rowcount(conn, {"t": tenant, "id": "a"}) == 1
+        version, deleted = _BY_ID.first(conn, {"t": tenant, "id": "a"})
+        assert (version, bool(deleted)) == (2, False)
+        assert _BY_ID.first(conn, {"t": tenant, "id": "missing"}) is None
+        conn.rollback()
+    with engine.connect() as conn:
+        conn.begin()
+        assert _BY_ID.first(conn, {"t": tenant, "id": "a"}) is None
+        conn.rollback()
 
 
-def test_driver_errors_are_sqlalchemy_errors(db_url: str, tenant: str) -> None:
+def test_driver_errors_are_sqlalchemy_errors(engine: Engine, tenant: str) -> None:
     """The store tells a conflict (IntegrityError) from a failure as with SQLAlchemy."""
-    engine = create_db_engine(db_url, pool_size=1)
-    try:
-        with engine.connect() as conn:
-            conn.begin()
+    with engine.connect() as conn:
+        conn.begin()
+        _INSERT.rowcount(conn, _row(tenant, "dup"))
+        with pytest.raises(IntegrityError):
             _INSERT.rowcount(conn, _row(tenant, "dup"))
-            with pytest.raises(IntegrityError):
-                _INSERT.rowcount(conn, _row(tenant, "dup"))
-            conn.rollback()
-    finally:
-        engine.dispose()
+        conn.rollback()
 
 
-def test_statement_listeners_see_fixed_statements(db_url: str, tenant: str) -> None:
-    engine = create_db_engine(db_url, pool_size=1)
+def test_statement_listeners_see_fixed_statements(engine: Engine, tenant: str) -> None:
     seen: list[str] = []
     event.listen(engine, "before_cursor_execute", lambda c, cur, sql, *a: seen.append(sql))
-    try:
-        with engine.connect() as conn:
-            conn.begin()
-            _BY_ID.first(conn, {"t": tenant, "id": "a"})
-            conn.rollback()
-    finally:
-        engine.dispose()
+    with engine.connect() as conn:
+        conn.begin()
+        _BY_ID.first(conn, {"t": tenant, "id": "a"})
+        conn.rollback()
     assert any(sql.lstrip().upper().startswith("SELECT RESOURCE.VERSION") for sql in seen)
 
 
-def test_postgres_prepares_only_fixed_statements(db_url: str, tenant: str) -> None:
+def test_postgres_prepares_only_fixed_statements(
+    engine: Engine, postgres_only: None, tenant: str
+) -> None:
     """Searches (run through SQLAlchemy) are never server-prepared, so PostgreSQL plans
     each with its values; fixed statements are, so they may use a generic plan."""
-    engine = create_db_engine(db_url, pool_size=1)
-    if engine.dialect.name != "postgresql":
-        engine.dispose()
-        pytest.skip("PostgreSQL prepared statements")
     query = select(_R.pk).where(_R.tenant == bindparam("t"), _R.res_id == "searched")
     prepared = "SELECT statement FROM pg_prepared_statements"
-    try:
-        with engine.connect() as conn:
-            conn.begin()
-            for _ in range(10):  # psycopg's default would prepare it after 5
-                conn.execute(query, {"t": tenant}).all()
-            _BY_ID.first(conn, {"t": tenant, "id": "a"})
-            statements = [r[0] for r in conn.execute(text(prepared))]
-            conn.rollback()
-    finally:
-        engine.dispose()
+    with engine.connect() as conn:
+        conn.begin()
+        for _ in range(10):  # psycopg's default would prepare it after 5
+            conn.execute(query, {"t": tenant}).all()
+        _BY_ID.first(conn, {"t": tenant, "id": "a"})
+        statements = [r[0] for r in conn.execute(text(prepared))]
+        conn.rollback()
     assert not any("searched" in s for s in statements)
     assert any("resource.version" in s.lower() for s in statements)
 
 
-def test_postgres_pings_only_idle_connections(db_url: str, monkeypatch) -> None:  # noqa: ANN001
-    engine = create_db_engine(db_url, pool_size=1)
-    if engine.dialect.name != "postgresql":
-        engine.dispose()
-        pytest.skip("PostgreSQL pool")
+def test_postgres_pings_only_idle_connections(
+    engine: Engine, postgres_only: None, monkeypatch
+) -> None:  # noqa: ANN001
     pings: list[int] = []
     original = engine.dialect.do_ping
     monkeypatch.setattr(engine.dialect, "do_ping", lambda c: pings.append(1) or original(c))
-    try:
-        for _ in range(3):  # busy: checked out again at once
-            with engine.connect() as conn:
-                conn.execute(text("SELECT 1"))
-        assert pings == []
-        monkeypatch.setattr(D, "PG_PING_AFTER_IDLE_S", 0.0)
-        time.sleep(0.01)
+    for _ in range(3):  # busy: checked out again at once
         with engine.connect() as conn:
             conn.execute(text("SELECT 1"))
-        assert pings == [1]
-    finally:
-        engine.dispose()
+    assert pings == []
+    monkeypatch.setattr(D, "PG_PING_AFTER_IDLE_S", 0.0)
+    time.sleep(0.01)
+    with engine.connect() as conn:
+        conn.execute(text("SELECT 1"))
+    assert pings == [1]
 
 
 def _checkpointers() -> list[threading.Thread]:
@@ -152,46 +145,39 @@ def test_sqlite_checkpoints_the_wal_in_the_background(tmp_path: Path, monkeypatc
     path = tmp_path / "wal.db"
     before = len(_checkpointers())
     engine = create_db_engine(f"sqlite:///{path}", pool_size=1)
-    try:
-        with engine.connect() as conn:
-            assert conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar_one() == 4000
-            conn.exec_driver_sql("CREATE TABLE t (x BLOB)")
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar_one() == 4000
+        conn.exec_driver_sql("CREATE TABLE t (x BLOB)")
+        conn.commit()
+        for _ in range(50):  # some 100 pages of 4 KB: in the WAL until a checkpoint
+            conn.begin()
+            conn.exec_driver_sql("INSERT INTO t VALUES (zeroblob(8000))")
             conn.commit()
-            for _ in range(50):  # some 100 pages of 4 KB: in the WAL until a checkpoint
-                conn.begin()
-                conn.exec_driver_sql("INSERT INTO t VALUES (zeroblob(8000))")
-                conn.commit()
-        deadline = time.monotonic() + 10
-        while path.stat().st_size < 300_000 and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert path.stat().st_size >= 300_000  # the pages reached the database file
-        assert len(_checkpointers()) == before + 1
-    finally:
-        engine.dispose()
+    deadline = time.monotonic() + 10
+    while path.stat().st_size < 300_000 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert path.stat().st_size >= 300_000  # the pages reached the database file
+    assert len(_checkpointers()) == before + 1
+    engine.dispose()
     deadline = time.monotonic() + 5
     while len(_checkpointers()) > before and time.monotonic() < deadline:
         time.sleep(0.05)
     assert len(_checkpointers()) == before
 
 
-def test_postgres_pipeline_sends_together_and_reports_errors(db_url: str, tenant: str) -> None:
-    engine = create_db_engine(db_url, pool_size=1)
-    if engine.dialect.name != "postgresql":
-        engine.dispose()
-        pytest.skip("psycopg pipeline mode")
-    try:
-        with engine.connect() as conn:
-            conn.begin()
-            with pipeline(conn):
-                _INSERT.rowcount(conn, _row(tenant, "p1"))
-                _INSERT.rowcount(conn, _row(tenant, "p2"))
-            assert _BY_ID.first(conn, {"t": tenant, "id": "p2"})[0] == 1
-            with pytest.raises(IntegrityError), pipeline(conn):
-                _INSERT.rowcount(conn, _row(tenant, "p3"))
-                _INSERT.rowcount(conn, _row(tenant, "p1"))  # already there
-            conn.rollback()
-    finally:
-        engine.dispose()
+def test_postgres_pipeline_sends_together_and_reports_errors(
+    engine: Engine, postgres_only: None, tenant: str
+) -> None:
+    with engine.connect() as conn:
+        conn.begin()
+        with pipeline(conn):
+            _INSERT.rowcount(conn, _row(tenant, "p1"))
+            _INSERT.rowcount(conn, _row(tenant, "p2"))
+        assert _BY_ID.first(conn, {"t": tenant, "id": "p2"})[0] == 1
+        with pytest.raises(IntegrityError), pipeline(conn):
+            _INSERT.rowcount(conn, _row(tenant, "p3"))
+            _INSERT.rowcount(conn, _row(tenant, "p1"))  # already there
+        conn.rollback()
 
 
 def test_postgres_flush_of_one_resource_is_one_pipeline(fhir_engine, tenant) -> None:  # noqa: ANN001
@@ -220,27 +206,22 @@ def test_postgres_flush_of_one_resource_is_one_pipeline(fhir_engine, tenant) -> 
     assert {"resource_version", "idx_string"} <= set(seen)
 
 
-def test_postgres_first_statement_carries_the_begin(db_url: str, tenant: str) -> None:
+def test_postgres_first_statement_carries_the_begin(
+    engine: Engine, postgres_only: None, tenant: str
+) -> None:
     """The first fixed statement of a transaction goes in a pipeline with psycopg's BEGIN
     (one round trip, not two); later ones do not need one."""
-    engine = create_db_engine(db_url, pool_size=1)
-    if engine.dialect.name != "postgresql":
-        engine.dispose()
-        pytest.skip("psycopg pipeline mode")
-    try:
-        with engine.connect() as conn:
-            raw = conn.connection.dbapi_connection
-            opened: list[int] = []
-            original = raw.pipeline
-            raw.pipeline = lambda: opened.append(1) or original()
-            try:
-                conn.begin()
-                assert _BY_ID.first(conn, {"t": tenant, "id": "none"}) is None
-                assert raw.info.transaction_status != 0  # the BEGIN went with it
-                assert _BY_ID.first(conn, {"t": tenant, "id": "none"}) is None
-                conn.rollback()
-            finally:
-                del raw.pipeline
-        assert opened == [1]
-    finally:
-        engine.dispose()
+    with engine.connect() as conn:
+        raw = conn.connection.dbapi_connection
+        opened: list[int] = []
+        original = raw.pipeline
+        raw.pipeline = lambda: opened.append(1) or original()
+        try:
+            conn.begin()
+            assert _BY_ID.first(conn, {"t": tenant, "id": "none"}) is None
+            assert raw.info.transaction_status != 0  # the BEGIN went with it
+            assert _BY_ID.first(conn, {"t": tenant, "id": "none"}) is None
+            conn.rollback()
+        finally:
+            del raw.pipeline
+    assert opened == [1]
