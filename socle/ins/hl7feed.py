@@ -119,6 +119,7 @@ def charset_of(raw: bytes) -> str:
 
 
 def decode(raw: bytes) -> tuple[str, str]:
+    raw = raw.removeprefix(b"\xef\xbb\xbf")  # a UTF-8 byte order mark some senders add
     codec = charset_of(raw)
     if codec.startswith("unknown:"):
         raise Hl7Error("AR", "103", f"Unsupported character set {codec[8:]!r} in MSH-18", "MSH-18")
@@ -293,8 +294,17 @@ def visit_of(msg: Any, event: str) -> E.Visit:
     return visit
 
 
-def identity_from_pid(pid: Any, base: M.Identity | None = None) -> tuple[M.Identity, list]:
-    """The Identity carried by a PID segment, and the local identifiers (system, value)."""
+def _verbatim(text: str) -> str:
+    return text
+
+
+def identity_from_pid(
+    pid: Any, base: M.Identity | None = None, unescape: Any = _verbatim
+) -> tuple[M.Identity, list]:
+    """The Identity carried by a PID segment, and the local identifiers (system, value).
+
+    `unescape`: the message's (`msg.unescape`), so that names written with HL7 escape
+    sequences (``D\\T\\ARC``, ``O\\X27\\BRIEN``) are read as the characters they stand for."""
     ident = base or M.Identity()
     locals_: list[tuple[str, str]] = []
     ins_found = None
@@ -309,9 +319,9 @@ def identity_from_pid(pid: Any, base: M.Identity | None = None) -> tuple[M.Ident
     for rep in _repetitions(_field(pid, 5)):
         kind = _component(rep, 7) or "L"
         family, first, others = (
-            _component(rep, 1, 1) or _component(rep, 1),
-            _component(rep, 2),
-            _component(rep, 3),
+            unescape(_component(rep, 1, 1) or _component(rep, 1)),
+            unescape(_component(rep, 2)),
+            unescape(_component(rep, 3)),
         )
         if kind == "L":
             ident.birth_family = N.trait(family)
@@ -365,9 +375,9 @@ def _unchanged(old: dict[str, Any], new: dict[str, Any]) -> bool:
     }
 
 
-def _upsert(engine: FhirEngine, s: Any, ctx: RequestContext, pid_seg: Any, who: str) -> str:
+def _upsert(engine: FhirEngine, s: Any, ctx: RequestContext, msg: Any, who: str) -> str:
     """Create or update the Patient keyed by its PID-3 local identifier; returns its id."""
-    ident, locals_ = identity_from_pid(pid_seg)
+    ident, locals_ = identity_from_pid(_segment(msg, "PID"), unescape=msg.unescape)
     if not locals_:
         raise Hl7Error("AE", "101", "PID-3 has no local identifier (type PI)", "PID-3")
     missing = ident.missing_traits(birthplace=False)
@@ -447,7 +457,7 @@ def _apply(
     if event == "A47":
         return [f"Patient/{p}" for p in _change_identifier(engine, s, ctx, msg, who)]
     visit = visit_of(msg, event) if event in VISIT_EVENTS else None
-    pid = _upsert(engine, s, ctx, _segment(msg, "PID"), who)
+    pid = _upsert(engine, s, ctx, msg, who)
     written = [f"Patient/{pid}"]
     if visit is not None:
         written.append(E.record_visit(engine, s, ctx, visit, pid))
