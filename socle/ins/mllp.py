@@ -149,6 +149,11 @@ class MllpServer:
         self.listener: socket.socket | None = None
         self.connections: set[socket.socket] = set()
         self.lock = threading.Lock()
+        # Messages are processed one at a time, whatever the number of connections: the
+        # GIL makes one core the limit anyway, and interleaving them only added hand-overs
+        # (4 senders: 3.9 ms of CPU a message instead of 2.3 on SQLite; on PostgreSQL the
+        # audit chain's head row serialises them and stale heads cost retries).
+        self.processing = threading.Lock()
         self.stopped = threading.Event()
         self.handled = 0
 
@@ -200,7 +205,8 @@ class MllpServer:
     def _answer(self, message: bytes, peer: str) -> bytes:
         """The ACK/NAK of one message; forwards it when accepted."""
         try:
-            outcome = handle(self.engine, self.tenant, message, peer)
+            with self.processing:
+                outcome = handle(self.engine, self.tenant, message, peer)
         except Exception:  # noqa: BLE001 - the sender gets a NAK, never a dropped link
             log.exception("HL7 message failed", extra={"peer": peer})
             return internal_error(message)

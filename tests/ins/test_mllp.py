@@ -159,3 +159,44 @@ def test_feed_over_mllp(ins_engine, tenant) -> None:  # noqa: ANN001
             s, "Patient", [("identifier", "urn:oid:1.2.250.1.999.9|IPP7")]
         )
         assert len(p7) == 1
+
+
+def test_messages_of_several_connections_are_processed_one_at_a_time(monkeypatch) -> None:  # noqa: ANN001
+    """Several senders: each message is still answered in its connection's order, and
+    the messages are processed one at a time (no interleaving on the GIL)."""
+    import threading
+    import time
+
+    from socle.ins import mllp
+    from socle.ins.hl7feed import Outcome
+
+    running, most = [0], [0]
+    guard = threading.Lock()
+
+    def fake_handle(engine, tenant, message, peer):  # noqa: ANN001, ANN202
+        with guard:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+        time.sleep(0.01)
+        with guard:
+            running[0] -= 1
+        return Outcome(b"MSA|AA|" + message.split(b"|")[9] + b"\r", True)
+
+    monkeypatch.setattr(mllp, "handle", fake_handle)
+
+    async def scenario() -> list[list[bytes]]:
+        server = MllpServer(None, "t", port=0)  # type: ignore[arg-type]
+        port = await server.start()
+        try:
+            batches = [
+                [adt("A28", f"C{c}M{i}", control=f"c{c}m{i}").encode() for i in range(5)]
+                for c in range(3)
+            ]
+            return await asyncio.gather(*(_exchange(port, b) for b in batches))
+        finally:
+            await server.close()
+
+    answers = asyncio.run(scenario())
+    for c, acks in enumerate(answers):
+        assert [a.split(b"|")[2].strip() for a in acks] == [f"c{c}m{i}".encode() for i in range(5)]
+    assert most[0] == 1
