@@ -8,10 +8,13 @@ database transaction) and writes the ACK/NAK: no hand-over between an event loop
 worker thread on the way. That hand-over, with asyncio, cost ~0.7 ms a message on a busy
 2-core machine where a blocking round trip costs 34 µs (docs/ins.md § 6).
 
-Connections are capped (`max_connections`); a frame larger than `MAX_MESSAGE` closes its
-connection. Accepted messages are forwarded, as received, to the subscriber
-(``--forward host:port``) by one more thread, through a bounded queue and one persistent
-connection that is re-opened when it drops; the subscriber's ACKs are read and discarded.
+Connections are capped (`max_connections`) and probed by TCP keepalive (a link dropped
+without a close frees its slot after about 2 minutes); a frame larger than `MAX_MESSAGE`
+closes its connection. Accepted messages are forwarded, as received and after their ACK,
+to the subscriber (``--forward host:port``) by one more thread, through a bounded queue
+(never waited on: past 10,000 waiting messages they are dropped and counted) and one
+persistent connection that is re-opened when it drops, with 3 attempts a message; the
+subscriber's ACKs are read and discarded.
 
 The server runs in threads whatever calls it: `socle mllp` (`serve_forever`), `socle serve
 --mllp-port` (`start_background` beside the HTTP server) and asyncio code (`start`/`close`).
@@ -40,6 +43,9 @@ MAX_MESSAGE = 1 << 20
 MAX_CONNECTIONS = 64
 RECEIVE = 65536
 FORWARD_TIMEOUT_S = 10.0
+# A link a sender dropped without closing it (reboot, NAT or firewall timeout) is found by
+# TCP keepalive probes after about 2 minutes of silence, and its slot is freed.
+KEEPALIVE = (("TCP_KEEPIDLE", 60), ("TCP_KEEPINTVL", 10), ("TCP_KEEPCNT", 6))
 
 
 def frame(message: bytes) -> bytes:
@@ -96,40 +102,54 @@ class Forwarder:
         self.queue: queue.Queue[bytes | None] = queue.Queue(maxsize=10_000)
         self.thread: threading.Thread | None = None
         self.sent = 0
+        self.dropped = 0
 
     def start(self) -> None:
         self.thread = threading.Thread(target=self._run, name="mllp-forward", daemon=True)
         self.thread.start()
 
     def put(self, message: bytes) -> None:
-        self.queue.put(message)
+        """Queue a message without waiting: a subscriber that is down must not hold the
+        feed's ACKs back (senders would time out and send again). Past 10,000 waiting
+        messages, new ones are dropped and counted (`dropped`), and logged."""
+        try:
+            self.queue.put_nowait(message)
+        except queue.Full:
+            self.dropped += 1
+            log.error("forwarding queue full: message dropped", extra={"dropped": self.dropped})
 
     def _run(self) -> None:
-        sock: socket.socket | None = None
-        reader: FrameReader | None = None
+        link: tuple[socket.socket, FrameReader] | None = None
         while (message := self.queue.get()) is not None:
             for attempt in range(3):
                 try:
-                    if sock is None:
-                        sock = socket.create_connection((self.host, self.port), FORWARD_TIMEOUT_S)
-                        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                        reader = FrameReader(sock)
-                    sock.sendall(frame(message))
-                    reader.next()
+                    link = link or self._connect()
+                    link[0].sendall(frame(message))
+                    if link[1].next() is None:  # the subscriber closed the link meanwhile
+                        raise ConnectionError("the subscriber closed the connection")
                     self.sent += 1
                     break
-                except OSError as exc:
+                except (OSError, ValueError) as exc:
                     log.warning("forwarding failed", extra={"error": str(exc)})
-                    if sock is not None:
-                        sock.close()
-                    sock = None
+                    if link is not None:
+                        link[0].close()
+                    link = None
                     time.sleep(0.2 * (attempt + 1))
-        if sock is not None:
-            sock.close()
+            else:
+                self.dropped += 1
+                log.error("message not forwarded after 3 attempts", extra={"dropped": self.dropped})
+        if link is not None:
+            link[0].close()
+
+    def _connect(self) -> tuple[socket.socket, FrameReader]:
+        sock = socket.create_connection((self.host, self.port), FORWARD_TIMEOUT_S)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return sock, FrameReader(sock)
 
     def close(self) -> None:
         if self.thread is not None:
-            self.queue.put(None)
+            with contextlib.suppress(queue.Full):
+                self.queue.put(None, timeout=FORWARD_TIMEOUT_S)
             self.thread.join(FORWARD_TIMEOUT_S)
 
 
@@ -161,7 +181,8 @@ class MllpServer:
         """Listen and accept in threads; returns the port (useful with port 0)."""
         if self.forwarder:
             self.forwarder.start()
-        self.listener = socket.create_server((self.host, self.port))
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        self.listener = socket.create_server((self.host, self.port), family=family)
         self.port = self.listener.getsockname()[1]
         threading.Thread(target=self._accept, name="mllp-accept", daemon=True).start()
         log.info("MLLP listening", extra={"host": self.host, "port": self.port})
@@ -175,26 +196,43 @@ class MllpServer:
             except OSError:
                 break  # the listener was closed
             with self.lock:
-                full = len(self.connections) >= self.max_connections
-                if not full:
+                refused = self.stopped.is_set() or len(self.connections) >= self.max_connections
+                if not refused:
                     self.connections.add(sock)
-            if full:
+            if refused:
                 log.warning("MLLP connection refused: too many", extra={"peer": address[0]})
                 sock.close()
                 continue
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            name = f"mllp-{address[0]}:{address[1]}"
-            serve = threading.Thread(
-                target=self._serve, args=(sock, address[0]), name=name, daemon=True
-            )
-            serve.start()
+            try:
+                self._start_connection(sock, address)
+            except (OSError, RuntimeError) as exc:  # e.g. no thread can be started
+                log.error("MLLP connection dropped", extra={"peer": address[0], "error": str(exc)})
+                with self.lock:
+                    self.connections.discard(sock)
+                sock.close()
+
+    def _start_connection(self, sock: socket.socket, address: tuple) -> None:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+        for option, value in KEEPALIVE:
+            if hasattr(socket, option):  # Linux names; other systems keep their defaults
+                sock.setsockopt(socket.IPPROTO_TCP, getattr(socket, option), value)
+        name = f"mllp-{address[0]}:{address[1]}"
+        serve = threading.Thread(
+            target=self._serve, args=(sock, address[0]), name=name, daemon=True
+        )
+        serve.start()
 
     def _serve(self, sock: socket.socket, peer: str) -> None:
-        """One connection: frame in, message processed, ACK out, in order."""
+        """One connection: frame in, message processed, ACK out, in order; an accepted
+        message is queued for the subscriber once its ACK has left."""
         reader = FrameReader(sock)
         try:
             while (message := reader.next()) is not None:
-                sock.sendall(frame(self._answer(message, peer)))
+                ack, accepted = self._answer(message, peer)
+                sock.sendall(frame(ack))
+                if accepted and self.forwarder:
+                    self.forwarder.put(message)
         except (OSError, ValueError) as exc:
             log.info("MLLP connection closed", extra={"peer": peer, "reason": str(exc)})
         finally:
@@ -202,18 +240,16 @@ class MllpServer:
                 self.connections.discard(sock)
             sock.close()
 
-    def _answer(self, message: bytes, peer: str) -> bytes:
-        """The ACK/NAK of one message; forwards it when accepted."""
+    def _answer(self, message: bytes, peer: str) -> tuple[bytes, bool]:
+        """The ACK/NAK of one message, and whether it was accepted."""
         try:
             with self.processing:
                 outcome = handle(self.engine, self.tenant, message, peer)
         except Exception:  # noqa: BLE001 - the sender gets a NAK, never a dropped link
             log.exception("HL7 message failed", extra={"peer": peer})
-            return internal_error(message)
+            return internal_error(message), False
         self.handled += 1
-        if outcome.accepted and self.forwarder:
-            self.forwarder.put(message)
-        return outcome.ack
+        return outcome.ack, outcome.accepted
 
     def stop(self) -> None:
         """Stop accepting, close the open connections and the forwarder."""

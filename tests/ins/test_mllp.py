@@ -200,3 +200,70 @@ def test_messages_of_several_connections_are_processed_one_at_a_time(monkeypatch
     for c, acks in enumerate(answers):
         assert [a.split(b"|")[2].strip() for a in acks] == [f"c{c}m{i}".encode() for i in range(5)]
     assert most[0] == 1
+
+
+def test_forwarding_survives_a_subscriber_that_closes_its_links() -> None:
+    """A subscriber that closes the link after each message: the next message is sent on
+    a new link, not counted as delivered on the dead one."""
+    import socket
+    import threading
+
+    from socle.ins.mllp import Forwarder, FrameReader
+
+    received: list[bytes] = []
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+
+    def subscriber() -> None:
+        while len(received) < 3:
+            sock, _ = listener.accept()
+            with sock:
+                message = FrameReader(sock).next()
+                if message is not None:
+                    received.append(message)
+                    sock.sendall(frame(b"MSH|^~\\&|SUB\rMSA|AA|1\r"))
+
+    thread = threading.Thread(target=subscriber, daemon=True)
+    thread.start()
+    forwarder = Forwarder("127.0.0.1", port)
+    forwarder.start()
+    for i in range(3):
+        forwarder.put(f"MSH|^~\\&|m{i}".encode())
+    forwarder.close()
+    thread.join(10)
+    listener.close()
+    assert received == [f"MSH|^~\\&|m{i}".encode() for i in range(3)]
+    assert (forwarder.sent, forwarder.dropped) == (3, 0)
+
+
+def test_a_full_forwarding_queue_drops_instead_of_holding_the_ack() -> None:
+    from socle.ins.mllp import Forwarder
+
+    forwarder = Forwarder("127.0.0.1", 9)  # never started: nothing drains the queue
+    forwarder.queue.maxsize = 2
+    for i in range(3):
+        forwarder.put(b"m%d" % i)  # returns at once, even when full
+    assert (forwarder.queue.qsize(), forwarder.dropped) == (2, 1)
+
+
+def test_listens_on_ipv6_loopback(monkeypatch) -> None:  # noqa: ANN001
+    import socket
+
+    import pytest
+
+    from socle.ins import mllp
+    from socle.ins.hl7feed import Outcome
+
+    try:
+        socket.create_server(("::1", 0), family=socket.AF_INET6).close()
+    except OSError:
+        pytest.skip("no IPv6 loopback on this machine")
+    monkeypatch.setattr(mllp, "handle", lambda *a: Outcome(b"MSA|AA|v6\r", True))
+    server = MllpServer(None, "t", host="::1", port=0)  # type: ignore[arg-type]
+    port = server.start_background()
+    try:
+        with socket.create_connection(("::1", port), timeout=10) as sock:
+            sock.sendall(frame(adt("A28", "V6").encode()))
+            assert mllp.FrameReader(sock).next() == b"MSA|AA|v6\r"
+    finally:
+        server.stop()

@@ -143,34 +143,34 @@ class _Checkpointer:
     def __init__(self, engine: Engine, database: str) -> None:
         self.database = database
         self.stop = threading.Event()
-        self.started = False
+        self.thread: threading.Thread | None = None
         self.lock = threading.Lock()
-        owner = weakref.ref(engine, lambda _ref: self.stop.set())
-        self.owner = owner
+        self.owner = weakref.ref(engine, lambda _ref: self.stop.set())
         event.listen(engine, "connect", self._on_connect)
         event.listen(engine, "engine_disposed", lambda _engine: self.stop.set())
 
     def _on_connect(self, _dbapi_conn, _record) -> None:  # noqa: ANN001
+        """Start the thread, or a new one when the engine was disposed and is used again."""
         with self.lock:
-            if self.started:
+            if self.thread is not None and self.thread.is_alive() and not self.stop.is_set():
                 return
-            self.started = True
-        self.stop.clear()
-        threading.Thread(target=self._run, name="sqlite-checkpoint", daemon=True).start()
+            self.stop = threading.Event()
+            self.thread = threading.Thread(
+                target=self._run, args=(self.stop,), name="sqlite-checkpoint", daemon=True
+            )
+            self.thread.start()
 
-    def _run(self) -> None:
+    def _run(self, stop: threading.Event) -> None:
         try:
             conn = sqlite3.connect(self.database, timeout=0.05, check_same_thread=False)
         except sqlite3.Error as exc:
             log.warning("WAL checkpointer not started", extra={"error": str(exc)})
             return
         try:
-            while not self.stop.wait(SQLITE_CHECKPOINT_INTERVAL_S):
+            while not stop.wait(SQLITE_CHECKPOINT_INTERVAL_S):
                 try:
                     conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
                 except sqlite3.Error as exc:  # busy or the file went away: try again later
                     log.debug("WAL checkpoint skipped", extra={"error": str(exc)})
         finally:
             conn.close()
-            with self.lock:
-                self.started = False

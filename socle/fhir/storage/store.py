@@ -32,7 +32,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from socle.fhir.errors import FhirError
 from socle.fhir.indexing import entries as E
 from socle.fhir.storage import schema as S
-from socle.fhir.storage.database import is_sqlite
+from socle.fhir.storage.database import SQLITE_BUSY_TIMEOUT_MS, is_sqlite
 from socle.fhir.storage.fixed import FixedStatement, driver_execute, pipeline
 
 _TABLE_OF_ENTRY = {
@@ -149,8 +149,13 @@ class ResourceStore:
     def session(self, tenant: str, *, write: bool = False) -> Iterator[StoreSession]:
         """One database transaction: committed on success, rolled back on any error."""
         if write and self._writers is not None:
-            with self._writers:
+            # as long as SQLite itself would wait (busy timeout), then the same answer
+            if not self._writers.acquire(timeout=SQLITE_BUSY_TIMEOUT_MS / 1000):
+                raise WriteConflict("database is locked: another writer holds it")
+            try:
                 yield from self._session(tenant, write)
+            finally:
+                self._writers.release()
         else:
             yield from self._session(tenant, write)
 

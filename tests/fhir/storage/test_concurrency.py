@@ -120,3 +120,32 @@ def test_sqlite_writers_of_one_process_queue_before_the_database(fhir_engine, te
         assert not done.is_set()
     worker.join(10)
     assert done.is_set()
+
+
+def test_sqlite_writer_waits_no_longer_than_the_busy_timeout(
+    fhir_engine, tenant, monkeypatch
+) -> None:  # noqa: ANN001
+    """A writer thread that cannot get the store's lock gives up as SQLite would after its
+    busy timeout: a retryable WriteConflict, not an endless wait."""
+    import threading
+
+    from socle.fhir.storage import store as ST
+
+    store = fhir_engine.store
+    if not store.sqlite:
+        pytest.skip("SQLite's single writer")
+    monkeypatch.setattr(ST, "SQLITE_BUSY_TIMEOUT_MS", 200)
+    outcome: list[str] = []
+
+    def second() -> None:
+        try:
+            with store.session(tenant, write=True):
+                outcome.append("entered")
+        except ST.WriteConflict:
+            outcome.append("conflict")
+
+    with store.session(tenant, write=True):
+        worker = threading.Thread(target=second)
+        worker.start()
+        worker.join(10)
+    assert outcome == ["conflict"]
