@@ -22,7 +22,7 @@ referrers up in that set, hashed once per statement (`_has_inner`).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from types import SimpleNamespace
 
 from sqlalchemy import ColumnElement, Select, and_, false, select, true, tuple_
@@ -157,10 +157,23 @@ def leaf_set(criterion: Criterion) -> bool:
 
 def leaf_pks(leaf: Leaf, scope: Scope) -> Select:
     """The pks of the resources an index leaf matches (with repeats), from its rows."""
+    t, tests = leaf_rows(leaf, scope)
+    return select(t.c.resource_pk).where(*tests)
+
+
+def leaf_rows(
+    leaf: Leaf, scope: Scope, probes: Iterable[Criterion] = ()
+) -> tuple[FromClause, list[ColumnElement[bool]]]:
+    """The index rows of an index leaf: `t`, a new alias of its table, and the tests on
+    it (its value test, unless ``:missing``), with `probes` (criteria that only need the
+    owner's pk, `pk_only`) tested on the rows' ``resource_pk``."""
     t = scope.alias(INDEX_TABLES[leaf.kind])
-    return select(t.c.resource_pk).where(
-        *index_rows(t, scope, leaf.types, leaf.code), value_test(leaf, t)
-    )
+    tests = index_rows(t, scope, leaf.types, leaf.code)
+    if leaf.missing is None:
+        tests.append(value_test(leaf, t))
+    owner = SimpleNamespace(c=SimpleNamespace(pk=t.c.resource_pk))
+    tests.extend(condition(c, owner, scope) for c in probes)  # type: ignore[arg-type]
+    return t, tests
 
 
 LIST_TYPE, LIST_ITEM = "List", "item"

@@ -30,7 +30,6 @@ import sqlite3
 import time
 from collections.abc import Iterable
 from dataclasses import replace
-from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, distinct, false, func, literal, select
@@ -39,8 +38,15 @@ from sqlalchemy.sql.expression import FromClause
 from socle.fhir.errors import FhirError
 from socle.fhir.indexing.registry import SearchParamRegistry
 from socle.fhir.search import chain, paging, plan
-from socle.fhir.search.chain import condition, leaf_pks, leaf_set, pk_only, probed_has
-from socle.fhir.search.clauses import measure_test, value_test
+from socle.fhir.search.chain import (
+    condition,
+    leaf_pks,
+    leaf_rows,
+    leaf_set,
+    pk_only,
+    probed_has,
+)
+from socle.fhir.search.clauses import measure_test
 from socle.fhir.search.clauses.base import Scope, index_rows, owner_rows
 from socle.fhir.search.compartment import compartment_condition
 from socle.fhir.search.dialect import (
@@ -132,9 +138,9 @@ class SearchEngine:
         token = cursor if cursor is not None else query.cursor
         edge = self._decode(token, query) if token else None
         with time_limit(session, self.limits.max_query_seconds):
-            drive, size = self._driver(session, query, scope)
+            drive, size, rows = self._driver(session, query, scope)
             scope = _hashing(session, query, scope, drive)
-            scope = _pushing(session, query, scope, drive, size)
+            scope = _pushing(session, query, scope, drive, size, rows)
             scope = _by_pk(query, scope, drive, size)
             if query.summary_count or page_size == 0:
                 total = self._total(session, query, scope, edge, drive)
@@ -173,9 +179,9 @@ class SearchEngine:
             raise FhirError(400, "invalid", f"The conditional query on {res_type} has no criteria")
         scope = _scope(session)
         with time_limit(session, self.limits.max_query_seconds):
-            drive, size = self._driver(session, query, scope)
+            drive, size, rows = self._driver(session, query, scope)
             scope = _hashing(session, query, scope, drive)
-            scope = _pushing(session, query, scope, drive, size)
+            scope = _pushing(session, query, scope, drive, size, rows)
             scope = _by_pk(query, scope, drive, size)
             owner = scope.alias(S.resource)
             stmt = select(owner.c.pk).where(*self._filters(query, owner, scope, drive))
@@ -187,7 +193,7 @@ class SearchEngine:
         """Number of matches (planner estimate on PostgreSQL when `estimate`)."""
         scope = _scope(session)
         with time_limit(session, self.limits.max_query_seconds):
-            drive, size = self._driver(session, query, scope)
+            drive, size, _ = self._driver(session, query, scope, pushing=False)
             scope = _hashing(session, query, scope, drive)
             scope = _by_pk(query, scope, drive, size)
             return self._count(session, query, scope, drive, estimate)
@@ -200,31 +206,43 @@ class SearchEngine:
             size = self.limits.default_count
         return max(0, min(size, self.limits.max_count))
 
-    def _driver(self, session: Any, query: SearchQuery, scope: Scope) -> tuple[int | None, Size]:
+    def _driver(
+        self, session: Any, query: SearchQuery, scope: Scope, pushing: bool = True
+    ) -> tuple[int | None, Size, int | None]:
         """The criterion the query starts from: the static guess of `plan.driver`, checked
-        against the index when it is unsure (`plan.to_measure`); and what is known of its
+        against the index when it is unsure (`plan.to_measure`); what is known of its
         size: `Size.sparse` for a sure guess or a driver measured below `plan.PROBE_CAP`
         rows, `Size.dense` for a lone criterion measured at `plan.DENSE_ROWS` or more
-        (SQLite only, see `_rows`), else `Size.unknown`."""
+        (SQLite only, see `_rows`), else `Size.unknown`; and, when it was measured up to
+        `SMALL_ROWS`, its number of rows (for `_pushing`, which then measures nothing).
+
+        `pushing`: the search may push probes into the driver (`_pushing`). A guess that
+        `_pushing` would measure up to `SMALL_ROWS` is then measured that far at once,
+        rather than up to `plan.PROBE_CAP` here and again there."""
         static = plan.driver(query.criteria, query.compartment is not None)
         if static is None:
-            return None, Size.unknown
+            return None, Size.unknown, None
         if plan.rank(query.criteria[static]) < plan.UNCERTAIN:
-            return static, Size.sparse
+            return static, Size.sparse, None
         measured = plan.to_measure(query.criteria, static)
         if measured:
-            sizes = {i: _measure(session, query.criteria[i], scope.fresh()) for i in measured}
+            wide = pushing and static in measured and _pushable(query, scope, static)
+            caps = {static: max(plan.PROBE_CAP, SMALL_ROWS)} if wide else {}
+            sizes = {
+                i: _measure(session, query.criteria[i], scope.fresh(), caps.get(i))
+                for i in measured
+            }
             best = min(measured, key=lambda i: (sizes[i], plan.rank(query.criteria[i]), i))
             if sizes[best] < plan.PROBE_CAP:
-                return best, Size.sparse
-            return static, Size.unknown
+                return best, Size.sparse, None
+            return static, Size.unknown, sizes[static] if wide else None
         lone = len(query.criteria) == 1 and not query.sort and query.compartment is None
         if lone and not scope.postgres and plan.measurable(query.criteria[static]):
             rows = _measure(session, query.criteria[static], scope.fresh(), plan.DENSE_ROWS)
             if rows >= plan.DENSE_ROWS:
-                return static, Size.dense
-            return static, Size.sparse if rows < plan.PROBE_CAP else Size.unknown
-        return static, Size.unknown
+                return static, Size.dense, None
+            return static, Size.sparse if rows < plan.PROBE_CAP else Size.unknown, None
+        return static, Size.unknown, None
 
     def _filters(
         self, query: SearchQuery, owner: FromClause, scope: Scope, drive: int | None
@@ -461,12 +479,7 @@ def _index_tests(
     leaf = query.criteria[drive]
     assert isinstance(leaf, Leaf)
     others = [c for i, c in enumerate(query.criteria) if i != drive]
-    t = scope.alias(INDEX_TABLES[leaf.kind])
-    tests = index_rows(t, scope, leaf.types, leaf.code)
-    if leaf.missing is None:
-        tests.append(value_test(leaf, t))
-    owner = SimpleNamespace(c=SimpleNamespace(pk=t.c.resource_pk))
-    tests.extend(condition(c, owner, scope) for c in others)  # type: ignore[arg-type]
+    t, tests = leaf_rows(leaf, scope, others)
     return t.c.resource_pk, tests
 
 
@@ -478,25 +491,41 @@ SMALL_ROWS = 2048  # a driver with fewer rows may hold the pk-only probes (Postg
 
 
 def _pushing(
-    session: Any, query: SearchQuery, scope: Scope, drive: int | None, size: Size
+    session: Any,
+    query: SearchQuery,
+    scope: Scope,
+    drive: int | None,
+    size: Size,
+    rows: int | None = None,
 ) -> Scope:
-    """The scope with `Scope.pushed` when the driver should hold the pk-only probes:
-    PostgreSQL, a driving index leaf of a `_PUSHABLE` kind with other criteria that only
-    need the owner's pk, known to be small (a sure guess, or measured below `SMALL_ROWS`
-    rows: the probes then run on a bounded number of rows, never on every heart rate)."""
-    if not scope.postgres or drive is None or size is Size.dense:
-        return scope
-    leaf = query.criteria[drive]
-    if not leaf_set(leaf) or leaf.kind not in _PUSHABLE or leaf.modifier == "contains":  # type: ignore[union-attr]
-        return scope
-    if not any(pk_only(c) for i, c in enumerate(query.criteria) if i != drive):
+    """The scope with `Scope.pushed` when the driver should hold the pk-only probes
+    (`_pushable`), known to be small (a sure guess, or measured below `SMALL_ROWS` rows:
+    the probes then run on a bounded number of rows, never on every heart rate).
+    `rows`: the driver's rows if `SearchEngine._driver` already measured them that far."""
+    if size is Size.dense or not _pushable(query, scope, drive):
         return scope
     if size is not Size.sparse:
+        assert drive is not None
+        leaf = query.criteria[drive]
         if not plan.measurable(leaf):
             return scope
-        if _measure(session, leaf, scope.fresh(), SMALL_ROWS) >= SMALL_ROWS:
+        if rows is None:
+            rows = _measure(session, leaf, scope.fresh(), SMALL_ROWS)
+        if rows >= SMALL_ROWS:
             return scope
     return replace(scope, pushed=True)
+
+
+def _pushable(query: SearchQuery, scope: Scope, drive: int | None) -> bool:
+    """Whether the driver could hold the pk-only probes (`_driver_with_probes`), its
+    size aside: PostgreSQL, a driving index leaf of a `_PUSHABLE` kind (not
+    ``:contains``) with other criteria that only need the owner's pk."""
+    if not scope.postgres or drive is None:
+        return False
+    leaf = query.criteria[drive]
+    if not leaf_set(leaf) or leaf.kind not in _PUSHABLE or leaf.modifier == "contains":  # type: ignore[union-attr]
+        return False
+    return any(pk_only(c) for i, c in enumerate(query.criteria) if i != drive)
 
 
 def _by_pk(query: SearchQuery, scope: Scope, drive: int | None, size: Size) -> Scope:
@@ -540,10 +569,7 @@ def _driver_with_probes(
     if not probes:
         return None
     assert isinstance(leaf, Leaf)
-    t = scope.alias(INDEX_TABLES[leaf.kind])
-    rows_owner = SimpleNamespace(c=SimpleNamespace(pk=t.c.resource_pk))
-    tests = [*index_rows(t, scope, leaf.types, leaf.code), value_test(leaf, t)]
-    tests.extend(condition(query.criteria[i], rows_owner, scope) for i in sorted(probes))  # type: ignore[arg-type]
+    t, tests = leaf_rows(leaf, scope, [query.criteria[i] for i in sorted(probes)])
     fenced = select(t.c.resource_pk).where(*tests).offset(0)
     return owner.c.pk.in_(fenced), probes | {drive}
 

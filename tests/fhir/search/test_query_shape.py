@@ -284,6 +284,19 @@ def test_unsure_guesses_are_measured(obs: SearchDb) -> None:
     assert len(obs.ids("Observation", [params[0], ("value-quantity", "gt80")], count=100)) == 4
 
 
+def test_the_driver_is_measured_once(obs: SearchDb, monkeypatch) -> None:  # noqa: ANN001
+    """Two unsure criteria, both measured at or above `plan.PROBE_CAP`: each is measured
+    once, the guess that may hold the probes on PostgreSQL (`_pushing`) up to
+    `SMALL_ROWS` at once rather than twice."""
+    monkeypatch.setattr(plan, "PROBE_CAP", 1)
+    params = [("code", f"{LOINC}|29463-7"), ("date", "le2024-03-04")]
+    with statements(obs) as seen:
+        assert len(obs.ids("Observation", params, count=100)) == 12
+    measures = [s for s in seen if "count(" in s.lower() and "LIMIT" in s]
+    assert len(measures) == 2, measures
+    assert sum("idx_token" in s for s in measures) == 1, measures
+
+
 def test_exact_page_size_still_counts(obs: SearchDb) -> None:
     page = obs.page(
         "Observation", [("subject", "Patient/p1"), ("code", f"{LOINC}|8867-4")], count=8
