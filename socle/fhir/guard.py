@@ -17,6 +17,7 @@ from socle.fhir.errors import FhirError
 
 if TYPE_CHECKING:
     from socle.fhir.context import RequestContext
+    from socle.fhir.storage.store import StoreSession
 
 # Actions, in the vocabulary of SMART scopes (c r u d s) plus history and operations.
 CREATE, READ, UPDATE, DELETE, SEARCH = "create", "read", "update", "delete", "search"
@@ -75,6 +76,12 @@ class Guard(Protocol):
         """Audit an access and its HTTP outcome; must raise if the trail cannot be written."""
         ...
 
+    def audit_event(self, event: Any, session: StoreSession | None = None) -> bool:
+        """Write an audit entry of work outside the FHIR interactions (a login, an HL7
+        message), in `session`'s transaction when given. False when the guard keeps no
+        trail (nothing written); must raise if the trail cannot be written."""
+        ...
+
 
 class OpenGuard:
     """No authentication: everything is allowed (development on loopback only)."""
@@ -93,3 +100,6 @@ class OpenGuard:
 
     def record(self, ctx: RequestContext, access: Access, outcome: int) -> None:
         return None
+
+    def audit_event(self, event: Any, session: StoreSession | None = None) -> bool:
+        return False

@@ -5,11 +5,11 @@ The feed has no authenticated user: the agent is the sending application and fac
 MSH-10 control id, the MSH segment as the query), the Patients and Encounters it wrote,
 the PID-3 identifiers it was about and the outcome (AA, or the AE/AR with its error).
 
-It goes to the audit trail of the security module (`engine.guard.audit`, the hash chain
-that REST accesses go to): inside the message's own transaction when the trail can
-join one (`append_in`: the Patient and its audit entry commit together), else right
-after. Without it (`--auth none`, the open guard), REST accesses are not audited either
-and neither are messages.
+It goes to the guard's audit trail (`engine.guard.audit_event`: the security module's
+hash chain, that REST accesses go to): inside the message's own transaction when a
+session is given (the Patient and its audit entry commit together), else right after.
+Without it (`--auth none`, the open guard keeps no trail), REST accesses are not
+audited either and neither are messages.
 """
 
 from __future__ import annotations
@@ -24,12 +24,6 @@ if TYPE_CHECKING:
 ACK_STATUS = {"AA": 200, "AE": 422, "AR": 400}  # the HTTP-like outcome the trail records
 
 
-def trail(engine: FhirEngine) -> Any | None:
-    """The audit log the engine's guard writes to, if it keeps one."""
-    guard = engine.guard
-    return getattr(guard, "audit", None) if getattr(guard, "audits", False) else None
-
-
 class Unavailable(Exception):
     """The trail could not be written: the message must be refused."""
 
@@ -42,17 +36,10 @@ def record(
     started: float,
     session: StoreSession | None = None,
 ) -> bool:
-    """Write the message's entry (in `session`'s transaction when given);
-    returns whether it was written. Raises `Unavailable` when the trail fails."""
-    log = trail(engine)
-    if log is None:
-        return True  # no trail (open guard): nothing to write
+    """Write the message's entry (in `session`'s transaction when given); returns whether
+    it is done (written, or no trail to write to). Raises `Unavailable` when the trail fails."""
     try:
-        entry = _entry(tenant, outcome, peer, started)
-        if session is not None:
-            log.append_in(session.conn, entry)
-        else:
-            log.append(entry)
+        engine.guard.audit_event(_entry(tenant, outcome, peer, started), session)
     except Exception as exc:
         raise Unavailable(str(exc)) from exc
     return True

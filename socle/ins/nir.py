@@ -319,6 +319,13 @@ def is_valid_matricule(value: str, system: str | None = None) -> bool:
     return check_nir(value, system=system).valid
 
 
+def matricule_system(value: str) -> str:
+    """The INS identifier system of a matricule, by its first character: NIA (7 or 8: a
+    person not yet given a NIR) or NIR; no check of the rest (see `check_nir`)."""
+    oid = OID_NIA if _KIND_OF_SEX_DIGIT.get(str(value)[:1]) == "NIA" else OID_NIR
+    return f"urn:oid:{oid}"
+
+
 def ins_kind(system: str | None) -> str | None:
     """INS-NIR / INS-NIA / INS-NIR-TEST / INS-NIR-DEMO for an INS system, else None."""
     if not system:

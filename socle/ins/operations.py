@@ -282,16 +282,22 @@ def ihe_pix(call: OperationCall) -> dict[str, Any]:
 
 def _pix_patients(engine: FhirEngine, ctx: RequestContext, source: str) -> list[dict[str, Any]]:
     """The Patients carrying `source` and, for a merged one, its survivor, as far as the
-    caller may search and see them (one read-only transaction)."""
-    from socle.ins.vigilance import survivor
+    caller may search and see them (one read-only transaction; each one read once)."""
+    from socle.ins.vigilance import _replaced_by, survivor
 
     criteria = [("identifier", source), *engine.guard.search_criteria(ctx, "Patient")]
     with engine.store.session(ctx.tenant) as s:
         pks = engine.search.find_pks(s, "Patient", criteria, limit=10)
-        found = [orjson.loads(v.content) for v in s.fetch_current(pks)]
-        ids = [p["id"] for p in found]
-        ids += [survivor(engine, s, pid) for pid in ids]  # a merged identity's survivor
-        shown = service.visible_patients(engine, s, ctx, ids)
+        found: dict[str, dict[str, Any]] = {}
+        for stored in s.fetch_current(pks):
+            if stored.content is not None:
+                patient = orjson.loads(stored.content)
+                found[patient["id"]] = patient
+        # a merged identity's survivor, followed from the replaced-by link already read
+        ends = [survivor(engine, s, nxt) for p in found.values() if (nxt := _replaced_by(p))]
+        shown = {pid: p for pid, p in found.items() if engine.guard.visible(ctx, p)}
+        others = [pid for pid in ends if pid not in found]
+        shown.update(service.visible_patients(engine, s, ctx, others))
     return list(shown.values())
 
 

@@ -32,7 +32,7 @@ from cryptography.exceptions import InvalidSignature
 from sqlalchemy import Connection, Engine, LargeBinary, bindparam, insert, select, text, update
 
 from socle.fhir.storage.fixed import FixedStatement
-from socle.ins.nir import OID_NIA, OID_NIR
+from socle.ins.nir import matricule_system
 from socle.security import tables as T
 from socle.security.jose import b64u, b64u_decode
 
@@ -238,9 +238,8 @@ def _agent(agent: dict[str, Any], requestor: bool, record: AuditRecord | None) -
 
 
 def ins_system(ins: str) -> str:
-    """The INS identifier system of a matricule: NIA (sex digit 7/8, not yet a NIR) or NIR."""
-    oid = OID_NIA if str(ins)[:1] in ("7", "8") else OID_NIR
-    return f"urn:oid:{oid}"
+    """The INS identifier system of a matricule (socle.ins.nir is the one reference)."""
+    return matricule_system(ins)
 
 
 def agent_id(agent: dict[str, Any]) -> str:

@@ -57,6 +57,7 @@ from socle.security.principal import (
 if TYPE_CHECKING:
     from socle.fhir.context import RequestContext
     from socle.fhir.engine import FhirEngine
+    from socle.fhir.storage.store import StoreSession
 
 log = logging.getLogger("socle.security")
 NOTES = "socle.audit"
@@ -462,9 +463,14 @@ class SecurityGuard:
             out.append((doc_id, authors, next(iter(patients), "")))
         return out
 
-    def audit_event(self, record: AuditRecord) -> None:
-        """Security events outside the FHIR interactions (login, logout, refused token)."""
-        self.audit.append(record)
+    def audit_event(self, record: AuditRecord, session: StoreSession | None = None) -> bool:
+        """Events outside the FHIR interactions (login, logout, refused token, HL7 message):
+        inside `session`'s transaction when given (they commit together), else on their own."""
+        if session is not None:
+            self.audit.append_in(session.conn, record)
+        else:
+            self.audit.append(record)
+        return True
 
 
 def _iso(seconds: float) -> str:

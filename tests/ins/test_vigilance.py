@@ -161,3 +161,34 @@ def test_merge_unmerge_and_cycles(ins_client) -> None:  # noqa: ANN001
     assert "link" not in c.get(f"/fhir/Patient/{keep}").json()
     provs = c.get("/fhir/Provenance", params={"target": f"Patient/{dup}"}).json()
     assert provs["total"] == 2
+
+
+def test_pix_reads_the_matched_patients_once(ins_client, monkeypatch) -> None:  # noqa: ANN001
+    from socle.fhir.storage.store import StoreSession
+
+    c = ins_client
+    keep = _post(c, person(identifier=[{"system": IPP, "value": "PK"}]))
+    dup = _post(c, person(given="Marie", identifier=[{"system": IPP, "value": "PD"}]))
+    merge = {
+        "resourceType": "Parameters",
+        "parameter": [
+            {"name": "source-patient", "valueReference": {"reference": f"Patient/{dup}"}},
+            {"name": "target-patient", "valueReference": {"reference": f"Patient/{keep}"}},
+        ],
+    }
+    assert c.post("/fhir/Patient/$ins-merge", json=merge).status_code == 200
+    reads: list[str] = []
+    real_read = StoreSession.read
+
+    def read(self, res_type, res_id):  # noqa: ANN001, ANN202
+        reads.append(res_id)
+        return real_read(self, res_type, res_id)
+
+    monkeypatch.setattr(StoreSession, "read", read)
+    for source, answer in ((f"{IPP}|PD", keep), (f"{IPP}|PK", keep)):
+        reads.clear()
+        pix = c.get("/fhir/Patient/$ihe-pix", params={"sourceIdentifier": source}).json()
+        refs = [p["valueReference"] for p in pix["parameter"] if p["name"] == "targetId"]
+        assert refs == [{"reference": f"Patient/{answer}"}]
+        assert dup not in reads  # the matched ones come from the search's fetch alone
+    assert keep not in reads  # matched and not merged: no other read
