@@ -285,19 +285,14 @@ class Crud:
         if lock:  # two concurrent conditional creates must not both create
             s.lock_key(f"{s.tenant}|{res_type}?{query}")
         # A subject only matches what it could find by searching (no existence oracle):
-        # the same link confinement and criteria as a search.
-        self._check_links(ctx, res_type, params)
-        params += self.engine.guard.search_criteria(ctx, res_type)
-        pks = self.engine.search.find_pks(s, res_type, params, limit=limit)
+        # the same link confinement and criteria as a search, on the query parsed once.
+        parsed = self.engine.search.parse(res_type, params)
+        self.engine.guard.check_query(ctx, res_type, parsed.criteria)
+        confine = self.engine.guard.search_criteria(ctx, res_type)
+        if confine:
+            parsed.criteria.extend(self.engine.search.parse(res_type, confine).criteria)
+        pks = self.engine.search.find_pks(s, res_type, parsed, limit=limit)
         return s.fetch_current(pks)
-
-    def _check_links(self, ctx: RequestContext, res_type: str, params: list) -> None:
-        """Let the guard refuse chained/_has/_list criteria (skipped for the open guard)."""
-        if isinstance(self.engine.guard, OpenGuard):  # nothing to refuse: skip the parse
-            return
-        self.engine.guard.check_query(
-            ctx, res_type, self.engine.search.parse(res_type, params).criteria
-        )
 
     def _check_body(self, res_type: str, resource: Any) -> None:
         self.engine.require_type(res_type)

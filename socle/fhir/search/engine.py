@@ -167,14 +167,19 @@ class SearchEngine:
         return page
 
     def find_pks(
-        self, session: Any, res_type: str, params: Iterable[tuple[str, str]], limit: int = 2
+        self,
+        session: Any,
+        res_type: str,
+        params: Iterable[tuple[str, str]] | SearchQuery,
+        limit: int = 2,
     ) -> list[int]:
-        """Matches of a conditional query (``If-None-Exist``, ``?identifier=…``), by pk.
+        """Matches of a conditional query (``If-None-Exist``, ``?identifier=…``), by pk;
+        `params` may be the query already parsed (the caller checked its criteria).
 
         Result parameters are accepted and ignored; a query without any criterion is
         refused, since it would match every resource of the type.
         """
-        query = self.parse(res_type, params)
+        query = params if isinstance(params, SearchQuery) else self.parse(res_type, params)
         if not query.criteria:
             raise FhirError(400, "invalid", f"The conditional query on {res_type} has no criteria")
         scope = _scope(session)

@@ -111,3 +111,39 @@ def test_output_hook_reshapes_reads_and_searches(client, fhir_engine) -> None:  
         assert stored["total"] == 1  # the hook changes what leaves, not what is indexed
     finally:
         fhir_engine.hooks.output.pop("Patient")
+
+
+def test_conditional_query_is_parsed_once_and_confined(fhir_engine, tenant) -> None:  # noqa: ANN001
+    """A conditional match asks the guard about the query's criteria and adds the guard's
+    confinement, parsing the query once (the confinement is parsed on its own)."""
+    from socle.fhir.context import RequestContext
+    from socle.fhir.guard import OpenGuard
+
+    ctx = RequestContext(tenant=tenant)
+    crud, search = fhir_engine.crud, fhir_engine.search
+    with fhir_engine.store.session(tenant, write=True) as s:
+        for family in ("Visible", "Hidden"):
+            crud.create(s, ctx, "Patient", {**patient(family=family), "gender": "other"})
+    parsed: list[list] = []
+    original = search.parse
+    seen: list = []
+
+    class Spy(_ConfiningGuard):
+        def check_query(self, ctx, res_type, criteria):  # noqa: ANN001, ANN201
+            seen.append([c.code for c in criteria])
+
+    def spy(res_type, params):  # noqa: ANN001, ANN202
+        parsed.append(list(params))
+        return original(res_type, params)
+
+    search.parse = spy
+    fhir_engine.guard = Spy()
+    try:
+        with fhir_engine.store.session(tenant) as s:
+            found = crud.conditional_match(s, ctx, "Patient", "gender=other")
+    finally:
+        fhir_engine.guard = OpenGuard()
+        del search.parse
+    assert len(found) == 1  # the Hidden one is outside the confinement
+    assert parsed == [[("gender", "other")], [("family", "Visible")]]
+    assert seen == [["gender"]]
