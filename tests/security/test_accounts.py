@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import io
-import secrets
 import uuid
 import warnings
 
@@ -17,9 +16,8 @@ from tests.security.conftest import INS, internal_write, practitioner
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
-    from authlib.integrations.httpx_client import OAuth2Client
 
-    from tests.security.test_oidc_flows import NIR, _discovery
+    from tests.security.test_oidc_flows import NIR, _discovery, authorization_request
     from tests.security.test_oidc_flows import live as live  # noqa: F401 - the fixture
     from tests.security.test_revocation import _logged_in
 
@@ -169,17 +167,7 @@ def _run(monkeypatch, live, *args: str) -> int:  # noqa: ANN001
 
 
 def _authorize_url(live) -> str:  # noqa: ANN001
-    meta = _discovery(live["base"])
-    client = OAuth2Client(
-        client_id="socle-demo",
-        scope="openid patient/*.rs offline_access",
-        redirect_uri="http://127.0.0.1:8765/cb",
-        code_challenge_method="S256",
-    )
-    uri, _ = client.create_authorization_url(
-        meta["authorization_endpoint"], code_verifier=secrets.token_urlsafe(48)
-    )
-    return uri
+    return authorization_request(live["base"], "openid patient/*.rs offline_access")[1]
 
 
 def _refresh(live, token: dict) -> int:  # noqa: ANN001

@@ -74,6 +74,21 @@ def _discovery(base: str) -> dict:
     return httpx.get(f"{base}/auth/.well-known/openid-configuration").json()
 
 
+def authorization_request(base: str, scope: str) -> tuple[OAuth2Client, str, str]:
+    """The demo client's code + PKCE request: (client, authorize URL, code verifier)."""
+    client = OAuth2Client(
+        client_id="socle-demo",
+        scope=scope,
+        redirect_uri="http://127.0.0.1:8765/cb",
+        code_challenge_method="S256",
+    )
+    verifier = secrets.token_urlsafe(48)
+    uri, _ = client.create_authorization_url(
+        _discovery(base)["authorization_endpoint"], code_verifier=verifier
+    )
+    return client, uri, verifier
+
+
 def _login(
     http: httpx.Client,
     authorize_url: str,
@@ -201,16 +216,7 @@ def test_cps_login_gives_eidas3_and_practitioner_claims(live) -> None:  # noqa: 
 
 
 def test_totp_is_required_for_the_admin(live) -> None:  # noqa: ANN001
-    meta = _discovery(live["base"])
-    client = OAuth2Client(
-        client_id="socle-demo",
-        scope="openid user/*.rs",
-        redirect_uri="http://127.0.0.1:8765/cb",
-        code_challenge_method="S256",
-    )
-    uri, _ = client.create_authorization_url(
-        meta["authorization_endpoint"], code_verifier=secrets.token_urlsafe(48)
-    )
+    _, uri, _ = authorization_request(live["base"], "openid user/*.rs")
     with httpx.Client() as browser:
         assert _login(browser, uri, "admin", "socle-admin").status_code == 401
     client, token = _code_flow(

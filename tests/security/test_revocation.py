@@ -16,7 +16,7 @@ with warnings.catch_warnings():
     from authlib.integrations.httpx_client import OAuth2Client
 
 from socle.security.revocation import JTI, SID, Revocations
-from tests.security.test_oidc_flows import NIR, _discovery, _login
+from tests.security.test_oidc_flows import NIR, _discovery, _login, authorization_request
 from tests.security.test_oidc_flows import live as live  # noqa: F401 - the fixture
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -25,14 +25,9 @@ pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 def _logged_in(server, browser: httpx.Client) -> dict:  # noqa: ANN001
     """Authorization code + PKCE as a patient; the browser keeps the login session."""
     meta = _discovery(server["base"])
-    client = OAuth2Client(
-        client_id="socle-demo",
-        scope="openid patient/*.rs offline_access",
-        redirect_uri="http://127.0.0.1:8765/cb",
-        code_challenge_method="S256",
+    client, uri, verifier = authorization_request(
+        server["base"], "openid patient/*.rs offline_access"
     )
-    verifier = secrets.token_urlsafe(48)
-    uri, _ = client.create_authorization_url(meta["authorization_endpoint"], code_verifier=verifier)
     answer = browser.get(uri)  # single sign-on once the browser has a login session
     if answer.status_code != 302:
         answer = _login(browser, uri, NIR, "demo")
