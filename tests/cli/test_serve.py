@@ -152,3 +152,26 @@ def test_serve_runs_the_mllp_feed_beside_http(tmp_path: Path) -> None:
         proc.wait(timeout=30)
     with pytest.raises(OSError):  # the listener stopped with the server
         _mllp_round_trip(mllp_port, message)
+
+
+def test_serve_refuses_a_remote_mllp_listener_without_allow_remote(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "socle.cli.main",
+            "serve",
+            "--auth",
+            "none",
+            "--database",
+            f"sqlite:///{tmp_path}/r.db",
+            "--mllp-port",
+            str(_free_port()),
+            "--mllp-host",
+            "0.0.0.0",
+        ],
+        capture_output=True,
+        timeout=60,
+    )
+    assert proc.returncode == 2
+    assert b"Refusing to listen on 0.0.0.0" in proc.stderr
