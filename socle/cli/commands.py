@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -89,6 +90,10 @@ def serve(args: argparse.Namespace) -> int:
     mllp = start_beside_server(args)
     if isinstance(mllp, int):
         return mllp
+    if mllp is not None:
+        # uvicorn shuts down on SIGTERM, then raises it again with the handler it found:
+        # make that an exit, so that the listener below stops cleanly too
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
         uvicorn.run(
             "socle.server:app_factory",

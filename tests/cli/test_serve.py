@@ -175,3 +175,23 @@ def test_serve_refuses_a_remote_mllp_listener_without_allow_remote(tmp_path: Pat
     )
     assert proc.returncode == 2
     assert b"Refusing to listen on 0.0.0.0" in proc.stderr
+
+
+def test_serve_with_mllp_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
+    """systemd's stop: the HTTP server shuts down, then the MLLP listener, and the process
+    exits 0 (not killed by the signal it was sent)."""
+    import signal
+
+    mllp_port = _free_port()
+    proc, _ = _serve(
+        f"sqlite:///{tmp_path / 't.db'}",
+        tmp_path,
+        "--workers",
+        "1",
+        "--auth",
+        "none",
+        "--mllp-port",
+        str(mllp_port),
+    )
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=30) == 0
