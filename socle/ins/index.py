@@ -8,7 +8,8 @@ RNIV status gets its Provenance and AuditEvent recorded there too; INS operation
 the HL7 feed record their own transitions (they set the `ins_operation` context flag).
 
 Deleting a Patient does not call that hook, so the row of a deleted Patient stays until
-it is written again or reindexed: readers drop such rows (`alive`). `sync` (catch-up
+it is written again or reindexed: readers drop such rows (they read the Patients
+they return, and a deleted one is not there). `sync` (catch-up
 from Patient history, with a per-tenant watermark) remains for `socle ins reindex` and
 for databases filled before the hook existed.
 """
@@ -122,23 +123,6 @@ def make_after_write(engine: FhirEngine):
         put(s, result.res_id, result.version, result.resource, new=new)
 
     return ins_index_hook
-
-
-def alive(s: StoreSession, patient_ids: list[str]) -> set[str]:
-    """Which of these Patients exist and are not deleted (index rows outlive a delete)."""
-    if not patient_ids:
-        return set()
-    r = S.resource.c
-    out: set[str] = set()
-    for i in range(0, len(patient_ids), 500):
-        stmt = select(r.res_id).where(
-            r.tenant == s.tenant,
-            r.res_type == "Patient",
-            r.res_id.in_(patient_ids[i : i + 500]),
-            r.deleted.is_(False),
-        )
-        out.update(s.execute(stmt).scalars())
-    return out
 
 
 _TOK, _RES, _VER = S.idx_token.c, S.resource.c, S.resource_version.c

@@ -350,8 +350,3 @@ def reindex(engine: FhirEngine, tenant: str) -> int:
         s.execute(delete(ins_identity).where(ins_identity.c.tenant == tenant))
         s.execute(delete(ins_sync).where(ins_sync.c.tenant == tenant))
         return X.sync(engine, s)
-
-
-def sync(engine: FhirEngine, tenant: str) -> int:
-    with engine.store.session(tenant, write=True) as s:
-        return X.sync(engine, s)
