@@ -268,7 +268,6 @@ def start_beside_server(args: argparse.Namespace):  # noqa: ANN201
     None without --mllp-port, an exit code when refused."""
     if not args.mllp_port:
         return None
-    args.tenant = os.environ.get("SOCLE_TENANT", "default")
     server = _mllp_server(
         args, args.mllp_host, args.mllp_port, args.mllp_forward, args.mllp_allow_remote
     )
@@ -306,4 +305,5 @@ def _mllp_server(
     if forward:
         forward_host, _, forward_port = forward.rpartition(":")
         target = (forward_host or "127.0.0.1", int(forward_port))
-    return MllpServer(engine, args.tenant, host, port, target)
+    tenant = getattr(args, "tenant", None) or engine.settings.tenant  # serve: SOCLE_TENANT
+    return MllpServer(engine, tenant, host, port, target)

@@ -91,23 +91,17 @@ def test_two_workers_lose_no_update(backend: str, tmp_path: Path, request) -> No
         proc.wait(timeout=30)
 
 
-def test_auth_none_refuses_non_loopback(tmp_path: Path) -> None:
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "socle.cli.main",
-            "serve",
-            "--host",
-            "0.0.0.0",
-            "--database",
-            f"sqlite:///{tmp_path}/x.db",
-        ],
-        capture_output=True,
-        timeout=60,
-    )
+def _refused(tmp_path: Path, *args: str) -> bytes:
+    """`socle serve ARGS` must refuse to start (exit 2); its error output."""
+    command = [sys.executable, "-m", "socle.cli.main", "serve", *args]
+    command += ["--database", f"sqlite:///{tmp_path}/x.db"]
+    proc = subprocess.run(command, capture_output=True, timeout=60)
     assert proc.returncode == 2
-    assert b"Refusing" in proc.stderr
+    return proc.stderr
+
+
+def test_auth_none_refuses_non_loopback(tmp_path: Path) -> None:
+    assert b"Refusing" in _refused(tmp_path, "--host", "0.0.0.0")
 
 
 def _mllp_round_trip(port: int, message: bytes) -> bytes:
@@ -155,26 +149,9 @@ def test_serve_runs_the_mllp_feed_beside_http(tmp_path: Path) -> None:
 
 
 def test_serve_refuses_a_remote_mllp_listener_without_allow_remote(tmp_path: Path) -> None:
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "socle.cli.main",
-            "serve",
-            "--auth",
-            "none",
-            "--database",
-            f"sqlite:///{tmp_path}/r.db",
-            "--mllp-port",
-            str(_free_port()),
-            "--mllp-host",
-            "0.0.0.0",
-        ],
-        capture_output=True,
-        timeout=60,
-    )
-    assert proc.returncode == 2
-    assert b"Refusing to listen on 0.0.0.0" in proc.stderr
+    port = str(_free_port())
+    stderr = _refused(tmp_path, "--auth", "none", "--mllp-port", port, "--mllp-host", "0.0.0.0")
+    assert b"Refusing to listen on 0.0.0.0" in stderr
 
 
 def test_serve_with_mllp_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
