@@ -84,6 +84,10 @@ class ValidationService:
     @property
     def context(self) -> ConformanceContext:
         self._follow_packages()
+        return self._loaded_context()
+
+    def _loaded_context(self) -> ConformanceContext:
+        """The context in place, read on first use (without looking at the packages)."""
         context = self._context
         if context is None:
             with self._lock:
@@ -96,10 +100,10 @@ class ValidationService:
 
     @property
     def validator(self) -> ProfileValidator:
-        self._follow_packages()
+        self._follow_packages()  # once per use: `_loaded_context` does not look again
         validator = self._validator
         if validator is None:
-            context = self.context
+            context = self._loaded_context()
             with self._lock:
                 validator = self._validator
                 if validator is None:
