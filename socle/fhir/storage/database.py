@@ -24,7 +24,8 @@ SQLITE_CHECKPOINT_INTERVAL_S = 0.25
 PG_SESSION_SETTINGS = ("SET jit = off",)
 # A pooled PostgreSQL connection idle for longer than this is pinged before use (a server
 # restart or an idle-timeout firewall leaves dead ones in the pool); a busy one is not:
-# the ping is a round trip, 13% of a PostgreSQL HL7 message when every checkout paid it.
+# the ping is a round trip, 13% of a one-resource write transaction when every checkout
+# paid it (measured on the HL7 feed, docs/ins.md).
 PG_PING_AFTER_IDLE_S = 2.0
 PG_NEVER_PREPARE = 2**31 - 1  # psycopg's count of executions before it prepares on its own
 
@@ -134,7 +135,7 @@ class _Checkpointer:
 
     By default the commit that takes the WAL past 1,000 pages copies and syncs them all
     while its caller waits: one write in a few hundred paid tens of milliseconds, 0.6 ms a
-    commit on average on the HL7 feed. PASSIVE checkpoints never block readers or writers,
+    commit on average for one-resource writes. PASSIVE checkpoints never block readers or writers,
     and the sqlite3 module releases the GIL while they run, so here they cost the writers
     nothing. The thread starts with the first connection and stops when the engine is
     disposed or garbage-collected.

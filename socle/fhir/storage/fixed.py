@@ -2,10 +2,10 @@
 
 SQLAlchemy builds and compiles these statements (once per dialect); only the execution
 skips its layer: on the one-row reads and writes of a single-resource write (the current
-row, the version bump, an identity-index row, an audit entry), that layer cost more than
+row, the version bump, a plugin's index row, an audit entry), that layer cost more than
 the statement itself: 40 µs a statement on SQLite where the driver takes 3 µs, and 60 µs
-of the 160 µs a statement costs the client on PostgreSQL (measured 2026-11-26). The HL7
-feed runs about ten of them per message. On PostgreSQL they are prepared on the server
+of the 160 µs a statement costs the client on PostgreSQL (measured 2026-11-26). A
+one-resource write runs about ten of them. On PostgreSQL they are prepared on the server
 (and may run with a generic plan), unlike the statements SQLAlchemy runs (database.py).
 
 The caller's SQLAlchemy transaction must already be open (`conn.begin()`): the statement
