@@ -50,6 +50,14 @@ _KIND_OF_SEX_DIGIT = {"1": "NIR", "2": "NIR", "3": "provisional", "4": "provisio
 _KIND_OF_SEX_DIGIT.update({"7": "NIA", "8": "NIA"})
 _OVERSEAS = {"971", "972", "973", "974", "975", "976", "977", "978"}
 _SPACES = re.compile(r"[\s.\-]+")
+_BIRTH_DATE = re.compile(r"(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?", re.ASCII)
+_GENDERS = {"male": "male", "female": "female", "M": "male", "F": "female"}
+_GENDERS.update({"1": "male", "2": "female"})
+
+
+def _digits(text: str) -> bool:
+    """ASCII digits only: str.isdigit() also accepts '１' or '٣', which int() would read."""
+    return text.isascii() and text.isdigit()
 
 
 @dataclass(slots=True, frozen=True)
@@ -143,10 +151,20 @@ def check_nir(
     if len(v) != 15:
         add(NirIssue("length", f"A matricule has 15 characters (13 + a 2-digit key), got {len(v)}"))
         return out
+    bad = next((i for i, c in enumerate(v) if not (c.isascii() and c.isalnum())), None)
+    if bad is not None:
+        add(
+            NirIssue(
+                "characters",
+                f"Character {bad + 1} {v[bad]!r}: only the digits 0-9 are allowed "
+                "(and 2A/2B at characters 6-7)",
+            )
+        )
+        return out
     body, key = v[:13], v[13:]
     if not _structure(body, out):
         return out
-    if not key.isdigit():
+    if not _digits(key):
         add(NirIssue("key-format", f"The key {key!r} must be two digits"))
         return out
     out.key = key
@@ -186,11 +204,11 @@ def _structure(body: str, out: NirCheck) -> bool:
         )
     else:
         out.sex, out.kind = SEX_DIGITS[sex], _KIND_OF_SEX_DIGIT[sex]
-    if not year.isdigit():
+    if not _digits(year):
         add(NirIssue("year", f"Characters 2-3 {year!r}: the birth year must be two digits"))
     else:
         out.year = year
-    if not month.isdigit():
+    if not _digits(month):
         add(NirIssue("month", f"Characters 4-5 {month!r}: the birth month must be two digits"))
     else:
         m = int(month)
@@ -206,14 +224,14 @@ def _structure(body: str, out: NirCheck) -> bool:
             )
     place = body[5:10]
     _place(place, out)
-    if not order.isdigit():
+    if not _digits(order):
         add(NirIssue("order", f"Characters 11-13 {order!r}: the order number must be digits"))
     elif order == "000":
         add(NirIssue("order", "Characters 11-13: the order number 000 does not exist (001-999)"))
     else:
         out.order = order
-    readable = (dept.isdigit() or dept in ("2A", "2B")) and body[7:].isdigit()
-    readable = readable and body[:5].isdigit()
+    readable = (_digits(dept) or dept in ("2A", "2B")) and _digits(body[7:])
+    readable = readable and _digits(body[:5])
     if not readable:
         add(NirIssue("characters", "Only digits are allowed, apart from 2A/2B at characters 6-7"))
     return readable
@@ -224,10 +242,10 @@ def _place(place: str, out: NirCheck) -> None:
     dept = place[:2]
     if dept in ("2A", "2B"):
         commune = place[2:]
-        if not commune.isdigit() or commune == "000":
+        if not _digits(commune) or commune == "000":
             add(NirIssue("commune", f"Characters 8-10 {commune!r}: not a Corsican commune"))
             return
-    elif not place.isdigit():
+    elif not _digits(place):
         add(
             NirIssue(
                 "place",
@@ -273,17 +291,29 @@ def _compare_traits(
     out: NirCheck, gender: str | None, birth_date: str | date | None, birthplace: str | None
 ) -> None:
     add = out.issues.append
-    if gender in ("male", "female") and out.sex and gender != out.sex:
+    sex = _GENDERS.get(gender or "")
+    if sex and out.sex and sex != out.sex:
         add(
             NirIssue(
                 "sex-mismatch",
-                f"The matricule encodes sex {out.sex}, the patient is {gender}",
+                f"The matricule encodes sex {out.sex}, the patient is {sex}",
                 "warning",
             )
         )
     if birth_date and out.year is not None and out.month is not None:
         text = birth_date.isoformat() if isinstance(birth_date, date) else str(birth_date)
-        if len(text) >= 4 and text[2:4] != out.year:
+        parts = _BIRTH_DATE.fullmatch(text)
+        if parts is None:
+            # never int() an unread date (it raised on "1985-3-7"): say why nothing is compared
+            add(
+                NirIssue(
+                    "birth-date",
+                    f"The birth date {text!r} is not YYYY, YYYY-MM or YYYY-MM-DD: "
+                    "not compared with the matricule",
+                    "warning",
+                )
+            )
+        elif parts[1][2:] != out.year:
             add(
                 NirIssue(
                     "year-mismatch",
@@ -291,7 +321,12 @@ def _compare_traits(
                     "warning",
                 )
             )
-        elif out.regular_month and len(text) >= 7 and int(text[5:7]) != out.month:
+        elif (
+            out.regular_month
+            and parts[2] is not None
+            and parts[2] != "00"  # month unknown (INSi writes 00): nothing to compare
+            and int(parts[2]) != out.month
+        ):
             add(
                 NirIssue(
                     "month-mismatch",

@@ -1,10 +1,12 @@
 """Trait normalisation for INS identities, and the French phonetic key used in matching.
 
 **Stored form** (`trait`): what INSi returns and what a qualified identity keeps:
-upper case, no diacritics (``É`` -> ``E``, ``Ç`` -> ``C``), ligatures spelled out
-(``Œ`` -> ``OE``, ``Æ`` -> ``AE``), typographic apostrophes and dashes folded into ``'``
-and ``-``, other punctuation dropped, runs of spaces collapsed, no space around ``-``
-and ``'``.
+upper case, no diacritics (``É`` -> ``E``, ``Ç`` -> ``C``, and the letters with a
+stroke: ``Ø`` -> ``O``, ``Ł`` -> ``L``, ``Đ`` -> ``D``), ligatures spelled out
+(``Œ`` -> ``OE``, ``Æ`` -> ``AE``, ``ß`` -> ``SS``), typographic apostrophes and dashes
+folded into ``'`` and ``-``, any other character (punctuation, digits) read as a space,
+runs of spaces collapsed, no space around ``-`` and ``'``, repeated ``-`` or ``'`` kept
+once, none at either end.
 
 **Comparison form** (`compare_key`): the stored form with hyphens and apostrophes read
 as spaces, so ``LE-GALL``, ``LE GALL`` and ``L'E GALL``… compare by their words:
@@ -42,7 +44,36 @@ import re
 import unicodedata
 from functools import lru_cache
 
-_LIGATURES = str.maketrans({"œ": "oe", "Œ": "OE", "æ": "ae", "Æ": "AE", "ß": "SS"})
+# Ligatures spelled out, and the Latin letters that Unicode does not decompose into a base
+# letter + diacritic (a stroke or bar is part of the letter): without this table NFKD
+# keeps them whole and they were dropped as "not kept" (ŁUKASZ -> UKASZ, ØYVIND -> YVIND);
+# a diacritic is removed, never the letter.
+_LIGATURES = str.maketrans(
+    {
+        "œ": "oe",
+        "Œ": "OE",
+        "æ": "ae",
+        "Æ": "AE",
+        "ß": "SS",
+        "ẞ": "SS",
+        "ø": "o",
+        "Ø": "O",
+        "ł": "l",
+        "Ł": "L",
+        "đ": "d",
+        "Đ": "D",
+        "ð": "d",
+        "Ð": "D",
+        "þ": "th",
+        "Þ": "TH",
+        "ħ": "h",
+        "Ħ": "H",
+        "ŧ": "t",
+        "Ŧ": "T",
+        "ı": "i",
+        "ƒ": "f",
+    }
+)
 _APOSTROPHES = re.compile(r"[’‘`´ʼ′]")
 _DASHES = re.compile(r"[‐‑‒–—―]")
 _NOT_KEPT = re.compile(r"[^A-Z '\-]")

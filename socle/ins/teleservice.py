@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import copy
 import random
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -45,6 +46,8 @@ if TYPE_CHECKING:
     from socle.fhir.storage.store import StoreSession
 
 FOUND, NONE, SEVERAL = "00", "01", "02"
+# INSEE COG code: 2 digits (or 2A/2B) + 3 digits
+_INSEE_CODE = re.compile(r"(?:\d\d|2A|2B)\d{3}", re.ASCII)
 LABELS = {
     FOUND: "Une identité trouvée",
     NONE: "Aucune identité trouvée",
@@ -71,12 +74,52 @@ class InsiResult:
         return LABELS[self.code]
 
 
-def valid_date(text: str) -> bool:
-    try:
-        date.fromisoformat(text)
-    except (TypeError, ValueError):
-        return False
-    return len(text) == 10
+_INSI_DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})", re.ASCII)
+
+
+def insi_date(text: Any) -> str | None:
+    """The INSi form YYYY-MM-DD of a birth date, or None when it is not a date.
+
+    The national registries keep a birth date whose day, or day and month, are unknown
+    with ``00`` in their place (``1962-00-00``, ``1962-05-00``); FHIR writes those as
+    ``1962`` and ``1962-05``, read here as the same date. A known day and month must make a
+    real date (``date.fromisoformat`` alone also took ``1985-W10-1``, a week date).
+    """
+    value = str(text or "").strip()
+    if len(value) == 4:
+        value += "-00-00"
+    elif len(value) == 7:
+        value += "-00"
+    parts = _INSI_DATE.fullmatch(value)
+    if parts is None:
+        return None
+    year, month, day = (int(p) for p in parts.groups())
+    if year == 0 or month > 12 or (month == 0 and day != 0):
+        return None
+    if month and day:
+        try:
+            date(year, month, day)
+        except ValueError:
+            return None
+    return value
+
+
+def valid_date(text: Any) -> bool:
+    return insi_date(text) is not None
+
+
+def fhir_date(text: str) -> str:
+    """FHIR birthDate of an INSi date: the unknown ``-00`` parts left out (1962-05-00 ->
+    1962-05), since FHIR has no day or month 00."""
+    while text.endswith("-00"):
+        text = text[:-3]
+    return text
+
+
+def sex_of(value: Any) -> str | None:
+    """FHIR gender (male/female) of an INSi sex code: M/F, 1/2 or male/female, any case."""
+    text = str(value or "").strip()
+    return SEX_CODES.get(text) or SEX_CODES.get(text.upper()) or SEX_CODES.get(text.lower())
 
 
 def check_record(rec: Any, where: str = "") -> tuple[dict[str, Any] | None, list[Issue]]:
@@ -88,6 +131,22 @@ def check_record(rec: Any, where: str = "") -> tuple[dict[str, Any] | None, list
     def bad(msg: str) -> None:
         issues.append(Issue("error", "invalid", f"{where}: {msg}" if where else msg))
 
+    # a field of the wrong JSON type is a clear error, never a crash of the whole load
+    for name in ("matricule", "oid", "nom", "sexe", "date_naissance", "lieu_naissance"):
+        if rec.get(name) is not None and not isinstance(rec[name], (str, int)):
+            bad(f"{name} must be a string, got {type(rec[name]).__name__}")
+            rec = {**rec, name: None}
+    prenoms = rec.get("prenoms")
+    if prenoms is not None and not (
+        isinstance(prenoms, str)
+        or (isinstance(prenoms, list) and all(isinstance(p, str) for p in prenoms))
+    ):
+        bad("prenoms must be a string (first names separated by spaces) or a list of strings")
+        prenoms = None
+    for name in ("historique", "carte_vitale"):
+        if rec.get(name) is not None and not isinstance(rec[name], list):
+            bad(f"{name} must be a list, got {type(rec[name]).__name__}")
+            rec = {**rec, name: None}
     oid = str(rec.get("oid") or OID_TEST).removeprefix("urn:oid:")
     if oid not in INS_OIDS:
         bad(f"oid {oid!r} is not an INS OID")
@@ -95,34 +154,43 @@ def check_record(rec: Any, where: str = "") -> tuple[dict[str, Any] | None, list
     check = check_nir(matricule, system=oid)
     if not check.valid:
         bad(f"matricule {matricule!r}: {check.reason}")
-    family = N.trait(rec.get("nom"))
-    given = N.given_list(rec.get("prenoms"))
-    sex = SEX_CODES.get(str(rec.get("sexe") or ""))
-    birth = str(rec.get("date_naissance") or "")
-    place = str(rec.get("lieu_naissance") or "").upper()
+    family = N.trait(str(rec.get("nom") or ""))
+    given = N.given_list(prenoms)
+    sex = sex_of(rec.get("sexe"))
+    raw_birth = str(rec.get("date_naissance") or "")
+    birth = insi_date(raw_birth) or ""
+    place = str(rec.get("lieu_naissance") or "").strip().upper()
     if not family:
         bad("missing trait: nom (birth name)")
     if not given:
         bad("missing trait: prenoms (birth first names)")
     if sex is None:
         bad(f"sexe must be M or F, got {rec.get('sexe')!r}")
-    if not birth:
+    if not raw_birth:
         bad("missing trait: date_naissance")
-    elif not valid_date(birth):
-        bad(f"date_naissance {birth!r} is not a real date (YYYY-MM-DD)")
-    if place and (len(place) != 5 or not place.replace("2A", "20").replace("2B", "20").isdigit()):
+    elif not birth:
+        bad(
+            f"date_naissance {raw_birth!r} is not a real date "
+            "(YYYY-MM-DD; 00 for an unknown day, or day and month)"
+        )
+    if place and not _INSEE_CODE.fullmatch(place):
         bad(f"lieu_naissance {place!r} is not a 5-character INSEE code")
     history = []
     for i, old in enumerate(rec.get("historique") or []):
-        old_m = str((old or {}).get("matricule") or "")
-        old_oid = str((old or {}).get("oid") or oid).removeprefix("urn:oid:")
+        if not isinstance(old, dict):
+            bad(f"historique[{i}] must be an object {{matricule, oid}}")
+            continue
+        old_m = str(old.get("matricule") or "")
+        old_oid = str(old.get("oid") or oid).removeprefix("urn:oid:")
         old_check = check_nir(old_m, system=old_oid)
         if not old_check.valid:
             bad(f"historique[{i}] {old_m!r}: {old_check.reason}")
-        history.append({"matricule": check_nir(old_m).value, "oid": old_oid})
+        elif old_check.value == check.value:
+            bad(f"historique[{i}] {old_m!r} is the current matricule")
+        history.append({"matricule": old_check.value, "oid": old_oid})
     cards = []
     for card in rec.get("carte_vitale") or []:
-        card_check = check_nir(str(card))
+        card_check = check_nir(card if isinstance(card, str) else "")
         if not card_check.valid:
             bad(f"carte_vitale {card!r}: {card_check.reason}")
         cards.append(card_check.value)
@@ -154,14 +222,74 @@ def check_record(rec: Any, where: str = "") -> tuple[dict[str, Any] | None, list
     }, issues
 
 
+def _same_person(clean: list[tuple[str, dict[str, Any]]]) -> list[Issue]:
+    """A matricule (current or former) names one person: two records sharing one would make
+    every retrieval of that person answer 02, and a verification pick one at random."""
+    issues: list[Issue] = []
+    owner: dict[str, str] = {}
+    for where, rec in clean:
+        for matricule in {rec["matricule"], *(h["matricule"] for h in rec["historique"])}:
+            if matricule in owner:
+                issues.append(
+                    Issue(
+                        "error",
+                        "duplicate",
+                        f"{where}: matricule {matricule} is already that of {owner[matricule]}",
+                    )
+                )
+            else:
+                owner[matricule] = where
+    return issues
+
+
+def _drop_replaced(s: StoreSession, clean: list[dict[str, Any]]) -> None:
+    """Remove the registry identities that a loaded record replaces: those holding one of
+    its matricules, current or former (a record loaded again, or an NIA now replaced by a
+    NIR that lists it in its history)."""
+    k = ins_registry_key.c
+    values = sorted({m for rec in clean for m in (rec["matricule"], *_formers(rec))})
+    pks: set[Any] = set()
+    for start in range(0, len(values), 500):
+        chunk = values[start : start + 500]
+        pks.update(
+            s.execute(
+                select(k.registry_pk).where(
+                    k.tenant == s.tenant, k.kind.in_(("current", "former")), k.value.in_(chunk)
+                )
+            ).scalars()
+        )
+    ordered = sorted(pks)
+    for start in range(0, len(ordered), 500):
+        chunk = ordered[start : start + 500]
+        s.execute(
+            delete(ins_registry_key).where(
+                ins_registry_key.c.tenant == s.tenant, ins_registry_key.c.registry_pk.in_(chunk)
+            )
+        )
+        s.execute(
+            delete(ins_registry).where(
+                ins_registry.c.tenant == s.tenant, ins_registry.c.pk.in_(chunk)
+            )
+        )
+
+
+def _formers(rec: dict[str, Any]) -> list[str]:
+    return [h["matricule"] for h in rec.get("historique") or []]
+
+
 def load(s: StoreSession, records: Iterable[Any], *, replace: bool = False) -> int:
-    """Load records into the tenant's registry; any invalid record refuses the whole load."""
-    clean, issues = [], []
+    """Load records into the tenant's registry; any invalid record refuses the whole load.
+
+    Without `replace`, a record whose matricule (current or former) is already in the
+    registry replaces that identity instead of adding a second one."""
+    clean, issues, placed = [], [], []
     for i, rec in enumerate(records):
         out, found = check_record(rec, f"record {i + 1}")
         issues.extend(found)
         if out is not None:
             clean.append(out)
+            placed.append((f"record {i + 1}", out))
+    issues.extend(_same_person(placed))
     errors = [i for i in issues if i.severity == "error"]
     if errors:
         raise FhirError(
@@ -173,6 +301,8 @@ def load(s: StoreSession, records: Iterable[Any], *, replace: bool = False) -> i
     if replace:
         s.execute(delete(ins_registry_key).where(ins_registry_key.c.tenant == s.tenant))
         s.execute(delete(ins_registry).where(ins_registry.c.tenant == s.tenant))
+    elif clean:
+        _drop_replaced(s, clean)
     for rec in clean:
         pk = s.execute(
             insert(ins_registry)
@@ -201,27 +331,36 @@ def load(s: StoreSession, records: Iterable[Any], *, replace: bool = False) -> i
 
 def read_records(data: bytes) -> list[Any]:
     """Records of a JSON array, a JSON object with "identities", or NDJSON."""
-    text = data.strip()
+    text = data.removeprefix(b"\xef\xbb\xbf").strip()  # a UTF-8 byte order mark is no record
     if not text:
         return []
-    try:
-        if text[:1] in (b"[", b"{"):
+    whole_error: orjson.JSONDecodeError | None = None
+    if text[:1] in (b"[", b"{"):
+        try:
             whole = orjson.loads(text)
+        except orjson.JSONDecodeError as exc:
+            whole_error = exc  # NDJSON below, unless it is a broken array
+            if text[:1] == b"[":
+                raise FhirError(400, "invalid", f"the registry file is not JSON ({exc})") from exc
+        else:
             if isinstance(whole, list):
                 return whole
-            if isinstance(whole, dict) and isinstance(whole.get("identities"), list):
+            if isinstance(whole, dict) and "identities" in whole:
+                if not isinstance(whole["identities"], list):
+                    raise FhirError(400, "invalid", '"identities" must be a JSON array')
                 return whole["identities"]
-            if isinstance(whole, dict):
-                return [whole]
-    except orjson.JSONDecodeError:
-        pass  # NDJSON below
+            return [whole]
     out = []
     for n, line in enumerate(text.splitlines(), 1):
         if line.strip():
             try:
                 out.append(orjson.loads(line))
             except orjson.JSONDecodeError as exc:
-                raise FhirError(400, "invalid", f"line {n}: not JSON ({exc})") from exc
+                if n == 1 and whole_error is not None:
+                    msg = f"the registry file is neither JSON ({whole_error}) nor NDJSON"
+                else:
+                    msg = f"line {n}: not JSON ({exc})"
+                raise FhirError(400, "invalid", msg) from exc
     return out
 
 
@@ -233,12 +372,18 @@ def _rows(s: StoreSession, stmt: Any) -> list[dict[str, Any]]:
 
 
 def _given_ok(query_given: list[str], rec: dict[str, Any]) -> bool:
-    wanted = [N.compare_key(g) for g in query_given if g]
+    """The query's first names are the registry's first first name, or its first names in
+    their order (the whole list, or its beginning), in comparison form.
+
+    Answer 02 asks the caller to add the other first names: the query then has to agree
+    with them all (it used to match on its first word alone, so adding names never told
+    two homonyms apart). A compound name typed with a space (LEA ROSE) is LEA-ROSE.
+    """
+    wanted = N.compare_key(" ".join(query_given))
     if not wanted:
         return True
-    listed = N.compare_key(rec["prenoms"])
-    first = N.compare_key(rec["premier_prenom"])
-    return wanted[0] == first or " ".join(wanted) == listed
+    names = N.given_list(rec["prenoms"])
+    return any(N.compare_key(" ".join(names[:k])) == wanted for k in range(1, len(names) + 1))
 
 
 def _answer(found: list[dict[str, Any]], detail: str = "") -> InsiResult:
@@ -271,17 +416,22 @@ def retrieve(
     ]
     if missing:
         raise FhirError(400, "required", "INSi retrieval needs the traits: " + ", ".join(missing))
-    if not valid_date(birth_date):
+    birth = insi_date(birth_date)
+    if birth is None:
         raise FhirError(400, "invalid", f"birthDate {birth_date!r} is not a real date")
-    gender = SEX_CODES.get(sex, sex)
+    gender = sex_of(sex)
+    if gender is None:
+        raise FhirError(400, "invalid", f"gender {sex!r}: INSi knows M (male) and F (female)")
     r = ins_registry.c
     stmt = select(r.content).where(
         r.tenant == s.tenant,
-        r.birth_date == birth_date,
+        r.birth_date == birth,
         r.sex == gender,
         r.family == N.compare_key(family),
     )
     names = N.given_list(given)
+    if not names:  # "?" or "-" normalise to nothing, which would match every first name
+        raise FhirError(400, "invalid", f"given {given!r} holds no letter of a first name")
     found = [rec for rec in _rows(s, stmt) if _given_ok(names, rec)]
     if birthplace:
         found = [
@@ -295,20 +445,27 @@ def retrieve(
 def retrieve_by_card(
     s: StoreSession, *, holder_nir: str, birth_date: str, given: str | None = None
 ) -> InsiResult:
-    """Récupération with Carte Vitale data: holder's NIR, beneficiary's birth date."""
+    """Récupération with Carte Vitale data: holder's NIR, beneficiary's birth date.
+
+    The beneficiaries of a card are the identities that list it (children on a parent's
+    card) and the holder, whose own matricule (current or former) is the card's NIR."""
     check = check_nir(holder_nir)
     if not check.valid:
         raise FhirError(400, "invalid", f"Carte Vitale NIR {holder_nir!r}: {check.reason}")
-    if not valid_date(birth_date):
+    birth = insi_date(birth_date)
+    if birth is None:
         raise FhirError(400, "invalid", f"birthDate {birth_date!r} is not a real date")
     k, r = ins_registry_key.c, ins_registry.c
     stmt = select(r.content).where(
+        r.tenant == s.tenant,
         r.pk.in_(
             select(k.registry_pk).where(
-                k.tenant == s.tenant, k.kind == "cv", k.value == check.value
+                k.tenant == s.tenant,
+                k.kind.in_(("cv", "current", "former")),
+                k.value == check.value,
             )
         ),
-        r.birth_date == birth_date,
+        r.birth_date == birth,
     )
     found = [rec for rec in _rows(s, stmt) if _given_ok(N.given_list(given), rec)]
     return _answer(found)
@@ -339,17 +496,25 @@ def verify(
     hits = [(orjson.loads(row.content), row.kind) for row in s.execute(stmt)]
     if not hits:
         return InsiResult(NONE, [], f"INS {check.value} is not known")
+    hits.sort(key=lambda hit: hit[1] != "current")
     rec, kind = hits[0]
-    if kind == "current" and rec["oid"] != oid:
+    # the OID is part of the INS: a former matricule keeps the OID it was given under
+    # (an NIA under .9 replaced by a NIR under .8)
+    known_oid = rec["oid"]
+    if kind == "former":
+        known_oid = next(
+            (h["oid"] for h in rec["historique"] if h["matricule"] == check.value), known_oid
+        )
+    if known_oid != oid:
         return InsiResult(NONE, [], f"INS {check.value} is not known under OID {oid}")
     differences = []
     if N.compare_key(family) != N.compare_key(rec["nom"]):
         differences.append("nom de naissance")
-    if not _given_ok(N.given_list(given), rec):
+    if not N.compare_key(" ".join(N.given_list(given))) or not _given_ok(N.given_list(given), rec):
         differences.append("prénom")
-    if birth_date != rec["date_naissance"]:
+    if insi_date(birth_date) != rec["date_naissance"]:
         differences.append("date de naissance")
-    if SEX_CODES.get(sex, sex) != SEX_CODES[rec["sexe"]]:
+    if sex_of(sex) != SEX_CODES[rec["sexe"]]:
         differences.append("sexe")
     if birthplace and rec["lieu_naissance"] and birthplace.upper() != rec["lieu_naissance"]:
         differences.append("lieu de naissance")
@@ -365,7 +530,7 @@ def identity_of(rec: dict[str, Any], base: M.Identity | None = None) -> M.Identi
     out = copy.deepcopy(ident)
     out.birth_family = rec["nom"]
     out.given = N.given_list(rec["prenoms"])
-    out.birth_date = rec["date_naissance"]
+    out.birth_date = fhir_date(rec["date_naissance"])
     out.sex = SEX_CODES[rec["sexe"]]
     out.birthplace = rec["lieu_naissance"] or out.birthplace
     system = f"urn:oid:{rec['oid']}"

@@ -83,3 +83,79 @@ def test_ins_check_operation(ins_client) -> None:  # noqa: ANN001
     params = {p["name"]: p for p in ok.json()["parameter"]}
     assert params["valid"]["valueBoolean"] is True
     assert params["birthplace"]["valueString"] == "2A004"
+
+
+def _with_key(body: str) -> str:
+    from socle.demo.identifiers import nir_key
+
+    return body + nir_key(body)
+
+
+def test_malformed_birth_date_is_explained_not_a_crash() -> None:
+    # check_nir must give a reason for any input: "1985-3-7" used to raise ValueError
+    check = check_nir("185037512345641", birth_date="1985-3-7")
+    assert check.valid
+    assert {i.code for i in check.issues} == {"birth-date"}
+
+
+def test_unknown_birth_month_is_not_a_mismatch() -> None:
+    # INSi writes an unknown day/month as 00 (1985-00-00): nothing to compare the month with
+    assert check_nir("185037512345641", birth_date="1985-00-00").issues == []
+    assert check_nir("185037512345641", birth_date="1985-03-00").issues == []
+    codes = {i.code for i in check_nir("185037512345641", birth_date="1985-04-00").issues}
+    assert codes == {"month-mismatch"}
+
+
+def test_insi_sex_codes_are_compared() -> None:
+    # INSi and HL7 write the sex M/F: a female patient on a male number is a warning
+    check = check_nir("185037512345641", gender="F")
+    assert {i.code for i in check.issues} == {"sex-mismatch"}
+    assert check_nir("185037512345641", gender="M").issues == []
+
+
+def test_non_ascii_digits_are_refused_with_position() -> None:
+    # full-width digits pass str.isdigit(): they must not read as a NIR (nor give a key)
+    check = check_nir("１８５０３７５１２３４５６４１")
+    assert not check.valid
+    assert [i.code for i in check.errors] == ["characters"]
+    assert "Character 1" in check.reason
+    check = check_nir("185037512345٤41")
+    assert [i.code for i in check.errors] == ["characters"] and "Character 13" in check.reason
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "2850397105123",  # Guadeloupe: 3-character département + 2-digit commune
+        "1850397611123",  # Mayotte
+        "1850398735123",  # Polynésie (98x)
+        "1850399135123",  # born abroad: 99 + INSEE country code
+        "1850320123456",  # Corsica before 1976
+        "1852099350001",  # month 20: unknown month in the civil register
+        "1856275123456",  # 50-99: provisional registration
+        "3850375123456",  # 3/4: provisional number
+        "8850375123456",  # 7/8: NIA
+    ],
+)
+def test_valid_special_layouts(body: str) -> None:
+    check = check_nir(_with_key(body))
+    assert check.valid, check.issues
+
+
+def test_place_readings() -> None:
+    assert check_nir(_with_key("2850397105123")).birthplace == "97105"
+    abroad = check_nir(_with_key("1850399135123"))
+    assert abroad.born_abroad and abroad.birthplace == "99135"
+    assert check_nir("172112B03301752").birthplace == "2B033"
+
+
+def test_ins_oids() -> None:
+    # INS-NIR .8, INS-NIA .9, test .10, demo .11 (ANS INS OIDs)
+    nia = _with_key("7850375123456")
+    for oid in ("8", "9", "10", "11"):
+        assert check_nir("185037512345641", system=f"urn:oid:1.2.250.1.213.1.4.{oid}").valid
+    assert not check_nir("185037512345641", system="1.2.250.1.213.1.4.12").valid
+    assert check_nir(nia, system="urn:oid:1.2.250.1.213.1.4.9").issues == []
+    nir_kind = check_nir(nia, system="urn:oid:1.2.250.1.213.1.4.8")
+    assert nir_kind.valid and {i.code for i in nir_kind.issues} == {"nir-kind"}
+    assert check_nir(nia).kind == "NIA" and check_nir("185037512345641").kind == "NIR"

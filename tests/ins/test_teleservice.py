@@ -60,8 +60,11 @@ def test_retrieve_codes(ins_engine, tenant) -> None:  # noqa: ANN001
     twin_b = dict(twin_a, matricule=nir(sex="male", year=2001, order=12))
     assert _load(ins_engine, tenant, [mother, child, twin_a, twin_b]) == 4
     with ins_engine.store.session(tenant) as s:
+        # comparison form: '-' reads as a space, so LEA ROSE is the first name LEA-ROSE
         r = T.retrieve(s, family="le-gall", given="Léa Rose", birth_date="2015-06-01", sex="F")
-        assert r.code == T.NONE  # "LEA ROSE" is not the first name LEA-ROSE... as a list
+        assert r.code == T.FOUND
+        r = T.retrieve(s, family="le-gall", given="Léa", birth_date="2015-06-01", sex="F")
+        assert r.code == T.NONE  # LEA is not the first name LEA-ROSE
         r = T.retrieve(s, family="Le Gall", given="lea-rose", birth_date="2015-06-01", sex="F")
         assert r.code == T.FOUND and r.identities[0]["historique"][0]["matricule"] == old
         r = T.retrieve(
@@ -169,3 +172,167 @@ def test_demo_registry_and_operations(ins_client, ins_engine, tenant) -> None:  
     assert params["result"]["valueCode"] == "00"
     identity = params["identity"]["resource"]
     assert identity["name"][0]["family"] == N.trait(rec["nom"])
+
+
+def _nia(sex: str = "7", year: str = "62", month: str = "05", order: str = "031") -> str:
+    from socle.demo.identifiers import nir_key
+
+    body = f"{sex}{year}{month}99135{order}"
+    return body + nir_key(body)
+
+
+def test_more_first_names_tell_homonyms_apart(ins_engine, tenant) -> None:  # noqa: ANN001
+    # INSi answer 02: re-query with the other first names of the identity document; a
+    # query then matches only the identities whose first names agree with them all
+    a = registry_record(
+        matricule=nir(sex="male", year=2001, order=11),
+        prenoms="LOUIS PAUL",
+        sexe="M",
+        date_naissance="2001-03-03",
+    )
+    b = dict(a, matricule=nir(sex="male", year=2001, order=12), prenoms="LOUIS")
+    _load(ins_engine, tenant, [a, b])
+    with ins_engine.store.session(tenant) as s:
+        traits = {"family": "Martin", "birth_date": "2001-03-03", "sex": "M"}
+        assert T.retrieve(s, given="Louis", **traits).code == T.SEVERAL
+        r = T.retrieve(s, given="Louis Paul", **traits)
+        assert r.code == T.FOUND and r.identities[0]["matricule"] == a["matricule"]
+        assert T.retrieve(s, given="Louis Pierre", **traits).code == T.NONE
+        assert T.retrieve(s, given="Paul", **traits).code == T.NONE  # not the first one
+        with pytest.raises(FhirError, match="gender"):
+            T.retrieve(s, family="Martin", given="Louis", birth_date="2001-03-03", sex="X")
+        with pytest.raises(FhirError, match="no letter"):  # it used to match any first name
+            T.retrieve(s, given="?", **traits)
+
+
+def test_unknown_day_and_month_of_birth(ins_engine, tenant) -> None:  # noqa: ANN001
+    # the national registries write an unknown day, or day and month, as 00
+    both = registry_record(
+        matricule=nir(year=1962, month=5, order=21), date_naissance="1962-00-00", prenoms="AMINA"
+    )
+    day = registry_record(
+        matricule=nir(year=1962, month=5, order=22), date_naissance="1962-05-00", prenoms="AWA"
+    )
+    assert _load(ins_engine, tenant, [both, day]) == 2
+    with ins_engine.store.session(tenant) as s:
+        for birth in ("1962-00-00", "1962"):  # FHIR writes it 1962
+            r = T.retrieve(s, family="Martin", given="Amina", birth_date=birth, sex="F")
+            assert r.code == T.FOUND, birth
+        r = T.retrieve(s, family="Martin", given="Awa", birth_date="1962-05", sex="F")
+        assert r.code == T.FOUND
+        assert T.identity_of(r.identities[0]).birth_date == "1962-05"  # a FHIR date
+        v = T.verify(
+            s,
+            matricule=day["matricule"],
+            oid="1.2.250.1.213.1.4.10",
+            family="MARTIN",
+            given="AWA",
+            birth_date="1962-05",
+            sex="F",
+        )
+        assert v.code == T.FOUND
+        for bad in ("1962-00-12", "1962-13-00", "1962-W10-1", "1962-5-1", "62-05-01"):
+            with pytest.raises(FhirError, match="not a real date"):
+                T.retrieve(s, family="Martin", given="Awa", birth_date=bad, sex="F")
+
+
+def test_nia_replaced_by_nir(ins_engine, tenant) -> None:  # noqa: ANN001
+    nia = _nia()
+    person = {"nom": "OKAFOR", "prenoms": "NGOZI", "sexe": "F", "date_naissance": "1962-05-14"}
+    first = registry_record(matricule=nia, oid="1.2.250.1.213.1.4.9", **person)
+    first["lieu_naissance"] = "99135"
+    _load(ins_engine, tenant, [first])
+    # later the person gets a NIR: the registry identity now lists the NIA as former
+    later = dict(
+        first,
+        matricule=nir(year=1962, month=5, place="99135", order=31),
+        oid="1.2.250.1.213.1.4.8",
+        historique=[{"matricule": nia, "oid": "1.2.250.1.213.1.4.9"}],
+    )
+    _load(ins_engine, tenant, [later])
+    with ins_engine.store.session(tenant) as s:
+        r = T.retrieve(s, family="Okafor", given="Ngozi", birth_date="1962-05-14", sex="F")
+        assert r.code == T.FOUND  # one identity, not the NIA one beside the NIR one
+        assert r.identities[0]["matricule"] == later["matricule"]
+        traits = {"family": "Okafor", "given": "Ngozi", "birth_date": "1962-05-14", "sex": "F"}
+        v = T.verify(s, matricule=nia, oid="urn:oid:1.2.250.1.213.1.4.9", **traits)
+        assert v.code == T.FOUND and v.identities[0]["matricule"] == later["matricule"]
+        ident = T.identity_of(v.identities[0])
+        assert ident.ins_system == "urn:oid:1.2.250.1.213.1.4.8"
+        assert ident.old_ins == [("urn:oid:1.2.250.1.213.1.4.9", nia)]
+        # the OID belongs to the INS: the NIA is not known as a NIR
+        v = T.verify(s, matricule=nia, oid="1.2.250.1.213.1.4.8", **traits)
+        assert v.code == T.NONE and "OID" in v.detail
+
+
+def test_loading_twice_replaces_instead_of_duplicating(ins_engine, tenant) -> None:  # noqa: ANN001
+    rec = registry_record()
+    _load(ins_engine, tenant, [rec])
+    _load(ins_engine, tenant, [dict(rec, prenoms="MARIE CLAIRE ANNE")])
+    with ins_engine.store.session(tenant) as s:
+        r = T.retrieve(s, family="Martin", given="Marie", birth_date="1985-03-07", sex="F")
+    assert r.code == T.FOUND and r.identities[0]["prenoms"] == "MARIE CLAIRE ANNE"
+
+
+def test_duplicate_matricule_in_one_file_is_refused(ins_engine, tenant) -> None:  # noqa: ANN001
+    rec = registry_record()
+    other = registry_record(matricule=nir(order=99), historique=[{"matricule": rec["matricule"]}])
+    with pytest.raises(FhirError) as err:
+        _load(ins_engine, tenant, [rec, registry_record(nom="DURAND"), other])
+    text = " ".join(i.diagnostics for i in err.value.issues)
+    assert "record 2: matricule" in text and "record 3: matricule" in text
+
+
+def test_badly_typed_records_give_clear_errors(ins_engine, tenant) -> None:  # noqa: ANN001
+    records = [
+        registry_record(nom=["MARTIN"]),
+        registry_record(prenoms={"first": "MARIE"}),
+        registry_record(historique="285033523801743"),
+        registry_record(historique=["285033523801743"]),
+        registry_record(carte_vitale=[285033523801743]),
+        registry_record(date_naissance="1985-W10-1"),
+        "not an object",
+    ]
+    with pytest.raises(FhirError) as err:
+        _load(ins_engine, tenant, records)
+    text = " | ".join(i.diagnostics for i in err.value.issues)
+    for expected in (
+        "record 1: nom must be a string",
+        "record 2: prenoms must be",
+        "record 3: historique must be a list",
+        "record 4: historique[0] must be an object",
+        "record 5: carte_vitale 285033523801743",
+        "record 6: date_naissance '1985-W10-1' is not a real date",
+        "record 7: a record must be a JSON object",
+    ):
+        assert expected in text, (expected, text)
+    with ins_engine.store.session(tenant) as s:  # nothing half-loaded
+        r = T.retrieve(s, family="Martin", given="Marie", birth_date="1985-03-07", sex="F")
+    assert r.code == T.NONE
+
+
+def test_card_holder_is_a_beneficiary_of_own_card(ins_engine, tenant) -> None:  # noqa: ANN001
+    holder = registry_record()
+    _load(ins_engine, tenant, [holder])
+    with ins_engine.store.session(tenant) as s:
+        r = T.retrieve_by_card(s, holder_nir=holder["matricule"], birth_date="1985-03-07")
+        assert r.code == T.FOUND
+        r = T.retrieve_by_card(s, holder_nir=holder["matricule"], birth_date="1985-03-08")
+        assert r.code == T.NONE
+
+
+def test_read_records_formats() -> None:
+    rec = registry_record()
+    import orjson
+
+    assert T.read_records(b"\xef\xbb\xbf" + orjson.dumps([rec])) == [rec]  # UTF-8 BOM
+    assert T.read_records(orjson.dumps({"identities": [rec]})) == [rec]
+    assert T.read_records(orjson.dumps(rec) + b"\n" + orjson.dumps(rec)) == [rec, rec]
+    with pytest.raises(FhirError, match="not JSON"):
+        T.read_records(b'[{"nom": "X"},]')
+    with pytest.raises(FhirError, match="neither JSON"):
+        T.read_records(b'{\n "nom": "X",\n}')
+    with pytest.raises(FhirError, match="line 2"):
+        T.read_records(orjson.dumps(rec) + b"\n{oops")
+    with pytest.raises(FhirError, match="identities"):
+        T.read_records(b'{"identities": {"nom": "X"}}')
