@@ -87,6 +87,7 @@ VALIDATION_MODES = {
 }
 # Documents of high trust (RNIV): they may validate an identity.
 HIGH_TRUST_DOCUMENTS = {"CN", "PA", "CS", "CE", "AN", "LE", "IE"}
+UNKNOWN_BIRTHPLACE = "99999"  # INSEE code of an unknown birthplace (FR Core fr-core-3)
 METHODS = {"SM": "Saisie manuelle", "CV": "Carte vitale", "INSI": "Téléservice INSI"}
 SEX_OF_GENDER = {"male": "M", "female": "F", "other": "I", "unknown": "U"}
 GENDER_OF_SEX = {"M": "male", "F": "female", "I": "other", "U": "unknown", "O": "other"}
@@ -132,6 +133,10 @@ class Identity:
         )
 
     def missing_traits(self, birthplace: bool = True) -> list[str]:
+        """The strict traits a validated/qualified identity lacks (French labels).
+
+        With `birthplace`, the unknown-birthplace code 99999 counts as missing: FR Core
+        ``fr-core-3`` forbids it on an identity whose identityStatus is VALI."""
         missing = []
         if not self.birth_family:
             missing.append("nom de naissance (name[use=official].family)")
@@ -143,6 +148,8 @@ class Identity:
             missing.append("sexe (gender)")
         if birthplace and not self.birthplace:
             missing.append("lieu de naissance (birthPlace INSEE code)")
+        elif birthplace and self.birthplace == UNKNOWN_BIRTHPLACE:
+            missing.append("lieu de naissance (birthPlace INSEE code 99999: unknown)")
         return missing
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -13,7 +14,7 @@ from socle.ins import model as M
 from socle.ins import service
 from socle.ins import status as S
 from socle.ins import teleservice as T
-from socle.ins.nir import check_nir
+from socle.ins.nir import INS_SYSTEMS, check_nir
 from socle.ins.outgoing import filter_resource
 
 if TYPE_CHECKING:
@@ -233,7 +234,7 @@ def _match_bundle(call: OperationCall, found: list[tuple[Any, dict]]) -> dict[st
 def match(call: OperationCall) -> dict[str, Any]:
     """PDQm / FHIR $match: scored candidates for a Patient (onlyCertainMatches, count)."""
     patient = call.resource_param()
-    if not patient:
+    if not patient or patient.get("resourceType") != "Patient":  # ITI-119: a Patient
         raise bad_request("$match needs a Patient in the 'resource' parameter", "resource")
     count = _count(call, 10, 100)
     only = str(call.param("onlyCertainMatches", "false")).lower() == "true"
@@ -245,7 +246,46 @@ def match(call: OperationCall) -> dict[str, Any]:
         only_certain=only,
         ctx=call.ctx,
     )
+    by_id = _local_id_matches(call.engine, call.ctx, patient)
+    if by_id:  # certain, ahead of the scored ones (each Patient once)
+        known = {m.patient_id for m, _ in by_id}
+        found = [*by_id, *((m, p) for m, p in found if m.patient_id not in known)][:count]
+    if only and len({M.read_identity(p).ins or p["id"] for _, p in found}) > 1:
+        found = []  # ITI-119 Case 5: several certain matches not known to be one person
     return _match_bundle(call, found)
+
+
+def _local_id_matches(
+    engine: FhirEngine, ctx: RequestContext, patient: dict[str, Any]
+) -> list[tuple[Any, dict[str, Any]]]:
+    """Active Patients carrying one of the query's local (non-INS) identifiers.
+
+    The same identifier in the same assigning authority is the same record: a certain
+    match, which the traits-only scoring (its INS aside) cannot see (FHIR $match, ITI-119
+    "ID or Name")."""
+    from socle.ins.vigilance import CERTAIN, Match
+
+    tokens = [
+        f"{i['system']}|{i['value']}"
+        for i in patient.get("identifier") or []
+        if isinstance(i, dict) and i.get("system") and i.get("value")
+        if i["system"] not in INS_SYSTEMS and i.get("use") != "old"
+    ]
+    if not tokens:
+        return []
+    guard = engine.guard.search_criteria(ctx, "Patient")
+    out: dict[str, tuple[Any, dict[str, Any]]] = {}
+    with engine.store.session(ctx.tenant) as s:
+        for token in dict.fromkeys(tokens):
+            pks = engine.search.find_pks(s, "Patient", [("identifier", token), *guard], limit=20)
+            for stored in s.fetch_current(pks):
+                if stored.content is None:
+                    continue
+                found = orjson.loads(stored.content)
+                if found.get("active", True) is not False and engine.guard.visible(ctx, found):
+                    match = Match(found["id"], 1.0, CERTAIN, {"identifier": 1.0})
+                    out[found["id"]] = (match, found)
+    return [out[pid] for pid in sorted(out)]
 
 
 def ins_duplicates(call: OperationCall) -> dict[str, Any]:
@@ -254,17 +294,36 @@ def ins_duplicates(call: OperationCall) -> dict[str, Any]:
     return _match_bundle(call, found)
 
 
+def _source_identifier(call: OperationCall) -> tuple[str, str]:
+    """`sourceIdentifier` as (system, value): a token ``system|value`` (GET), or an
+    Identifier when it is posted in a Parameters (valueIdentifier)."""
+    raw = call.param("sourceIdentifier")
+    if isinstance(raw, dict):  # valueIdentifier
+        system, value = raw.get("system") or "", raw.get("value") or ""
+    else:
+        system, _, value = str(raw or "").partition("|")
+    if not system or not value:
+        raise bad_request(
+            "sourceIdentifier is required, as 'system|value' (the assigning authority and "
+            "the identifier)",
+            "sourceIdentifier",
+        )
+    return system, value
+
+
 def ihe_pix(call: OperationCall) -> dict[str, Any]:
-    """PIXm: the other identifiers of the patient known by `sourceIdentifier` (sys|value)."""
-    source = _str(call, "sourceIdentifier")
-    if not source or "|" not in source:
-        raise bad_request("sourceIdentifier must be 'system|value'", "sourceIdentifier")
+    """PIXm [ITI-83]: the other identifiers of the patient known by `sourceIdentifier`.
+
+    Failures as ITI-83 2:3.83.4.2.2.2-4 says: an identifier domain the Manager does not
+    know is 400 ``code-invalid`` (source) or 403 ``code-invalid`` (target), a known
+    domain without that identifier is 404 ``not-found``. The source may also be the
+    Patient's logical id (``[base]|Patient/[id]``)."""
+    src_system, src_value = _source_identifier(call)
+    # a logical-id source ([base]|Patient/[id]) is not answered with itself (ITI-83)
+    own = src_value.removeprefix("Patient/") if src_system == call.ctx.base_url.rstrip("/") else ""
     targets = set(_list(call, "targetSystem"))
-    patients = _pix_patients(call.engine, call.ctx, source)
-    if not patients:
-        raise FhirError(404, "not-found", f"No patient has the identifier {source}")
+    patients = _pix_patients(call.engine, call.ctx, src_system, src_value, targets)
     params: list[dict[str, Any]] = []
-    src_system, src_value = source.split("|", 1)
     for patient in patients:
         shown = filter_resource(patient)
         for idf in shown.get("identifier") or []:
@@ -273,31 +332,75 @@ def ihe_pix(call: OperationCall) -> dict[str, Any]:
             if targets and idf.get("system") not in targets:
                 continue
             params.append({"name": "targetIdentifier", "valueIdentifier": idf})
-        if patient.get("active", True) is not False:
+        if patient.get("active", True) is not False and patient["id"] != own:
             params.append(
                 {"name": "targetId", "valueReference": {"reference": f"Patient/{patient['id']}"}}
             )
     return {"resourceType": "Parameters", "parameter": params}
 
 
-def _pix_patients(engine: FhirEngine, ctx: RequestContext, source: str) -> list[dict[str, Any]]:
-    """The Patients carrying `source` and, for a merged one, its survivor, as far as the
-    caller may search and see them (one read-only transaction; each one read once)."""
+def _known_domain(engine: FhirEngine, s: Any, system: str, base_url: str) -> bool:
+    """An identifier domain the Manager knows: the INS ones, Socle's IPP, its own Patient
+    logical ids (`base_url`), or one some Patient of the tenant has an identifier in."""
+    if system in INS_SYSTEMS or system in (M.LOCAL_ID_SYSTEM, base_url):
+        return True
+    return bool(engine.search.find_pks(s, "Patient", [("identifier", f"{system}|")], limit=1))
+
+
+def _pix_patients(
+    engine: FhirEngine,
+    ctx: RequestContext,
+    system: str,
+    value: str,
+    targets: Collection[str] = (),
+) -> list[dict[str, Any]]:
+    """The Patients carrying `system|value` and, for a merged one, its survivor, as far as
+    the caller may search and see them (one read-only transaction; each one read once).
+
+    Raises the ITI-83 failures: unknown source domain (400), unknown target domain (403),
+    identifier not found (404)."""
     from socle.ins.vigilance import _replaced_by, survivor
 
-    criteria = [("identifier", source), *engine.guard.search_criteria(ctx, "Patient")]
+    base = ctx.base_url.rstrip("/")
     with engine.store.session(ctx.tenant) as s:
-        pks = engine.search.find_pks(s, "Patient", criteria, limit=10)
+        if not _known_domain(engine, s, system, base):
+            raise FhirError(400, "code-invalid", "sourceIdentifier Assigning Authority not found")
+        unknown = sorted(t for t in targets if not _known_domain(engine, s, t, base))
+        if unknown:  # the diagnostics ITI-83 asks for; the domains in `expression`
+            raise FhirError(
+                403,
+                "code-invalid",
+                "targetSystem not found",
+                [f"targetSystem={t}" for t in unknown],
+            )
         found: dict[str, dict[str, Any]] = {}
-        for stored in s.fetch_current(pks):
-            if stored.content is not None:
+        if system == base:  # the logical id of a Patient of this server
+            pid = value.removeprefix("Patient/")
+            stored = s.read("Patient", pid) if "/" not in pid else None
+            if stored is not None and stored.content is not None:
                 patient = orjson.loads(stored.content)
-                found[patient["id"]] = patient
+                criteria = engine.guard.search_criteria(ctx, "Patient")
+                if not criteria or engine.search.find_pks(
+                    s, "Patient", [("_id", pid), *criteria], limit=1
+                ):
+                    found[pid] = patient
+        else:
+            criteria = [
+                ("identifier", f"{system}|{value}"),
+                *engine.guard.search_criteria(ctx, "Patient"),
+            ]
+            pks = engine.search.find_pks(s, "Patient", criteria, limit=10)
+            for stored in s.fetch_current(pks):
+                if stored.content is not None:
+                    patient = orjson.loads(stored.content)
+                    found[patient["id"]] = patient
         # a merged identity's survivor, followed from the replaced-by link already read
         ends = [survivor(engine, s, nxt) for p in found.values() if (nxt := _replaced_by(p))]
         shown = {pid: p for pid, p in found.items() if engine.guard.visible(ctx, p)}
         others = [pid for pid in ends if pid not in found]
         shown.update(service.visible_patients(engine, s, ctx, others))
+    if not shown:
+        raise FhirError(404, "not-found", "sourceIdentifier Patient Identifier not found")
     return list(shown.values())
 
 

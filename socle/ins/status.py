@@ -13,6 +13,9 @@ Events and their effect::
     doubt     attribute DOUT or FICT set                any -> PROV (INS put "old")
     invalidate identity invalidated by the vigilance cell any -> PROV
 
+Setting the INS aside also clears its INSi record (methodCollection/dateCollection): a
+later upgrade by a direct write needs a new INSi call, not the old one (`_demote_ins`).
+
 Anything else is refused: QUAL needs both an INSi success and a high-trust document;
 ``document`` refuses a low-trust document (permis de conduire, carte vitale…); ``document``
 and ``insi`` are refused while the identity is douteuse or fictive (and ``insi`` for a
@@ -71,6 +74,14 @@ class Transition:
 
 
 def _demote_ins(ident: M.Identity) -> None:
+    """Set the INS aside (``use: old``) with the record of how it was collected.
+
+    methodCollection/dateCollection describe the collection of the current INS (FR Core
+    identity reliability); once the INS is set aside they no longer hold, and leaving
+    them would let a later direct write re-promote the identity (PROV -> RECUP,
+    VALI -> QUAL) on that stale evidence, without a new INSi call (RNIV)."""
+    if ident.ins or ident.method == "INSI":
+        ident.method = ident.collection_date = ""
     if ident.ins:
         ident.old_ins.append((ident.ins_system, ident.ins))
         ident.ins, ident.ins_system = "", ""
@@ -202,7 +213,10 @@ def check_direct_write(old: M.Identity | None, new: M.Identity) -> tuple[M.Ident
         if document and new.validation_mode not in M.HIGH_TRUST_DOCUMENTS:
             needs.append("a high-trust identity document (validationMode)")
         insi = new.status in (M.RECUP, M.QUAL) and old.status in (M.PROV, M.VALI)
-        if insi and (new.method != "INSI" or not new.collection_date):
+        # the INSi record the stored PROV/VALI identity already carried is not evidence
+        # of a new INSi call (it predates the INS being set aside)
+        stale = (old.method, old.collection_date) == (new.method, new.collection_date)
+        if insi and (new.method != "INSI" or not new.collection_date or stale):
             needs.append(
                 "an INSi retrieval or verification (methodCollection INSI "
                 "and dateCollection; use $ins-retrieve or $ins-verify)"

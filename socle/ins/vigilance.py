@@ -433,6 +433,10 @@ def _rewrite(value: Any, old: str, new: str) -> tuple[Any, bool]:
 
 
 REFERRING_PAGE = 1000  # the search's largest page
+# Records of what happened to the source (its RNIV transitions, earlier merges, accesses):
+# they are in its compartment but are history, not data to move; re-pointing them would
+# rewrite the audit trail to say the survivor went through the source's transitions.
+NOT_REPOINTED = frozenset({"Patient", "AuditEvent", "Provenance"})
 
 
 def _referring(
@@ -489,7 +493,7 @@ def merge(
     repointed = []
     old_ref, new_ref = f"Patient/{source}", f"Patient/{target}"
     for res_type, res_id in _referring(engine, s, source):
-        if res_type == "Patient":
+        if res_type in NOT_REPOINTED:
             continue
         current = engine.crud.read(s, res_type, res_id).resource or {}
         changed_res, changed = _rewrite(current, old_ref, new_ref)
