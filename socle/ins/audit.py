@@ -35,14 +35,13 @@ def record(
     peer: str | None,
     started: float,
     session: StoreSession | None = None,
-) -> bool:
-    """Write the message's entry (in `session`'s transaction when given); returns whether
-    it is done (written, or no trail to write to). Raises `Unavailable` when the trail fails."""
+) -> None:
+    """Write the message's entry (in `session`'s transaction when given; nothing without a
+    trail). Raises `Unavailable` when the trail fails."""
     try:
         engine.guard.audit_event(_entry(tenant, outcome, peer, started), session)
     except Exception as exc:
         raise Unavailable(str(exc)) from exc
-    return True
 
 
 def _entry(tenant: str, outcome: Outcome, peer: str | None, started: float) -> Any:
@@ -73,23 +72,19 @@ def _entry(tenant: str, outcome: Outcome, peer: str | None, started: float) -> A
 
 def describe(outcome: Outcome) -> dict[str, str]:
     """The message's identification and outcome, in words (for the entry's description)."""
-    from socle.ins.hl7feed import _cx_list, _field, _msh, _s
+    from socle.ins.hl7feed import _cx_list, _field, _segment
 
-    msg = outcome.message
+    header = outcome.header
     facts = {"application": "?", "facility": "?", "type": "", "control": "", "msh": ""}
     ids = ""
-    if msg is not None:
-        msh = _msh(msg)
-        facts["application"] = _s(_field(msh, 3)).split("^")[0] or "?"
-        facts["facility"] = _s(_field(msh, 4)).split("^")[0] or "?"
-        facts["type"] = _s(_field(msh, 9))
-        facts["control"] = _s(_field(msh, 10))
-        facts["msh"] = str(msh)
-        try:
-            pid = msg.segment("PID")
+    if header is not None:
+        facts["application"] = header.application_name or "?"
+        facts["facility"] = header.facility_name or "?"
+        facts["type"], facts["control"] = header.message_type, header.control
+        facts["msh"] = header.segment
+        pid = _segment(outcome.message, "PID", required=False)
+        if pid is not None:
             ids = ", ".join(f"{sys}|{value}" for value, sys, _, _ in _cx_list(_field(pid, 3)))
-        except KeyError:
-            ids = ""
     verdict = "AA accepted"
     if not outcome.accepted and outcome.error is not None:
         verdict = f"{outcome.error.ack} refused ({outcome.error.code}): {outcome.error.text}"

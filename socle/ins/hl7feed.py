@@ -9,12 +9,14 @@ Mapping (PAM FR):
 
 * PID-3 identifiers: ``value^^^namespace&OID&ISO^type``; type ``PI`` is the local
   identifier (IPP) that keys the Patient, type ``INS`` (or an INS OID) the INS matricule;
-* PID-5 names: type ``L`` birth name (5.1) and first names (5.2 first one, 5.3 the
-  others, space-separated); type ``D`` used name and first name;
-* PID-7 birth date, PID-8 sex (M, F, U, O);
+  the withdrawn INS-C and the other types (NH, AN…) are ignored;
+* PID-5 names: type ``L`` birth name (5.1) and first names (5.2 the first one, 5.3 the
+  space-separated list of all of them — or, from older senders, of the others); type
+  ``D`` used name and first name;
+* PID-7 birth date (partial dates kept), PID-8 sex (M, F, U, O, A, N);
 * PID-11 with address type ``BDL``: the birthplace INSEE code in 11.9;
-* PID-32 identity reliability: PROV, RECUP, VALI, QUAL and the attributes DOUT/DOUTE,
-  FICT/FICTI (repetitions).
+* PID-32 identity reliability: VIDE/PROV, RECUP, VALI, QUAL and the attributes
+  DOUT/DOUTE, FICT/FICTI (repetitions); the table's other codes are accepted, unused.
 
 Character sets (MSH-18): ``8859/1`` (ISO-8859-1) or ``UNICODE UTF-8``; without MSH-18,
 UTF-8 is tried, then ISO-8859-1. The ACK is encoded like the message it answers.
@@ -45,7 +47,7 @@ from socle.ins import normalize as N
 from socle.ins import status as S
 from socle.ins import vigilance as V
 from socle.ins.contexts import server_context
-from socle.ins.nir import INS_OIDS
+from socle.ins.nir import INS_OIDS, OID_NIA, OID_NIR
 
 if TYPE_CHECKING:
     from socle.fhir.engine import FhirEngine
@@ -58,12 +60,24 @@ V2_0203 = "http://terminology.hl7.org/CodeSystem/v2-0203"
 HANDLED = PATIENT_EVENTS | {"A40", "A47"}
 CHARSETS = {
     "8859/1": "iso-8859-1",
+    "8859/15": "iso-8859-15",  # HL7 v2.5 table 0211 (Latin-9: €, Œ, œ), sent by French GAMs
     "UNICODE UTF-8": "utf-8",
     "UTF-8": "utf-8",
     "ASCII": "ascii",
     "": "utf-8",
 }
-STATUS_CODES = {"PROV": M.PROV, "RECUP": M.RECUP, "VALI": M.VALI, "QUAL": M.QUAL}
+_CODECS = frozenset(CHARSETS.values())  # an ACK is written in the message's own charset
+# PID-8, HL7 table 0001 (v2.5 adds A ambiguous and N not applicable) -> FHIR gender
+SEX_CODES = {**M.GENDER_OF_SEX, "A": "other", "N": "unknown"}
+# PID-32, HL7 table 0445 as France extends it (PAM FR; FR Core CodeSystem v2-0445).
+# VIDE ("identité non encore qualifiée") is the provisional status of older senders.
+STATUS_CODES = {"PROV": M.PROV, "VIDE": M.PROV, "RECUP": M.RECUP, "VALI": M.VALI, "QUAL": M.QUAL}
+# The table's other codes (duplicates, collisions, hidden identity…) are valid values that
+# say nothing about the RNIV status: accepted and not stored (table 0445 is not refused).
+OTHER_0445_CODES = frozenset(
+    {"DOUB", "DESA", "DPOT", "DOUA", "COLP", "COLV", "FILI", "CACH", "ANOM", "IDVER"}
+    | {"RECD", "IDRA", "USUR", "HOMD", "INVA"}
+)
 ATTRIBUTE_CODES = {
     "DOUT": M.DOUT,
     "DOUTE": M.DOUT,
@@ -94,6 +108,29 @@ ERROR_TEXT = {
 }
 
 
+@dataclass(slots=True, frozen=True)
+class Header:
+    """What the feed, its ACK and its audit entry read of a message's MSH: read once."""
+
+    application: str  # MSH-3 as sent (an HD: namespace^OID^ISO)
+    facility: str  # MSH-4 as sent
+    message_type: str  # MSH-9 as sent (ADT^A31^ADT_A05)
+    kind: str  # MSH-9.1
+    event: str  # MSH-9.2
+    control: str  # MSH-10
+    version: str  # MSH-12
+    charset: str  # MSH-18
+    segment: str  # the MSH segment as received
+
+    @property
+    def application_name(self) -> str:
+        return self.application.split("^")[0]
+
+    @property
+    def facility_name(self) -> str:
+        return self.facility.split("^")[0]
+
+
 @dataclass(slots=True)
 class Outcome:
     """The answer to one message, and what the audit trail needs to know about it."""
@@ -103,6 +140,7 @@ class Outcome:
     message: Any = None
     error: Hl7Error | None = None
     written: list[str] = field(default_factory=list)  # Patient/…, Encounter/… (AA only)
+    header: Header | None = None
 
 
 def charset_of(raw: bytes) -> str:
@@ -169,8 +207,9 @@ _LINES = re.compile(r"\r\n|\r|\n")
 READ_SEGMENTS = frozenset({"MSH", "EVN", "PID", "PV1", "MRG"})
 
 
-def parse(text: str) -> Any:
-    """The message's segments that the feed reads, parsed (AR when it is not HL7)."""
+def parse(text: str) -> tuple[Any, Header]:
+    """The message's segments that the feed reads, parsed, and its header (AR when it is
+    not HL7)."""
     segments = [s for s in _LINES.split(text) if s.strip()]
     if not segments or not segments[0].startswith("MSH") or len(segments[0]) < 8:
         raise Hl7Error("AR", "100", "The message does not start with a valid MSH segment", "MSH")
@@ -178,24 +217,29 @@ def parse(text: str) -> Any:
         if not _SEGMENT_NAME.fullmatch(seg[:3]):
             raise Hl7Error("AR", "100", f"Segment {i + 1} has no valid segment name", seg[:3])
     try:
-        return hl7.parse("\r".join(s for s in segments if s[:3] in READ_SEGMENTS))
+        msg = hl7.parse("\r".join(s for s in segments if s[:3] in READ_SEGMENTS))
     except Exception as exc:  # noqa: BLE001 - any parser failure is a malformed message
         raise Hl7Error("AR", "102", f"Malformed HL7 message: {exc}", "MSH") from exc
+    return msg, _header(_msh(msg), segments[0])
+
+
+def _header(msh: Any, segment: str) -> Header:
+    msh9 = _field(msh, 9)
+    return Header(
+        application=_s(_field(msh, 3)),
+        facility=_s(_field(msh, 4)),
+        message_type=_s(msh9),
+        kind=_component(msh9, 1, 1) or _component(msh9, 1),
+        event=_component(msh9, 1, 2),
+        control=_s(_field(msh, 10)),
+        version=_s(_field(msh, 12)),
+        charset=_s(_field(msh, 18)),
+        segment=segment,
+    )
 
 
 def _msh(msg: Any) -> Any:
     return msg.segment("MSH")
-
-
-def sender(msg: Any) -> str:
-    """The sending application and facility (MSH-3/MSH-4), as records name the agent."""
-    msh = _msh(msg)
-    return f"HL7 {_component(_field(msh, 3), 1)}/{_component(_field(msh, 4), 1)}"
-
-
-def _trigger(msg: Any) -> tuple[str, str]:
-    msh9 = _field(_msh(msg), 9)
-    return _component(msh9, 1, 1) or _component(msh9, 1), _component(msh9, 1, 2)
 
 
 def _segment(msg: Any, name: str, required: bool = True) -> Any:
@@ -207,11 +251,20 @@ def _segment(msg: Any, name: str, required: bool = True) -> Any:
         return None
 
 
+_OID = re.compile(r"[0-2](\.(0|[1-9]\d*))+")
+
+
 def _system_of(authority: Any) -> tuple[str, str]:
+    """(system, OID) of an HD assigning authority (CX-4).
+
+    Its universal ID (HD-2) names the system only when it is an OID: senders also put
+    local codes there with another type (``AUT-AFFECTATION&1204567809&M``), which are no
+    ``urn:oid:`` — the namespace (HD-1), or that code, names the system then."""
     namespace = _component(authority, 1) if not isinstance(authority, str) else authority
     oid = _component(authority, 2) if not isinstance(authority, str) else ""
-    if oid:
+    if oid and _OID.fullmatch(oid):
         return f"urn:oid:{oid}", oid
+    namespace = namespace or oid
     return (f"{M.SOCLE}/sid/{namespace}" if namespace else M.LOCAL_ID_SYSTEM), ""
 
 
@@ -228,16 +281,50 @@ def _cx_list(field: Any) -> list[tuple[str, str, str, str]]:
     return out
 
 
-def _hl7_date(text: str, where: str) -> str:
-    digits = text[:8]
-    if not digits:
+INS_C_OID = "1.2.250.1.213.1.4.2"  # the calculated INS (INS-C), withdrawn: no matricule
+OBSOLETE_INS_TYPES = frozenset({"INS-C", "INS-A"})
+
+
+def _role(oid: str, kind: str) -> str:
+    """What a PID-3/MRG-1 identifier is to the feed: ``INS`` (the matricule: an INS OID,
+    or type INS or its older INS-NIR/INS-NIA forms), ``PI`` (the IPP: type PI, or no type)
+    or ``""`` (ignored).
+
+    PAM FR: the IPP is the PI identifier and the INS the INS one; the withdrawn INS-C/INS-A
+    (OID 1.2.250.1.213.1.4.2) that older senders still add is neither, nor are the other
+    types (NH, AN, PPN…), which must not key a Patient or stand for its INS."""
+    kind = kind.upper()
+    if oid == INS_C_OID or kind in OBSOLETE_INS_TYPES:
         return ""
-    if not re.fullmatch(r"\d{8}", digits):
+    if oid in INS_OIDS or kind.startswith("INS"):
+        return "INS"
+    return "PI" if kind in ("PI", "") else ""
+
+
+def _hl7_date(text: str, where: str) -> str:
+    """A TS (PID-7) as a FHIR date, its time part dropped ('' if empty).
+
+    HL7 v2.5 lets a TS have a reduced precision (YYYY, YYYYMM): it stays a partial FHIR
+    date, as does the day or month 00 that French registries write when it is unknown
+    (19600000 -> 1960), instead of being refused as "not a date"."""
+    text = text.split("^", 1)[0].strip()
+    if not text:
+        return ""
+    if re.fullmatch(r"\d{4}|\d{6}", text):
+        y, mo, d = text[:4], text[4:6], ""
+    elif re.fullmatch(r"\d{8}", text[:8]):
+        y, mo, d = text[:4], text[4:6], text[6:8]
+    else:
         raise Hl7Error("AE", "102", f"{where}: {text!r} is not a date (YYYYMMDD)", where)
+    if mo == "00" and d in ("", "00"):
+        mo = d = ""
+    elif d == "00":
+        d = ""
     try:
-        return date(int(digits[:4]), int(digits[4:6]), int(digits[6:8])).isoformat()
+        date(int(y), int(mo or 1), int(d or 1))
     except ValueError:
         raise Hl7Error("AE", "102", f"{where}: {text} is an impossible date", where) from None
+    return "-".join(x for x in (y, mo, d) if x)
 
 
 _TS = re.compile(r"(\d{4})(\d{2})?(\d{2})?(\d{2})?(\d{2})?(\d{2})?(?:\.\d{1,4})?([+-]\d{4})?")
@@ -298,6 +385,20 @@ def _verbatim(text: str) -> str:
     return text
 
 
+def _birth_given(first: str, listed: str) -> list[str]:
+    """The birth first names of an ``L`` name, in order.
+
+    PAM FR (2.10 and later) puts the first first name in PID-5.2 and the whole list of
+    birth first names, that first one included, in PID-5.3 (``SECLET^MARYSE^MARYSE
+    BERTHE``); older senders put only the other first names in 5.3. The list is taken
+    alone when it starts with 5.2, else it follows 5.2."""
+    head = N.given_list(first.replace(",", " "))
+    names = N.given_list(listed.replace(",", " "))
+    if head and names[: len(head)] == head:
+        return names
+    return head + names
+
+
 def identity_from_pid(
     pid: Any, base: M.Identity | None = None, unescape: Any = _verbatim
 ) -> tuple[M.Identity, list]:
@@ -309,15 +410,19 @@ def identity_from_pid(
     locals_: list[tuple[str, str]] = []
     ins_found = None
     for value, system, oid, kind in _cx_list(_field(pid, 3)):
-        if oid in INS_OIDS or kind.upper().startswith("INS"):
-            oid = oid or "1.2.250.1.213.1.4.8"
+        role = _role(oid, kind)
+        if role == "INS":
+            oid = oid or (OID_NIA if kind.upper() == "INS-NIA" else OID_NIR)
             ins_found = (value, f"urn:oid:{oid}")
-        else:
+        elif role == "PI":
             locals_.append((system, value))
     if ins_found:
         ident.ins, ident.ins_system = ins_found
-    for rep in _repetitions(_field(pid, 5)):
-        kind = _component(rep, 7) or "L"
+    names = _repetitions(_field(pid, 5))
+    # an untyped name is the birth name (L) only when no repetition says which one is
+    untyped = "" if any(_component(rep, 7) == "L" for rep in names) else "L"
+    for rep in names:
+        kind = _component(rep, 7) or untyped
         family, first, others = (
             unescape(_component(rep, 1, 1) or _component(rep, 1)),
             unescape(_component(rep, 2)),
@@ -325,7 +430,7 @@ def identity_from_pid(
         )
         if kind == "L":
             ident.birth_family = N.trait(family)
-            ident.given = N.given_list(" ".join(x for x in (first, others.replace(",", " ")) if x))
+            ident.given = _birth_given(first, others)
         elif kind == "D":
             ident.used_family = N.trait(family)
             ident.used_given = N.trait(first)
@@ -334,9 +439,9 @@ def identity_from_pid(
         ident.birth_date = _hl7_date(birth, "PID-7")
     sex = _s(_field(pid, 8))
     if sex:
-        if sex not in M.GENDER_OF_SEX:
+        if sex not in SEX_CODES:
             raise Hl7Error("AE", "103", f"PID-8: unknown sex {sex!r} (M, F, U, O)", "PID-8")
-        ident.sex = M.GENDER_OF_SEX[sex]
+        ident.sex = SEX_CODES[sex]
     for rep in _repetitions(_field(pid, 11)):
         if _component(rep, 7) == "BDL" and _component(rep, 9):
             ident.birthplace = _component(rep, 9).upper()
@@ -346,7 +451,7 @@ def identity_from_pid(
             ident.status = STATUS_CODES[code]
         elif code in ATTRIBUTE_CODES:
             ident.attributes.add(ATTRIBUTE_CODES[code])
-        elif code:
+        elif code and code not in OTHER_0445_CODES:
             raise Hl7Error(
                 "AE", "103", f"PID-32: unknown identity reliability code {code!r}", "PID-32"
             )
@@ -408,15 +513,17 @@ def _upsert(engine: FhirEngine, s: Any, ctx: RequestContext, msg: Any, who: str)
     return existing
 
 
+def _mrg_ids(mrg: Any) -> list[tuple[str, str]]:
+    """MRG-1's local identifiers (system, value): the INS a sender may repeat there names
+    no record to merge or rename, and must stay on the Patient (see `_role`)."""
+    return [(sys, v) for v, sys, oid, kind in _cx_list(_field(mrg, 1)) if _role(oid, kind) == "PI"]
+
+
 def _merge(engine: FhirEngine, s: Any, ctx: RequestContext, msg: Any) -> list[str]:
     """A40: the patient of MRG-1 (source) merged into the one of PID-3 (target)."""
     mrg = _segment(msg, "MRG")
     _, target_ids = identity_from_pid(_segment(msg, "PID"))
-    source_ids = [
-        (sys, v)
-        for v, sys, _, kind in _cx_list(_field(mrg, 1))
-        if not kind.upper().startswith("INS")
-    ]
+    source_ids = _mrg_ids(mrg)
     target, source = _find(s, target_ids), _find(s, source_ids)
     if not target or not source:
         where = "PID-3" if not target else "MRG-1"
@@ -434,16 +541,23 @@ def _change_identifier(
     """A47: the MRG-1 identifier of a patient replaced by the PID-3 one."""
     mrg = _segment(msg, "MRG")
     _, new_ids = identity_from_pid(_segment(msg, "PID"))
-    old_ids = [(sys, v) for v, sys, _, _ in _cx_list(_field(mrg, 1))]
+    if not new_ids:
+        raise Hl7Error("AE", "101", "PID-3 has no local identifier (type PI)", "PID-3")
+    old_ids = _mrg_ids(mrg)
     found = _find(s, old_ids)
     if not found:
         raise Hl7Error("AE", "204", "A47: unknown identifier in MRG-1", "MRG-1")
     pid, patient = found
-    olds = set(old_ids)
+    holder = _find(s, new_ids)
+    if holder and holder[0] != pid:
+        raise Hl7Error(
+            "AE", "207", f"A47: the PID-3 identifier belongs to Patient/{holder[0]}", "PID-3"
+        )
+    drop = set(old_ids) | set(new_ids)
     kept = [
-        i for i in patient.get("identifier") or [] if (i.get("system"), i.get("value")) not in olds
+        i for i in patient.get("identifier") or [] if (i.get("system"), i.get("value")) not in drop
     ]
-    kept += [{"use": "usual", "system": sys, "value": v} for sys, v in new_ids]
+    kept += _local_identifiers(new_ids)
     service.write_patient(engine, s, ctx, pid, {**patient, "identifier": kept}, [], who)
     return [pid]
 
@@ -464,39 +578,74 @@ def _apply(
     return written
 
 
-def handle(engine: FhirEngine, tenant: str, raw: bytes, peer: str | None = None) -> Outcome:
-    """Process one message; always returns an ACK (AA, AE or AR) in the message's charset.
+@dataclass(slots=True)
+class Received:
+    """One message as read off the wire, before it is stored or refused."""
 
-    The message is one transaction (retried on a write conflict with a concurrent
-    writer) that also carries its audit-trail entry when the trail can join it (no
-    audit, no write); a refused message is audited on its own."""
-    started = time.time()
-    codec = "utf-8"
-    msg = None
+    raw: bytes
+    peer: str | None
+    started: float
+    codec: str = "utf-8"
+    msg: Any = None  # the parsed message, once its MSH could be read
+    header: Header | None = None  # with it
+    error: Hl7Error | None = None  # set when it is refused before any write
+
+
+def receive(raw: bytes, peer: str | None = None) -> Received:
+    """Decode and parse a message and check it is an event the feed handles; a refusal
+    is kept in `error` (its NAK still names the message when the MSH was readable)."""
+    received = Received(raw, peer, time.time())
     try:
-        text, codec = decode(raw)
-        msg = parse(text)
-        kind, event = _trigger(msg)
-        if kind != "ADT":
-            raise Hl7Error("AR", "200", f"Unsupported message type {kind!r}", "MSH-9")
-        if event not in HANDLED:
-            raise Hl7Error("AR", "201", f"Unsupported event {event!r}", "MSH-9")
-        outcome, audited = _store(engine, tenant, msg, event, codec, peer, started)
+        text, received.codec = decode(raw)
+        received.msg, header = parse(text)
+        received.header = header
+        if header.kind != "ADT":
+            raise Hl7Error("AR", "200", f"Unsupported message type {header.kind!r}", "MSH-9")
+        if header.event not in HANDLED:
+            raise Hl7Error("AR", "201", f"Unsupported event {header.event!r}", "MSH-9")
     except Hl7Error as exc:
-        outcome, audited = Outcome(ack(msg, exc.ack, exc, codec), False, msg, exc), False
-    except FhirError as exc:
-        err = Hl7Error("AE", "207", exc.issues[0].diagnostics, "PID")
-        outcome, audited = Outcome(ack(msg, "AE", err, codec), False, msg, err), False
-    except audit.Unavailable:
-        err = Hl7Error("AE", "207", "The message could not be audited: send it again", "MSH")
-        outcome, audited = Outcome(ack(msg, "AE", err, codec), False, msg, err), False
-    if not audited:
+        received.error = exc
+    return received
+
+
+def handle(engine: FhirEngine, tenant: str, raw: bytes, peer: str | None = None) -> Outcome:
+    """Process one message; always returns an ACK (AA, AE or AR) in the message's charset."""
+    return store(engine, tenant, receive(raw, peer))
+
+
+def store(engine: FhirEngine, tenant: str, received: Received) -> Outcome:
+    """Store a received message in a transaction of its own, or refuse it.
+
+    The transaction (retried on a write conflict with a concurrent writer) carries the
+    message's audit-trail entry (no audit, no write); a refused message is audited on
+    its own."""
+    if received.error is None:
         try:
-            audit.record(engine, tenant, outcome, peer, started)
+            return _store(engine, tenant, received)
+        except Hl7Error as exc:
+            received.error = exc
+        except FhirError as exc:
+            received.error = Hl7Error("AE", "207", exc.issues[0].diagnostics, "PID")
         except audit.Unavailable:
-            log.error("HL7 message not audited: refused")
-            err = Hl7Error("AE", "207", "The message could not be audited: send it again", "MSH")
-            return Outcome(ack(msg, "AE", err, codec), False, msg, err)
+            received.error = _unaudited()
+    return _refuse(engine, tenant, received)
+
+
+def _unaudited() -> Hl7Error:
+    return Hl7Error("AE", "207", "The message could not be audited: send it again", "MSH")
+
+
+def _refuse(engine: FhirEngine, tenant: str, received: Received) -> Outcome:
+    """The NAK of a refused message, after its audit entry (a transaction of its own)."""
+    msg, header, error, codec = received.msg, received.header, received.error, received.codec
+    assert error is not None
+    outcome = Outcome(ack(header, error.ack, error, codec), False, msg, error, header=header)
+    try:
+        audit.record(engine, tenant, outcome, received.peer, received.started)
+    except audit.Unavailable:
+        log.error("HL7 message not audited: refused")
+        error = _unaudited()
+        return Outcome(ack(header, "AE", error, codec), False, msg, error, header=header)
     return outcome
 
 
@@ -504,38 +653,53 @@ def internal_error(raw: bytes) -> bytes:
     """The NAK (AE, 207) of a message whose processing failed unexpectedly (the database
     went away…): the sender keeps its link and sends the message again later."""
     err = Hl7Error("AE", "207", "Application internal error: send the message again", "MSH")
+    header: Header | None = None
+    codec = "utf-8"
     try:
         text, codec = decode(raw)
-        msg = parse(text)
+        _, header = parse(text)
     except Hl7Error:
-        msg, codec = None, "utf-8"
-    return ack(msg, "AE", err, codec)
+        pass
+    return ack(header, "AE", err, codec)
 
 
-def _store(
-    engine: FhirEngine,
-    tenant: str,
-    msg: Any,
-    event: str,
-    codec: str,
-    peer: str | None,
-    started: float,
-) -> tuple[Outcome, bool]:
-    """Apply an accepted message in one write transaction; (its ACK, whether audited)."""
-    ctx = server_context(service.op_context(RequestContext(tenant=tenant), tenant))
+def _store(engine: FhirEngine, tenant: str, received: Received) -> Outcome:
+    """Apply an accepted message in one write transaction; its ACK."""
     for attempt in range(CONFLICT_RETRIES):
         try:
-            with engine.store.session(tenant, write=True) as s:
-                written = _apply(engine, s, ctx, msg, event, sender(msg))
-                outcome = Outcome(ack(msg, "AA", codec=codec), True, msg, written=written)
-                audited = audit.record(engine, tenant, outcome, peer, started, session=s)
-            return outcome, audited
+            return store_together(engine, tenant, [received])[0]
         except WriteConflict:
             if attempt == CONFLICT_RETRIES - 1:
                 raise Hl7Error(
                     "AE", "207", "Concurrent updates of this patient: send it again", "PID"
                 ) from None
     raise AssertionError("unreachable")
+
+
+def store_together(engine: FhirEngine, tenant: str, messages: list[Received]) -> list[Outcome]:
+    """Accepted messages applied, each with its audit entry, in one write transaction
+    (group commit): all are stored, or none when one fails (raised as `store` would see
+    it). A message reads what the ones before it wrote (each is flushed in turn)."""
+    ctx = server_context(service.op_context(RequestContext(tenant=tenant), tenant))
+    outcomes = []
+    with engine.store.session(tenant, write=True) as s:
+        for received in messages:
+            msg, header = received.msg, received.header
+            assert header is not None
+            written = _apply(
+                engine,
+                s,
+                ctx,
+                msg,
+                header.event,
+                f"HL7 {header.application_name}/{header.facility_name}",
+            )
+            answer = ack(header, "AA", codec=received.codec)
+            outcome = Outcome(answer, True, msg, written=written, header=header)
+            audit.record(engine, tenant, outcome, received.peer, received.started, session=s)
+            s.flush()
+            outcomes.append(outcome)
+    return outcomes
 
 
 def _esc(text: str) -> str:
@@ -550,15 +714,15 @@ def _esc(text: str) -> str:
     )
 
 
-def ack(msg: Any, code: str, error: Hl7Error | None = None, codec: str = "utf-8") -> bytes:
-    """ACK (AA) or NAK (AE/AR with an ERR segment) answering `msg` (None if unreadable)."""
+def ack(
+    header: Header | None, code: str, error: Hl7Error | None = None, codec: str = "utf-8"
+) -> bytes:
+    """ACK (AA) or NAK (AE/AR with an ERR segment) answering the message of `header`
+    (None if unreadable)."""
     stamp = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
-    if msg is not None:
-        msh = _msh(msg)
-        app, fac = _s(_field(msh, 3)), _s(_field(msh, 4))
-        control, version = _s(_field(msh, 10)), _s(_field(msh, 12)) or "2.5"
-        charset = _s(_field(msh, 18))
-        trigger = _trigger(msg)[1]
+    if header is not None:
+        app, fac, control = header.application, header.facility, header.control
+        version, charset, trigger = header.version or "2.5", header.charset, header.event
     else:
         app = fac = control = trigger = charset = ""
         version = "2.5"
@@ -572,6 +736,4 @@ def ack(msg: Any, code: str, error: Hl7Error | None = None, codec: str = "utf-8"
         location = error.location.replace("-", "^^") if error.location else ""
         segments.append(f"ERR||{location}|{error.code}^{label}^HL70357|E||||{_esc(error.text)}")
     text = "\r".join(segments) + "\r"
-    return text.encode(
-        codec if codec in ("iso-8859-1", "utf-8", "ascii") else "utf-8", errors="replace"
-    )
+    return text.encode(codec if codec in _CODECS else "utf-8", errors="replace")

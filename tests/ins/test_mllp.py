@@ -161,28 +161,31 @@ def test_feed_over_mllp(ins_engine, tenant) -> None:  # noqa: ANN001
         assert len(p7) == 1
 
 
-def test_messages_of_several_connections_are_processed_one_at_a_time(monkeypatch) -> None:  # noqa: ANN001
-    """Several senders: each message is still answered in its connection's order, and
-    the messages are processed one at a time (no interleaving on the GIL)."""
+def test_messages_of_several_connections_are_written_one_batch_at_a_time(monkeypatch) -> None:  # noqa: ANN001
+    """Several senders: each message is still answered in its connection's order, one
+    transaction is written at a time (no interleaving on the GIL), and messages that
+    arrive together share a transaction (group commit)."""
     import threading
     import time
 
-    from socle.ins import mllp
+    from socle.ins import groupcommit, hl7feed
     from socle.ins.hl7feed import Outcome
 
-    running, most = [0], [0]
+    running, most, sizes = [0], [0], []
     guard = threading.Lock()
 
-    def fake_handle(engine, tenant, message, peer):  # noqa: ANN001, ANN202
+    def fake_store_together(engine, tenant, messages):  # noqa: ANN001, ANN202
         with guard:
             running[0] += 1
             most[0] = max(most[0], running[0])
+        sizes.append(len(messages))
         time.sleep(0.01)
         with guard:
             running[0] -= 1
-        return Outcome(b"MSA|AA|" + message.split(b"|")[9] + b"\r", True)
+        return [Outcome(b"MSA|AA|" + m.raw.split(b"|")[9] + b"\r", True) for m in messages]
 
-    monkeypatch.setattr(mllp, "handle", fake_handle)
+    monkeypatch.setattr(groupcommit, "store_together", fake_store_together)
+    monkeypatch.setattr(hl7feed, "store_together", fake_store_together)  # a batch of one
 
     async def scenario() -> list[list[bytes]]:
         server = MllpServer(None, "t", port=0)  # type: ignore[arg-type]
@@ -200,6 +203,9 @@ def test_messages_of_several_connections_are_processed_one_at_a_time(monkeypatch
     for c, acks in enumerate(answers):
         assert [a.split(b"|")[2].strip() for a in acks] == [f"c{c}m{i}".encode() for i in range(5)]
     assert most[0] == 1
+    # 15 messages, each written once; those sent while a transaction was being written
+    # (10 ms here) waited for the next one and shared it
+    assert sum(sizes) == 15 and max(sizes) > 1
 
 
 def test_forwarding_survives_a_subscriber_that_closes_its_links() -> None:
@@ -252,13 +258,14 @@ def test_listens_on_ipv6_loopback(monkeypatch) -> None:  # noqa: ANN001
     import pytest
 
     from socle.ins import mllp
+    from socle.ins.groupcommit import GroupWriter
     from socle.ins.hl7feed import Outcome
 
     try:
         socket.create_server(("::1", 0), family=socket.AF_INET6).close()
     except OSError:
         pytest.skip("no IPv6 loopback on this machine")
-    monkeypatch.setattr(mllp, "handle", lambda *a: Outcome(b"MSA|AA|v6\r", True))
+    monkeypatch.setattr(GroupWriter, "handle", lambda *a: Outcome(b"MSA|AA|v6\r", True))
     server = MllpServer(None, "t", host="::1", port=0)  # type: ignore[arg-type]
     port = server.start_background()
     try:

@@ -1,0 +1,143 @@
+"""Group commit of the PAM feed: messages that arrive together share one transaction, and a
+refused one costs its neighbours nothing but a retry (both backends, audit on)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import orjson
+import pytest
+from sqlalchemy import func, select
+
+from socle.fhir.storage import schema as S
+from socle.ins import index as X
+from socle.ins.groupcommit import GroupWriter
+from socle.ins.hl7feed import Outcome
+from tests.ins.test_mllp import _msa, adt
+
+HOSP = "urn:oid:1.2.250.1.999.9"
+
+
+@pytest.fixture
+def audited(db_url: str, tmp_path: Path):  # noqa: ANN201
+    """An engine of its own with the INS plugin and the security module (audit trail)."""
+    from socle.config import Settings
+    from socle.fhir.engine import FhirEngine
+    from socle.security import install
+
+    engine = FhirEngine(Settings(data_dir=tmp_path, database_url=db_url))
+    engine.load_plugins(["ins"])
+    install(engine)
+    yield engine
+    engine.close()
+
+
+def _together(writer: GroupWriter, messages: list[bytes]) -> list[Outcome]:
+    """Send `messages` from threads of their own while the write turn is held, so that
+    they queue in this order and the first thread to get the turn takes them all."""
+    results: list[Outcome | None] = [None] * len(messages)
+
+    def send(i: int) -> None:
+        results[i] = writer.handle(messages[i], "127.0.0.1")
+
+    threads = [threading.Thread(target=send, args=(i,)) for i in range(len(messages))]
+    with writer._write_turn:
+        for i, thread in enumerate(threads):
+            thread.start()
+            deadline = time.monotonic() + 10
+            while len(writer._queue) < i + 1:
+                assert time.monotonic() < deadline, "message not queued"
+                time.sleep(0.001)
+    for thread in threads:
+        thread.join(30)
+    assert all(r is not None for r in results)
+    return results  # type: ignore[return-value]
+
+
+def _patient(engine, tenant: str, ipp: str) -> dict | None:  # noqa: ANN001
+    with engine.store.session(tenant) as s:
+        found = X.resource_by_identifier(s, "Patient", [(HOSP, ipp)])
+    return found[1] if found else None
+
+
+def _trail_of(engine, tenant: str) -> list[dict]:  # noqa: ANN001
+    from socle.security import tables as T
+
+    with engine.store.engine.connect() as conn:
+        rows = conn.execute(
+            select(T.audit_log.c.content)
+            .where(T.audit_log.c.tenant == tenant)
+            .order_by(T.audit_log.c.seq)
+        ).all()
+    return [orjson.loads(r.content) for r in rows]
+
+
+def test_messages_sent_together_share_one_transaction(audited, tenant) -> None:  # noqa: ANN001
+    writer = GroupWriter(audited, tenant)
+    messages = [
+        adt("A28", f"G{i}", family="NOM" + "ABC"[i], control=f"g{i}").encode() for i in range(3)
+    ]
+    outcomes = _together(writer, messages)
+    assert [_msa(o.ack)[1:] for o in outcomes] == [["AA", f"g{i}"] for i in range(3)]
+    assert (writer.batches, writer.grouped) == (1, 3)
+    for i in range(3):
+        patient = _patient(audited, tenant, f"G{i}")
+        assert patient is not None and patient["name"][0]["family"] == "NOM" + "ABC"[i]
+    described = [e["outcomeDesc"] for e in _trail_of(audited, tenant)]
+    assert len(described) == 3
+    assert all(f"control g{i}" in d and "AA accepted" in d for i, d in enumerate(described))
+
+
+def test_a_refused_message_costs_its_neighbours_only_a_retry(audited, tenant) -> None:  # noqa: ANN001
+    """The impossible birth date is found inside the transaction: the batch is undone and
+    each message stored alone, so the good ones are still accepted, and the trail has one
+    entry a message (none left from the undone batch)."""
+    writer = GroupWriter(audited, tenant)
+    messages = [
+        adt("A28", "R1", control="r1").encode(),
+        adt("A28", "R2", birth="19850230", control="r2").encode(),
+        adt("A28", "R3", control="r3").encode(),
+    ]
+    outcomes = _together(writer, messages)
+    assert [_msa(o.ack)[1] for o in outcomes] == ["AA", "AE", "AA"]
+    assert b"impossible date" in outcomes[1].ack
+    assert _patient(audited, tenant, "R1") and _patient(audited, tenant, "R3")
+    assert _patient(audited, tenant, "R2") is None
+    assert writer.grouped == 0  # the batch was not kept
+    described = [e["outcomeDesc"] for e in _trail_of(audited, tenant)]
+    assert [d.split(" control ")[1][:2] for d in described] == ["r1", "r2", "r3"]
+
+
+def test_a_message_reads_what_an_earlier_one_of_its_batch_wrote(audited, tenant) -> None:  # noqa: ANN001
+    """An A28 and an A31 of the same person in one batch: one Patient, updated once."""
+    writer = GroupWriter(audited, tenant)
+    messages = [
+        adt("A28", "S1", given="MARIE", control="s1").encode(),
+        adt("A31", "S1", given="MARIE", others="LOUISE", control="s2").encode(),
+    ]
+    outcomes = _together(writer, messages)
+    assert [_msa(o.ack)[1] for o in outcomes] == ["AA", "AA"]
+    assert writer.grouped == 2
+    patient = _patient(audited, tenant, "S1")
+    assert patient is not None and patient["meta"]["versionId"] == "2"
+    given_list = patient["name"][0]["extension"][0]  # FR Core birth list of given names
+    assert given_list["valueString"] == "MARIE LOUISE"
+    with audited.store.engine.connect() as conn:
+        patients = conn.execute(
+            select(func.count())
+            .select_from(S.resource)
+            .where(S.resource.c.tenant == tenant, S.resource.c.res_type == "Patient")
+        ).scalar()
+    assert patients == 1
+
+
+def test_an_unreadable_message_is_refused_without_waiting_for_the_write_turn(
+    audited,  # noqa: ANN001
+    tenant,  # noqa: ANN001
+) -> None:
+    writer = GroupWriter(audited, tenant)
+    with writer._write_turn:  # a transaction being written elsewhere
+        outcome = writer.handle(b"MSH|^~\\&|GAM|HOSP|SOCLE|SOCLE|2025||ORU^R01|u1|P|2.5\r")
+    assert _msa(outcome.ack)[1] == "AR" and writer.batches == 0
