@@ -47,7 +47,11 @@ def add_commands(sub: argparse._SubParsersAction, db_options) -> None:  # noqa: 
             p.add_argument("--card-nir", help="Carte Vitale holder's NIR")
         else:
             p.add_argument("--ins", required=True)
-            p.add_argument("--system", default="urn:oid:1.2.250.1.213.1.4.10")
+            p.add_argument(
+                "--system",
+                help="INS OID of the matricule (urn:oid:…); default: the OID the registry "
+                "holds it under",
+            )
     cmd("reindex", "rebuild the identity matching index from Patient history", reindex)
     p = cmd("worklist", "print the identity vigilance worklist", worklist)
     p.add_argument("--count", type=int, default=50)
@@ -91,7 +95,14 @@ def load(args: argparse.Namespace) -> int:
     from socle.ins import service
     from socle.ins.teleservice import read_records
 
-    data = sys.stdin.buffer.read() if args.file == "-" else Path(args.file).read_bytes()
+    try:
+        data = sys.stdin.buffer.read() if args.file == "-" else Path(args.file).read_bytes()
+    except OSError as exc:  # missing, a directory, no permission: one line, nothing loaded
+        print(
+            f"error: cannot read the registry file {args.file}: {exc.strerror or exc}",
+            file=sys.stderr,
+        )
+        return 1
     engine = _engine(args)
     try:
         n = service.load_registry(engine, args.tenant, read_records(data), args.replace)

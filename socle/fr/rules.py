@@ -13,7 +13,9 @@ Rules (severity; profile they apply to, with the profiles derived from it):
 * FR-INS-002 (error): the key is 97 - (N mod 97), N the first 13 characters read as a
   number with 2A -> 19 and 2B -> 18;
 * FR-INS-003 (warning): the sex digit agrees with `gender` (male/female);
-* FR-INS-004 (warning): the year (and a regular month) agree with `birthDate`;
+* FR-INS-004 (warning): the year (and a regular month) agree with `birthDate`; a
+  `birthDate` that cannot be read as YYYY, YYYY-MM or YYYY-MM-DD is reported here, as not
+  compared;
 * FR-INS-005 (warning): the number's kind agrees with its system (an NIA starts with 7 or
   8, a NIR does not);
 * FR-INS-006 (warning): the place agrees with the INSEE code of the birthplace;
@@ -53,6 +55,7 @@ _WARNING_RULES = {
     "sex-mismatch": "FR-INS-003",
     "year-mismatch": "FR-INS-004",
     "month-mismatch": "FR-INS-004",
+    "birth-date": "FR-INS-004",  # the birth date is unreadable: not compared with the number
     "nia-kind": "FR-INS-005",
     "nir-kind": "FR-INS-005",
     "birthplace-mismatch": "FR-INS-006",
@@ -258,7 +261,7 @@ RULES: tuple[NamedRule, ...] = (
     NamedRule(
         "FR-INS",
         PATIENT_INS,
-        "INS identifiers: shape and NIR key (FR-INS-001..004)",
+        "INS identifiers: shape, NIR key and agreement with the traits (FR-INS-001..006)",
         ins_identifiers,
     ),
     NamedRule(

@@ -14,6 +14,7 @@ import dataclasses
 from typing import TYPE_CHECKING, Any
 
 import orjson
+from sqlalchemy import select
 
 from socle.fhir.context import RequestContext
 from socle.fhir.errors import FhirError
@@ -24,6 +25,8 @@ from socle.ins import status as S
 from socle.ins import teleservice as T
 from socle.ins import vigilance as V
 from socle.ins.contexts import server_context
+from socle.ins.nir import OID_NIR, check_nir
+from socle.ins.tables import ins_registry, ins_registry_key
 
 if TYPE_CHECKING:
     from socle.fhir.engine import FhirEngine
@@ -213,7 +216,14 @@ def verify(
     traits: dict[str, Any] | None = None,
     ctx: RequestContext | None = None,
 ) -> tuple[T.InsiResult, dict[str, Any] | None]:
-    """INSi vérification of an INS + traits; with `pid`, the Patient's own INS and traits."""
+    """INSi vérification of an INS + traits; with `pid`, the Patient's own INS and traits.
+
+    The OID is part of the INS: given (`system`), the registry must hold the matricule
+    under it (01 otherwise). Left out, the matricule is verified under the OID the
+    registry holds it under, which the answer's identity carries: a matricule names one
+    identity whatever its OID, and a caller that kept only the number (or a client that
+    sent `ins` without `system`) must not get 01 for a NIR because a test OID was
+    assumed."""
     ctx = op_context(ctx, tenant)
     with engine.store.session(tenant, write=pid is not None) as s:
         if pid is not None:
@@ -228,7 +238,8 @@ def verify(
         result = T.verify(
             s,
             matricule=ins,
-            oid=system or f"urn:oid:{T.OID_TEST}",
+            # unknown number: any INS OID gives the same 01 "not known"
+            oid=system or registry_oid(s, ins) or OID_NIR,
             family=t.get("family", ""),
             given=t.get("given", ""),
             birth_date=t.get("birthDate", ""),
@@ -239,6 +250,35 @@ def verify(
         if pid is not None:
             patient = _insi_result_to_patient(engine, s, ctx, pid, result, verifying=True)
         return result, patient
+
+
+def registry_oid(s: StoreSession, matricule: str) -> str | None:
+    """The OID the tenant's registry holds a matricule under: the identity's own OID for
+    its current matricule, the history entry's for a former one (an NIA under .9 replaced
+    by a NIR under .8); None when the registry does not know the number (or it is no
+    matricule: `T.verify` then says why)."""
+    check = check_nir(matricule)
+    if not check.valid:
+        return None
+    k, r = ins_registry_key.c, ins_registry.c
+    stmt = (
+        select(r.oid, r.content, k.kind)
+        .select_from(ins_registry.join(ins_registry_key, k.registry_pk == r.pk))
+        .where(
+            r.tenant == s.tenant,
+            k.tenant == s.tenant,
+            k.kind.in_(("current", "former")),
+            k.value == check.value,
+        )
+    )
+    rows = sorted(s.execute(stmt), key=lambda row: row.kind != "current")
+    if not rows:
+        return None
+    row = rows[0]
+    if row.kind == "current":
+        return row.oid
+    history = orjson.loads(row.content).get("historique") or []
+    return next((h["oid"] for h in history if h.get("matricule") == check.value), row.oid)
 
 
 def _traits_of(ident: M.Identity) -> dict[str, Any]:

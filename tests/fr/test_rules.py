@@ -108,6 +108,48 @@ def test_ins_consistency_warnings_and_other_systems() -> None:
     assert issue.expression == ["Bundle.entry[2].resource.identifier[0].value"]
 
 
+def test_unreadable_birth_date_is_the_birth_date_rule() -> None:
+    """check_nir's `birth-date` warning (a birthDate it cannot compare) is FR-INS-004, the
+    birth-date rule, not the kind rule FR-INS-005 that unmapped warnings used to land in."""
+    value = make_nir("female", 1990, 5, "35", "238", 7)
+    issues = ins_identifiers(_patient(value, birthDate="1990-5-2"), "Patient")
+    assert _codes(issues) == [("warning", "FR-INS-004")]
+    assert "not compared with the matricule" in issues[0].diagnostics
+
+
+def _nir_warning_codes() -> set[str]:
+    """Every warning code `check_nir` can emit, read from its source: a new one must get
+    its own FR rule, not the fallback."""
+    import ast
+    import inspect
+
+    tree = ast.parse(inspect.getsource(nir))
+    codes = set()
+    for node in ast.walk(tree):
+        if (
+            isinstance(node, ast.Call)
+            and getattr(node.func, "id", None) == "NirIssue"
+            and len(node.args) == 3
+            and isinstance(node.args[2], ast.Constant)
+            and node.args[2].value == "warning"
+        ):
+            codes.add(node.args[0].value)
+    return codes
+
+
+def test_every_nir_warning_has_its_rule() -> None:
+    codes = _nir_warning_codes()
+    assert {"birth-date", "sex-mismatch", "nia-kind"} <= codes  # the source was read
+    assert codes == set(rules._WARNING_RULES)
+    subjects = {
+        "FR-INS-003": {"sex-mismatch"},
+        "FR-INS-004": {"year-mismatch", "month-mismatch", "birth-date"},
+        "FR-INS-005": {"nia-kind", "nir-kind"},
+        "FR-INS-006": {"birthplace-mismatch"},
+    }
+    assert {c: r for r, found in subjects.items() for c in found} == rules._WARNING_RULES
+
+
 def test_one_list_of_ins_systems() -> None:
     assert rules.INS_SYSTEMS is nir.INS_SYSTEMS
 

@@ -64,3 +64,33 @@ def test_mllp_refuses_a_non_loopback_host_without_allow_remote(tmp_path) -> None
     )
     assert proc.returncode == 2
     assert b"Refusing to listen" in proc.stderr
+
+
+def test_load_registry_unreadable_file(tmp_path, capsys, monkeypatch) -> None:  # noqa: ANN001
+    """A missing file, or a directory, is one clear error line and exit 1, no traceback,
+    and nothing is loaded (no database is even opened)."""
+    monkeypatch.setenv("SOCLE_DATA_DIR", str(tmp_path))
+    db_file = tmp_path / "ins.db"
+    db = ["--database", f"sqlite:///{db_file}"]
+    for path in (tmp_path / "missing.ndjson", tmp_path):
+        assert main(["ins", "load-registry", str(path), *db]) == 1
+        err = capsys.readouterr().err
+        assert err.startswith(f"error: cannot read the registry file {path}: ")
+        assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert not db_file.exists()
+
+
+def test_verify_cli_without_system_uses_the_registry_oid(tmp_path, capsys, monkeypatch) -> None:  # noqa: ANN001
+    monkeypatch.setenv("SOCLE_DATA_DIR", str(tmp_path))
+    db = ["--database", f"sqlite:///{tmp_path / 'ins.db'}"]
+    rec = registry_record(oid="1.2.250.1.213.1.4.8")
+    reg = tmp_path / "reg.json"
+    reg.write_text(json.dumps([rec]))
+    assert main(["ins", "load-registry", str(reg), *db]) == 0
+    capsys.readouterr()
+    traits = ["--family", "Martin", "--given", "Marie", "--birth-date", "1985-03-07"]
+    args = ["ins", "verify", "--ins", rec["matricule"], *traits, "--gender", "F", *db]
+    assert main(args) == 0
+    assert json.loads(capsys.readouterr().out)["result"] == "00"
+    assert main([*args, "--system", "urn:oid:1.2.250.1.213.1.4.10"]) == 2  # another OID
+    assert json.loads(capsys.readouterr().out)["result"] == "01"

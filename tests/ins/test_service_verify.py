@@ -1,0 +1,97 @@
+"""INSi vérification without an OID: the matricule is verified under the OID the registry
+holds it under (it used to be taken as a test-OID matricule, so a NIR answered 01)."""
+
+from __future__ import annotations
+
+import pytest
+
+from socle.fhir.errors import FhirError
+from socle.ins import service
+from socle.ins import teleservice as T
+from socle.ins.nir import OID_NIA, OID_NIR, OID_TEST
+from tests.ins.conftest import nir, registry_record
+
+TRAITS = {"family": "Martin", "given": "Marie", "birthDate": "1985-03-07", "gender": "female"}
+
+
+def _nia() -> str:
+    from socle.demo.identifiers import nir_key
+
+    body = "7850399135031"
+    return body + nir_key(body)
+
+
+def _verify(engine, tenant, ins, system=None, **traits):  # noqa: ANN001, ANN002, ANN003, ANN202
+    result, _ = service.verify(engine, tenant, ins=ins, system=system, traits={**TRAITS, **traits})
+    return result
+
+
+def test_without_system_the_registry_oid_is_used(ins_engine, tenant) -> None:  # noqa: ANN001
+    rec = registry_record(oid=OID_NIR)
+    service.load_registry(ins_engine, tenant, [rec], replace=False)
+    result = _verify(ins_engine, tenant, rec["matricule"])
+    assert result.code == T.FOUND
+    assert T.identity_of(result.identities[0]).ins_system == f"urn:oid:{OID_NIR}"
+    # given, the OID must be the registry's: it is part of the INS
+    assert _verify(ins_engine, tenant, rec["matricule"], f"urn:oid:{OID_NIR}").code == T.FOUND
+    assert _verify(ins_engine, tenant, rec["matricule"], OID_NIR).code == T.FOUND
+    wrong = _verify(ins_engine, tenant, rec["matricule"], f"urn:oid:{OID_TEST}")
+    assert wrong.code == T.NONE and "OID" in wrong.detail
+    # the traits are still checked
+    differ = _verify(ins_engine, tenant, rec["matricule"], given="Claire")
+    assert differ.code == T.NONE and "prénom" in differ.detail
+
+
+def test_without_system_a_former_matricule_keeps_its_own_oid(ins_engine, tenant) -> None:  # noqa: ANN001
+    nia = _nia()
+    rec = registry_record(
+        matricule=nir(year=1985, month=3, place="99135", order=31),
+        oid=OID_NIR,
+        lieu_naissance="99135",
+        historique=[{"matricule": nia, "oid": OID_NIA}],
+    )
+    service.load_registry(ins_engine, tenant, [rec], replace=False)
+    with ins_engine.store.session(tenant) as s:
+        assert service.registry_oid(s, rec["matricule"]) == OID_NIR
+        assert service.registry_oid(s, nia) == OID_NIA
+        assert service.registry_oid(s, nir(order=99)) is None
+        assert service.registry_oid(s, "not a matricule") is None
+    result = _verify(ins_engine, tenant, nia)
+    assert result.code == T.FOUND
+    assert result.identities[0]["matricule"] == rec["matricule"]  # the current one returned
+    assert _verify(ins_engine, tenant, nia, f"urn:oid:{OID_NIR}").code == T.NONE
+
+
+def test_without_system_unknown_or_invalid_matricule(ins_engine, tenant) -> None:  # noqa: ANN001
+    service.load_registry(ins_engine, tenant, [registry_record()], replace=False)
+    unknown = _verify(ins_engine, tenant, nir(order=98))
+    assert unknown.code == T.NONE and "is not known" in unknown.detail
+    good = nir()
+    bad_key = good[:13] + f"{int(good[13:]) % 97 + 1:02d}"
+    with pytest.raises(FhirError, match="Wrong key") as refused:
+        _verify(ins_engine, tenant, bad_key)
+    assert refused.value.status == 400
+
+
+def test_ins_verify_operation_without_system(ins_client, ins_engine, tenant) -> None:  # noqa: ANN001
+    """$ins-verify's `system` is optional: a NIR of the registry answers 00 without it."""
+    rec = registry_record(oid=OID_NIR)
+    service.load_registry(ins_engine, tenant, [rec], replace=False)
+    r = ins_client.post(
+        "/fhir/Patient/$ins-verify",
+        json={
+            "resourceType": "Parameters",
+            "parameter": [
+                {"name": "ins", "valueString": rec["matricule"]},
+                {"name": "family", "valueString": "MARTIN"},
+                {"name": "given", "valueString": "MARIE CLAIRE"},
+                {"name": "birthDate", "valueDate": "1985-03-07"},
+                {"name": "gender", "valueCode": "female"},
+            ],
+        },
+    )
+    assert r.status_code == 200, r.text
+    params = {p["name"]: p for p in r.json()["parameter"]}
+    assert params["result"]["valueCode"] == "00"
+    systems = {i["system"] for i in params["identity"]["resource"]["identifier"]}
+    assert f"urn:oid:{OID_NIR}" in systems
