@@ -18,10 +18,14 @@ Mapping (PAM FR):
 * PID-32 identity reliability: VIDE/PROV, RECUP, VALI, QUAL and the attributes
   DOUT/DOUTE, FICT/FICTI (repetitions); the table's other codes are accepted, unused.
 
-Character sets (MSH-18): ``8859/1`` (ISO-8859-1) or ``UNICODE UTF-8``; without MSH-18,
-UTF-8 is tried, then ISO-8859-1. The ACK is encoded like the message it answers.
+Character sets (MSH-18): ``8859/1`` (ISO-8859-1), ``8859/15`` (Latin-9) or ``UNICODE
+UTF-8``; without MSH-18, UTF-8 is tried, then ISO-8859-1. The ACK is encoded like the
+message it answers.
 
-Nothing is stored when a message is refused: one message is one database transaction.
+Nothing is stored when a message is refused: a message is stored in one database
+transaction with its audit entry, alone or beside other senders' messages that arrived
+at the same time (`groupcommit.py`: a batch with a refused message is undone and its
+messages stored one by one).
 """
 
 from __future__ import annotations
@@ -440,7 +444,8 @@ def identity_from_pid(
     sex = _s(_field(pid, 8))
     if sex:
         if sex not in SEX_CODES:
-            raise Hl7Error("AE", "103", f"PID-8: unknown sex {sex!r} (M, F, U, O)", "PID-8")
+            known = ", ".join(SEX_CODES)
+            raise Hl7Error("AE", "103", f"PID-8: unknown sex {sex!r} ({known})", "PID-8")
         ident.sex = SEX_CODES[sex]
     for rep in _repetitions(_field(pid, 11)):
         if _component(rep, 7) == "BDL" and _component(rep, 9):
@@ -497,7 +502,7 @@ def _upsert(engine: FhirEngine, s: Any, ctx: RequestContext, msg: Any, who: str)
         raise Hl7Error("AE", "207", exc.issues[0].diagnostics, "PID") from exc
     transitions = []
     if old is not None and old.status != checked.status:
-        transitions.append(S.Transition("feed", old.status, checked.status, who))
+        transitions.append(S.Transition(S.FEED, old.status, checked.status, who))
     base = old_patient or {"resourceType": "Patient"}
     systems = {sys for sys, _ in locals_}
     identifiers = [i for i in base.get("identifier") or [] if i.get("system") not in systems]

@@ -128,12 +128,12 @@ def set_attribute(
                 transitions.append(t)
             else:
                 transitions.append(
-                    S.Transition(S.DOUBT, ident.status, ident.status, f"+{attribute}")
+                    S.Transition(S.ATTRIBUTE, ident.status, ident.status, f"+{attribute}")
                 )
         else:
             ident.attributes.discard(attribute)
             transitions.append(
-                S.Transition("attribute", ident.status, ident.status, f"-{attribute}")
+                S.Transition(S.ATTRIBUTE, ident.status, ident.status, f"-{attribute}")
             )
         return write_patient(engine, s, ctx, pid, M.write_identity(patient, ident), transitions)
 

@@ -35,13 +35,15 @@ from socle.fhir.errors import FhirError, Issue
 from socle.ins import model as M
 from socle.ins.nir import check_nir
 
-DOCUMENT, INSI, INSI_FAIL, TRAITS, DOUBT, INVALIDATE = (
+DOCUMENT, INSI, INSI_FAIL, TRAITS, DOUBT, INVALIDATE, ATTRIBUTE, FEED = (
     "document",
     "insi",
     "insi-fail",
     "traits",
     "doubt",
     "invalidate",
+    "attribute",
+    "feed",
 )
 EVENTS = {
     DOCUMENT: "Contrôle d'un document d'identité à haut niveau de confiance",
@@ -50,6 +52,8 @@ EVENTS = {
     TRAITS: "Modification d'un trait strict",
     DOUBT: "Attribut douteuse ou fictive positionné",
     INVALIDATE: "Invalidation par la cellule d'identitovigilance",
+    ATTRIBUTE: "Attribut d'identité positionné ou retiré",
+    FEED: "Statut reçu du flux d'identités HL7 v2 (PAM)",
 }
 _ORDER = {M.PROV: 0, M.RECUP: 1, M.VALI: 1, M.QUAL: 2}
 

@@ -234,3 +234,25 @@ def test_collision_resolved_by_merge_and_back_by_unmerge(ins_client) -> None:  #
     assert [sorted(i["patient"]) for i in collisions] == [sorted([f"Patient/{a}", f"Patient/{b}"])]
     r = c.post(f"/fhir/Patient/{b}/$ins-unmerge", json=_p())
     assert r.status_code == 422  # not merged any more
+
+
+def test_attribute_changes_are_recorded_as_such(ins_client) -> None:  # noqa: ANN001
+    """Setting homonyme (no status effect) or clearing an attribute is recorded with the
+    attribute event, not as a douteuse/fictive downgrade."""
+    c = ins_client
+    pid = c.post("/fhir/Patient", json=person()).json()["id"]
+    for value in (True, False):
+        params = _p(
+            {"name": "attribute", "valueCode": "HOMA"}, {"name": "value", "valueBoolean": value}
+        )
+        assert c.post(f"/fhir/Patient/{pid}/$ins-attribute", json=params).status_code == 200
+    provs = c.get("/fhir/Provenance", params={"target": f"Patient/{pid}"}).json()["entry"]
+    codings = sorted(
+        (e["resource"]["activity"]["coding"][0]["code"], e["resource"]["reason"][0]["text"])
+        for e in provs
+    )
+    assert [code for code, _ in codings] == ["attribute", "attribute"]
+    assert {reason.rsplit("(", 1)[1] for _, reason in codings} == {"+HOMA)", "-HOMA)"}
+    assert all(
+        reason.startswith("Attribut d'identité positionné ou retiré") for _, reason in codings
+    )
