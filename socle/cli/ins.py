@@ -63,6 +63,12 @@ def add_commands(sub: argparse._SubParsersAction, db_options) -> None:  # noqa: 
     mllp.add_argument("--forward", help="subscriber host:port receiving accepted messages")
     mllp.add_argument("--tenant", default=os.environ.get("SOCLE_TENANT", "default"))
     mllp.add_argument(
+        "--metrics-port",
+        type=int,
+        default=int(os.environ.get("SOCLE_MLLP_METRICS_PORT", "0")) or None,
+        help="serve the feed's Prometheus metrics on http://HOST:PORT/metrics (default: off)",
+    )
+    mllp.add_argument(
         "--allow-remote",
         action="store_true",
         help="listen on a non-loopback address (MLLP has no authentication: put it behind "
@@ -246,6 +252,11 @@ def serve_mllp(args: argparse.Namespace) -> int:
     if isinstance(server, int):
         return server
     print(f"MLLP listener on {args.host}:{server.port} (tenant {args.tenant})", file=sys.stderr)
+    if args.metrics_port:  # the same host as the listener: loopback unless --allow-remote
+        from prometheus_client import start_http_server
+
+        start_http_server(args.metrics_port, addr=args.host)
+        print(f"Metrics on http://{args.host}:{args.metrics_port}/metrics", file=sys.stderr)
     try:
         server.serve_forever()
     except KeyboardInterrupt:

@@ -18,15 +18,34 @@ an ungrouped message is: a bad message costs its neighbours one retry, never the
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from socle.ins.hl7feed import Outcome, Received, receive, store, store_together
+from prometheus_client import Counter, Histogram
+
+from socle.ins.hl7feed import HANDLED, Outcome, Received, receive, store, store_together
 
 if TYPE_CHECKING:
     from socle.fhir.engine import FhirEngine
 
 MAX_BATCH = 32  # messages a transaction: a bound on the time a connection waits
+
+MESSAGES = Counter(
+    "socle_hl7_messages_total",
+    "HL7 v2 messages of the PAM feed, by trigger event and acknowledgement code",
+    ["event", "ack"],
+)
+TRANSACTIONS = Histogram(
+    "socle_hl7_transaction_messages",
+    "Messages of the PAM feed stored by one write transaction (group commit)",
+    buckets=(1, 2, 4, 8, 16, 32),
+)
+LATENCY = Histogram(
+    "socle_hl7_message_seconds",
+    "Time from a message's arrival to its ACK (parsing, waiting for the write turn, commit)",
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+)
 
 
 @dataclass(slots=True)
@@ -52,6 +71,15 @@ class GroupWriter:
     def handle(self, raw: bytes, peer: str | None = None) -> Outcome:
         """The ACK of one message, once it is stored (or refused)."""
         received = receive(raw, peer)
+        outcome = self._answer(received)
+        header = received.header
+        event = header.event if header is not None and header.event in HANDLED else "other"
+        ack = "AA" if outcome.accepted else (outcome.error.ack if outcome.error else "AE")
+        MESSAGES.labels(event, ack).inc()
+        LATENCY.observe(time.time() - received.started)
+        return outcome
+
+    def _answer(self, received: Received) -> Outcome:
         if received.error is not None:  # refused before any write: no need to queue
             return store(self.engine, self.tenant, received)
         waiting = _Waiting(received)
@@ -78,10 +106,12 @@ class GroupWriter:
                 outcomes = None
             if outcomes is not None:
                 self.grouped += len(batch)
+                TRANSACTIONS.observe(len(batch))
                 for waiting, outcome in zip(batch, outcomes, strict=True):
                     waiting.outcome, waiting.done = outcome, True
                 return
         for waiting in batch:
+            TRANSACTIONS.observe(1)
             try:
                 waiting.outcome = store(self.engine, self.tenant, waiting.received)
             except Exception as exc:  # noqa: BLE001 - raised again in the waiting thread

@@ -141,6 +141,9 @@ def test_serve_runs_the_mllp_feed_beside_http(tmp_path: Path) -> None:
             f"{base}/fhir/Patient?identifier=urn:oid:1.2.250.1.999.9|IPPS1", timeout=30
         ).json()
         assert [e["resource"]["name"][0]["family"] for e in found["entry"]] == ["SERVEUR"]
+        # the listener's metrics are the server's: /metrics of any worker shows them
+        metrics = httpx.get(f"{base}/metrics", timeout=30).text
+        assert 'socle_hl7_messages_total{ack="AA",event="A28"} 1.0' in metrics
     finally:
         proc.terminate()
         proc.wait(timeout=30)

@@ -94,3 +94,53 @@ def test_verify_cli_without_system_uses_the_registry_oid(tmp_path, capsys, monke
     assert json.loads(capsys.readouterr().out)["result"] == "00"
     assert main([*args, "--system", "urn:oid:1.2.250.1.213.1.4.10"]) == 2  # another OID
     assert json.loads(capsys.readouterr().out)["result"] == "01"
+
+
+def test_mllp_exposes_its_metrics(tmp_path) -> None:  # noqa: ANN001
+    """`socle mllp --metrics-port`: the feed's messages, by event and ACK code, and its
+    transactions, on a Prometheus endpoint of its own."""
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    from socle.ins.mllp import FrameReader, frame
+    from tests.ins.test_mllp import adt
+
+    ports = []
+    for _ in range(2):
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            ports.append(sock.getsockname()[1])
+    mllp_port, metrics_port = ports
+    command = [sys.executable, "-m", "socle.cli.main", "mllp", "--port", str(mllp_port)]
+    command += ["--metrics-port", str(metrics_port), "--auth", "none", "--tenant", "m"]
+    command += ["--database", f"sqlite:///{tmp_path}/m.db", "--data-dir", str(tmp_path)]
+    proc = subprocess.Popen(command, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert proc.poll() is None, proc.stderr.read() if proc.stderr else b""
+            try:
+                sock = socket.create_connection(("127.0.0.1", mllp_port), timeout=30)
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "socle mllp did not start"
+                time.sleep(0.2)
+        with sock:
+            reader = FrameReader(sock)
+            for message in (adt("A28", "MET1", control="m1"), adt("A28", "MET2", birth="1985")):
+                sock.sendall(frame(message.encode()))
+                assert reader.next() is not None
+            sock.sendall(frame(b"MSH|^~\\&|GAM|HOSP|SOCLE|SOCLE|2025||ORU^R01|m3|P|2.5\r"))
+            assert b"MSA|AR|m3" in (reader.next() or b"")
+        text = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=30).text
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    assert 'socle_hl7_messages_total{ack="AA",event="A28"} 2.0' in text
+    assert 'socle_hl7_messages_total{ack="AR",event="other"} 1.0' in text
+    assert "socle_hl7_transaction_messages_count 2.0" in text
+    assert "socle_hl7_message_seconds_count 3.0" in text
