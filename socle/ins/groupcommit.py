@@ -97,6 +97,17 @@ class GroupWriter:
         return waiting.outcome
 
     def _write(self, batch: list[_Waiting]) -> None:
+        """Store a batch; whatever escapes (an interrupt) is every unanswered waiter's
+        answer too: none of them may wait for a turn that will never come."""
+        try:
+            self._write_batch(batch)
+        except BaseException as exc:
+            for waiting in batch:
+                if not waiting.done:
+                    waiting.error, waiting.done = exc, True
+            raise
+
+    def _write_batch(self, batch: list[_Waiting]) -> None:
         """Store a batch in one transaction, or its messages one by one when it fails."""
         self.batches += 1
         if len(batch) > 1:

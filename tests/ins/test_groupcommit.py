@@ -141,3 +141,38 @@ def test_an_unreadable_message_is_refused_without_waiting_for_the_write_turn(
     with writer._write_turn:  # a transaction being written elsewhere
         outcome = writer.handle(b"MSH|^~\\&|GAM|HOSP|SOCLE|SOCLE|2025||ORU^R01|u1|P|2.5\r")
     assert _msa(outcome.ack)[1] == "AR" and writer.batches == 0
+
+
+def test_an_interrupted_writer_leaves_no_sender_waiting(monkeypatch) -> None:  # noqa: ANN001
+    """An interrupt (not an error: SystemExit, KeyboardInterrupt) in the thread writing a
+    batch is also the answer of the other messages of that batch: their threads end
+    instead of waiting for a write turn that would never store them."""
+    from socle.ins import groupcommit
+
+    def batch_fails(*_args):  # noqa: ANN002, ANN202
+        raise RuntimeError("undone")
+
+    def interrupted(*_args):  # noqa: ANN002, ANN202
+        raise SystemExit(3)
+
+    monkeypatch.setattr(groupcommit, "store_together", batch_fails)
+    monkeypatch.setattr(groupcommit, "store", interrupted)
+    writer = GroupWriter(None, "t")  # type: ignore[arg-type]
+    raised: list[BaseException] = []
+
+    def send(control: str) -> None:
+        try:
+            writer.handle(adt("A28", control, control=control).encode())
+        except BaseException as exc:  # noqa: BLE001 - what the thread ended with
+            raised.append(exc)
+
+    threads = [threading.Thread(target=send, args=(f"I{i}",)) for i in range(2)]
+    with writer._write_turn:
+        for i, thread in enumerate(threads):
+            thread.start()
+            while len(writer._queue) < i + 1:
+                time.sleep(0.001)
+    for thread in threads:
+        thread.join(10)
+    assert not any(t.is_alive() for t in threads)
+    assert [type(e) for e in raised] == [SystemExit, SystemExit]
