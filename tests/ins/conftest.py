@@ -89,3 +89,19 @@ def registry_record(**over: Any) -> dict[str, Any]:
     }
     rec.update(over)
     return rec
+
+
+def parameters(*params: dict[str, Any]) -> dict[str, Any]:
+    """A Parameters resource (the body of an $operation)."""
+    return {"resourceType": "Parameters", "parameter": list(params)}
+
+
+def merge(client: Any, source: str, target: str) -> Any:
+    """POST Patient/$ins-merge: `source` merged into `target` (ids); the response."""
+    return client.post(
+        "/fhir/Patient/$ins-merge",
+        json=parameters(
+            {"name": "source-patient", "valueReference": {"reference": f"Patient/{source}"}},
+            {"name": "target-patient", "valueReference": {"reference": f"Patient/{target}"}},
+        ),
+    )

@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from socle.ins import model as M
-from tests.ins.conftest import nir, person
+from tests.ins.conftest import merge, nir, parameters, person
 
 IPP = "urn:oid:1.2.250.1.999.41"
 LAB = "urn:oid:1.2.250.1.999.42"
@@ -28,10 +28,6 @@ def _post(c, resource: dict[str, Any]) -> str:  # noqa: ANN001
     return r.json()["id"]
 
 
-def _p(*params: dict[str, Any]) -> dict[str, Any]:
-    return {"resourceType": "Parameters", "parameter": list(params)}
-
-
 def _pix(c, **params: Any):  # noqa: ANN001, ANN202, ANN401
     return c.get("/fhir/Patient/$ihe-pix", params=params)
 
@@ -42,16 +38,6 @@ def _named(parameters: dict[str, Any], name: str) -> list[Any]:
         if p["name"] == name:
             out.append(p.get("valueIdentifier") or p.get("valueReference"))
     return out
-
-
-def _merge(c, source: str, target: str):  # noqa: ANN001, ANN202
-    return c.post(
-        "/fhir/Patient/$ins-merge",
-        json=_p(
-            {"name": "source-patient", "valueReference": {"reference": f"Patient/{source}"}},
-            {"name": "target-patient", "valueReference": {"reference": f"Patient/{target}"}},
-        ),
-    )
 
 
 def test_pix_failures_follow_iti83(ins_client) -> None:  # noqa: ANN001
@@ -113,7 +99,7 @@ def test_pix_answers_and_target_filtering(ins_client) -> None:  # noqa: ANN001
     # posted with a valueIdentifier
     r = c.post(
         "/fhir/Patient/$ihe-pix",
-        json=_p(
+        json=parameters(
             {"name": "sourceIdentifier", "valueIdentifier": {"system": IPP, "value": "Q1"}},
             {"name": "targetSystem", "valueUri": LAB},
         ),
@@ -138,7 +124,7 @@ def test_pix_of_a_merged_identity_names_its_survivor(ins_client) -> None:  # noq
     c = ins_client
     keep = _post(c, person(identifier=[{"system": IPP, "value": "MK"}]))
     dup = _post(c, person(given="Marie", identifier=[{"system": IPP, "value": "MD"}]))
-    assert _merge(c, dup, keep).status_code == 200
+    assert merge(c, dup, keep).status_code == 200
     out = _pix(c, sourceIdentifier=f"{IPP}|MD").json()
     assert _named(out, "targetId") == [{"reference": f"Patient/{keep}"}]
     assert "MK" in [i["value"] for i in _named(out, "targetIdentifier")]
@@ -146,7 +132,7 @@ def test_pix_of_a_merged_identity_names_its_survivor(ins_client) -> None:  # noq
 
 def _match(c, resource: dict[str, Any], *extra: dict[str, Any]):  # noqa: ANN001, ANN202
     return c.post(
-        "/fhir/Patient/$match", json=_p({"name": "resource", "resource": resource}, *extra)
+        "/fhir/Patient/$match", json=parameters({"name": "resource", "resource": resource}, *extra)
     )
 
 
@@ -192,7 +178,7 @@ def test_match_hides_unqualified_ins_and_merged_patients(ins_client) -> None:  #
     ins = nir(order=144)
     recup = _post(c, person(family="Besson", ins=ins, status=M.RECUP))
     dup = _post(c, person(family="Besson", given="Marie"))
-    assert _merge(c, dup, recup).status_code == 200
+    assert merge(c, dup, recup).status_code == 200
     bundle = _match(c, person(family="Besson")).json()
     assert [e["resource"]["id"] for e in bundle["entry"]] == [recup]  # merged one left out
     assert ins not in str(bundle)
@@ -217,7 +203,7 @@ def test_pdqm_search_and_merged_patients(ins_client) -> None:  # noqa: ANN001
         ),
     )
     dup = _post(c, person(family="Quentrec", given="Yves", sex="male", birth="1971-06-02"))
-    assert _merge(c, dup, keep).status_code == 200
+    assert merge(c, dup, keep).status_code == 200
     for query in (
         {"family": "quentrec"},
         {"family": "QUENTREC", "given": "yves"},

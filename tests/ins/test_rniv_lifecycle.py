@@ -12,13 +12,9 @@ from typing import Any
 
 from socle.ins import model as M
 from socle.ins import service
-from tests.ins.conftest import nir, person, registry_record
+from tests.ins.conftest import merge, nir, parameters, person, registry_record
 
 TEST_OID = "urn:oid:1.2.250.1.213.1.4.10"
-
-
-def _p(*params: dict[str, Any]) -> dict[str, Any]:
-    return {"resourceType": "Parameters", "parameter": list(params)}
 
 
 def _status(patient: dict[str, Any]) -> str:
@@ -34,7 +30,7 @@ def _stored(c, pid: str) -> dict[str, Any]:  # noqa: ANN001
 
 def _validate(c, pid: str, mode: str = "CN"):  # noqa: ANN001, ANN202
     return c.post(
-        f"/fhir/Patient/{pid}/$ins-validate", json=_p({"name": "mode", "valueCode": mode})
+        f"/fhir/Patient/{pid}/$ins-validate", json=parameters({"name": "mode", "valueCode": mode})
     )
 
 
@@ -42,7 +38,7 @@ def _qualified(c, engine, tenant: str) -> str:  # noqa: ANN001
     """A Patient qualified by the operations: INSi retrieval, then a CN checked."""
     service.load_registry(engine, tenant, [registry_record()], replace=False)
     pid = c.post("/fhir/Patient", json=person(given="Marie")).json()["id"]
-    assert c.post(f"/fhir/Patient/{pid}/$ins-retrieve", json=_p()).status_code == 200
+    assert c.post(f"/fhir/Patient/{pid}/$ins-retrieve", json=parameters()).status_code == 200
     r = _validate(c, pid)
     assert r.status_code == 200, r.text
     assert _status(r.json()) == M.QUAL
@@ -59,7 +55,7 @@ def test_failed_verification_cannot_be_undone_by_a_plain_write(
     c = ins_client
     pid = _qualified(c, ins_engine, tenant)
     service.load_registry(ins_engine, tenant, [registry_record(nom="MARTINEZ")], replace=True)
-    r = c.post(f"/fhir/Patient/{pid}/$ins-verify", json=_p())
+    r = c.post(f"/fhir/Patient/{pid}/$ins-verify", json=parameters())
     assert r.status_code == 200, r.text
     stored = _stored(c, pid)
     ident = M.read_identity(stored)
@@ -115,9 +111,8 @@ def test_demotions_set_the_insi_record_aside(ins_client, ins_engine, tenant) -> 
     identity needs a new INSi call (and document) to go up again."""
     c = ins_client
     pid = _qualified(c, ins_engine, tenant)
-    r = c.post(
-        f"/fhir/Patient/{pid}/$ins-attribute", json=_p({"name": "attribute", "valueCode": "DOUT"})
-    )
+    doubt = parameters({"name": "attribute", "valueCode": "DOUT"})
+    r = c.post(f"/fhir/Patient/{pid}/$ins-attribute", json=doubt)
     assert r.status_code == 200, r.text
     ident = M.read_identity(_stored(c, pid))
     assert ident.status == M.PROV and not ident.ins and ident.old_ins
@@ -125,7 +120,7 @@ def test_demotions_set_the_insi_record_aside(ins_client, ins_engine, tenant) -> 
     assert "identifier" not in c.get(f"/fhir/Patient/{pid}").json()
     # douteuse: neither a document nor INSi may raise it
     assert _validate(c, pid).status_code == 422
-    assert c.post(f"/fhir/Patient/{pid}/$ins-retrieve", json=_p()).status_code == 422
+    assert c.post(f"/fhir/Patient/{pid}/$ins-retrieve", json=parameters()).status_code == 422
     provs = c.get("/fhir/Provenance", params={"target": f"Patient/{pid}"}).json()
     texts = sorted(e["resource"]["activity"]["text"] for e in provs["entry"])
     assert texts == ["PROV -> RECUP", "QUAL -> PROV", "RECUP -> QUAL"]
@@ -151,33 +146,17 @@ def test_merge_leaves_audit_records_alone(ins_client, ins_engine, tenant) -> Non
     ).json()["id"]
     before = c.get("/fhir/AuditEvent", params={"entity": f"Patient/{dup}"}).json()["total"]
     assert before == 2  # the two transitions of the qualification
-    r = c.post(
-        "/fhir/Patient/$ins-merge",
-        json=_p(
-            {"name": "source-patient", "valueReference": {"reference": f"Patient/{dup}"}},
-            {"name": "target-patient", "valueReference": {"reference": f"Patient/{keep}"}},
-        ),
-    )
+    r = merge(c, dup, keep)
     assert r.status_code == 200, r.text
     updated = [p["valueReference"]["reference"] for p in r.json()["parameter"][2:]]
     assert updated == [f"Observation/{obs}"]
     # the transition records still name the source (plus the merge's own record)
     after = c.get("/fhir/AuditEvent", params={"entity": f"Patient/{dup}"}).json()["total"]
     assert after == before + 1
-    r = c.post(f"/fhir/Patient/{dup}/$ins-unmerge", json=_p())
+    r = c.post(f"/fhir/Patient/{dup}/$ins-unmerge", json=parameters())
     assert r.status_code == 200, r.text
     restored = [p["valueReference"]["reference"] for p in r.json()["parameter"][2:]]
     assert restored == [f"Observation/{obs}"]
-
-
-def _merge(c, source: str, target: str):  # noqa: ANN001, ANN202
-    return c.post(
-        "/fhir/Patient/$ins-merge",
-        json=_p(
-            {"name": "source-patient", "valueReference": {"reference": f"Patient/{source}"}},
-            {"name": "target-patient", "valueReference": {"reference": f"Patient/{target}"}},
-        ),
-    )
 
 
 def _worklist(c) -> list[dict[str, Any]]:  # noqa: ANN001
@@ -207,9 +186,9 @@ def test_collision_resolved_by_merge_and_back_by_unmerge(ins_client) -> None:  #
     other = c.post(
         "/fhir/Patient", json=person(family="Kerlan", ins=nir(order=152), status=M.RECUP)
     ).json()["id"]
-    r = _merge(c, other, a)
+    r = merge(c, other, a)
     assert r.status_code == 422 and "different INS" in r.text
-    assert _merge(c, b, a).status_code == 200
+    assert merge(c, b, a).status_code == 200
     assert not [i for i in _worklist(c) if i["kind"] == ["collision"]]
     merged = c.get(f"/fhir/Patient/{b}").json()
     assert merged["active"] is False
@@ -219,20 +198,20 @@ def test_collision_resolved_by_merge_and_back_by_unmerge(ins_client) -> None:  #
     ).json()["link"]
     # a merge into the merged one is answered with its survivor; a cycle is refused
     third = c.post("/fhir/Patient", json=person(family="Kerlan", given="Anne")).json()["id"]
-    r = _merge(c, third, b)
+    r = merge(c, third, b)
     assert r.status_code == 409 and f"Patient/{a}" in r.text
-    assert _merge(c, a, third).status_code == 200  # b -> a -> third
-    r = _merge(c, third, b)
+    assert merge(c, a, third).status_code == 200  # b -> a -> third
+    r = merge(c, third, b)
     assert r.status_code == 422 and "cycle" in r.text
-    assert c.post(f"/fhir/Patient/{a}/$ins-unmerge", json=_p()).status_code == 200
-    r = c.post(f"/fhir/Patient/{b}/$ins-unmerge", json=_p())
+    assert c.post(f"/fhir/Patient/{a}/$ins-unmerge", json=parameters()).status_code == 200
+    r = c.post(f"/fhir/Patient/{b}/$ins-unmerge", json=parameters())
     assert r.status_code == 200, r.text
     assert c.get(f"/fhir/Patient/{b}").json()["active"] is True
     assert "link" not in c.get(f"/fhir/Patient/{b}").json()
     assert "link" not in c.get(f"/fhir/Patient/{a}").json()
     collisions = [i for i in _worklist(c) if i["kind"] == ["collision"]]
     assert [sorted(i["patient"]) for i in collisions] == [sorted([f"Patient/{a}", f"Patient/{b}"])]
-    r = c.post(f"/fhir/Patient/{b}/$ins-unmerge", json=_p())
+    r = c.post(f"/fhir/Patient/{b}/$ins-unmerge", json=parameters())
     assert r.status_code == 422  # not merged any more
 
 
@@ -242,7 +221,7 @@ def test_attribute_changes_are_recorded_as_such(ins_client) -> None:  # noqa: AN
     c = ins_client
     pid = c.post("/fhir/Patient", json=person()).json()["id"]
     for value in (True, False):
-        params = _p(
+        params = parameters(
             {"name": "attribute", "valueCode": "HOMA"}, {"name": "value", "valueBoolean": value}
         )
         assert c.post(f"/fhir/Patient/{pid}/$ins-attribute", json=params).status_code == 200
