@@ -149,3 +149,32 @@ def test_sqlite_writer_waits_no_longer_than_the_busy_timeout(
         worker.start()
         worker.join(10)
     assert outcome == ["conflict"]
+
+
+def test_sqlite_write_sessions_share_one_connection(tmp_path) -> None:  # noqa: ANN001
+    """SQLite's writers are serialised, so their sessions reuse one connection; a failed
+    session closes it (the next one opens another) and nothing of the failure is kept."""
+    from socle.fhir.storage.database import create_db_engine
+    from socle.fhir.storage.migrate import migrate
+    from socle.fhir.storage.store import ResourceStore
+
+    db = create_db_engine(f"sqlite:///{tmp_path / 'w.db'}", pool_size=2)
+    migrate(db)
+    store = ResourceStore(db)
+    drivers = []
+    for _ in range(2):
+        with store.session("t", write=True) as s:
+            drivers.append(s.conn)
+            s.conn.exec_driver_sql("CREATE TABLE IF NOT EXISTS probe (v INTEGER)")
+    assert drivers[0] is drivers[1]
+    with pytest.raises(RuntimeError), store.session("t", write=True) as s:
+        s.conn.exec_driver_sql("INSERT INTO probe VALUES (1)")
+        raise RuntimeError("refused")
+    with store.session("t", write=True) as s:
+        assert s.conn is not drivers[0]  # a new one (its driver connection back to the pool)
+        assert s.conn.exec_driver_sql("SELECT count(*) FROM probe").scalar() == 0
+        s.conn.exec_driver_sql("INSERT INTO probe VALUES (2)")
+    with store.session("t") as s:  # readers keep their pooled connections
+        assert s.conn.exec_driver_sql("SELECT v FROM probe").scalars().all() == [2]
+    store.dispose()
+    assert store._writer_conn is None
