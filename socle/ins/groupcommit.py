@@ -6,7 +6,8 @@ a repository fed by several applications (or sites) receives their messages side
 Each connection's thread decodes and parses its own message, then queues it; the thread
 that gets the write turn takes everything queued (up to `MAX_BATCH`) and applies it in
 one write transaction (`hl7feed.store_together`): one BEGIN and one commit, one WAL
-append on SQLite, one audit-head lock on PostgreSQL for the lot. The others wait for
+append on SQLite; on PostgreSQL the audit chain's head is locked once for the lot, after
+the batch's resources (the order every write takes them: no deadlock). The others wait for
 their ACK, which leaves only after that commit, as without grouping. With one sender a
 batch is one message and nothing changes.
 
@@ -17,6 +18,7 @@ an ungrouped message is: a bad message costs its neighbours one retry, never the
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from dataclasses import dataclass
@@ -29,6 +31,7 @@ from socle.ins.hl7feed import HANDLED, Outcome, Received, receive, store, store_
 if TYPE_CHECKING:
     from socle.fhir.engine import FhirEngine
 
+log = logging.getLogger("socle.ins.groupcommit")
 MAX_BATCH = 32  # messages a transaction: a bound on the time a connection waits
 
 MESSAGES = Counter(
@@ -41,6 +44,11 @@ TRANSACTIONS = Histogram(
     "Messages of the PAM feed stored by one write transaction (group commit)",
     buckets=(1, 2, 4, 8, 16, 32),
 )
+UNDONE = Counter(
+    "socle_hl7_batches_undone_total",
+    "Batches of the PAM feed undone and stored again message by message (a refusal, a "
+    "conflict or an error in one of them)",
+)
 LATENCY = Histogram(
     "socle_hl7_message_seconds",
     "Time from a message's arrival to its ACK (parsing, waiting for the write turn, commit)",
@@ -48,7 +56,7 @@ LATENCY = Histogram(
 )
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)  # compared by identity (the queue holds each once)
 class _Waiting:
     received: Received
     outcome: Outcome | None = None
@@ -69,14 +77,18 @@ class GroupWriter:
         self.grouped = 0  # messages that shared their transaction with others
 
     def handle(self, raw: bytes, peer: str | None = None) -> Outcome:
-        """The ACK of one message, once it is stored (or refused)."""
+        """The ACK of one message, once it is stored (or refused); an unexpected error is
+        raised (the listener answers it AE 207) and counted as AE."""
         received = receive(raw, peer)
-        outcome = self._answer(received)
         header = received.header
         event = header.event if header is not None and header.event in HANDLED else "other"
-        ack = "AA" if outcome.accepted else (outcome.error.ack if outcome.error else "AE")
-        MESSAGES.labels(event, ack).inc()
-        LATENCY.observe(time.time() - received.started)
+        ack = "AE"
+        try:
+            outcome = self._answer(received)
+            ack = "AA" if outcome.accepted else (outcome.error.ack if outcome.error else "AE")
+        finally:
+            MESSAGES.labels(event, ack).inc()
+            LATENCY.observe(time.time() - received.started)
         return outcome
 
     def _answer(self, received: Received) -> Outcome:
@@ -85,12 +97,18 @@ class GroupWriter:
         waiting = _Waiting(received)
         with self._queue_lock:
             self._queue.append(waiting)
-        with self._write_turn:
-            while not waiting.done:
+        try:
+            with self._write_turn:
+                while not waiting.done:
+                    with self._queue_lock:
+                        batch = self._queue[: self.max_batch]
+                        del self._queue[: self.max_batch]
+                    self._write(batch)
+        finally:  # interrupted before its turn: nobody would wait for its ACK any more
+            if not waiting.done:
                 with self._queue_lock:
-                    batch = self._queue[: self.max_batch]
-                    del self._queue[: self.max_batch]
-                self._write(batch)
+                    if waiting in self._queue:
+                        self._queue.remove(waiting)
         if waiting.error is not None:
             raise waiting.error
         assert waiting.outcome is not None
@@ -113,7 +131,9 @@ class GroupWriter:
         if len(batch) > 1:
             try:
                 outcomes = store_together(self.engine, self.tenant, [w.received for w in batch])
-            except Exception:  # noqa: BLE001 - each message alone will meet its own error
+            except Exception as exc:  # noqa: BLE001 - each message alone will meet its own error
+                log.info("HL7 batch undone", extra={"messages": len(batch), "reason": str(exc)})
+                UNDONE.inc()
                 outcomes = None
             if outcomes is not None:
                 self.grouped += len(batch)
@@ -122,9 +142,10 @@ class GroupWriter:
                     waiting.outcome, waiting.done = outcome, True
                 return
         for waiting in batch:
-            TRANSACTIONS.observe(1)
             try:
                 waiting.outcome = store(self.engine, self.tenant, waiting.received)
+                if waiting.outcome.accepted:  # a refusal committed no write transaction
+                    TRANSACTIONS.observe(1)
             except Exception as exc:  # noqa: BLE001 - raised again in the waiting thread
                 waiting.error = exc
             waiting.done = True

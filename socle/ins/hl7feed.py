@@ -287,12 +287,17 @@ def _cx_list(field: Any) -> list[tuple[str, str, str, str]]:
 
 INS_C_OID = "1.2.250.1.213.1.4.2"  # the calculated INS (INS-C), withdrawn: no matricule
 OBSOLETE_INS_TYPES = frozenset({"INS-C", "INS-A"})
+# Patient record numbers that senders outside PAM FR (and older ones) give the IPP as (HL7
+# table 0203: medical record, patient external, person number): they key the Patient
+# only when PID-3 (or MRG-1) has no PI identifier.
+RECORD_TYPES = frozenset({"MR", "PT", "PN"})
 
 
 def _role(oid: str, kind: str) -> str:
     """What a PID-3/MRG-1 identifier is to the feed: ``INS`` (the matricule: an INS OID,
-    or type INS or its older INS-NIR/INS-NIA forms), ``PI`` (the IPP: type PI, or no type)
-    or ``""`` (ignored).
+    or type INS or its older INS-NIR/INS-NIA forms), ``PI`` (the IPP: type PI, or no type),
+    ``RECORD`` (a record number standing for the IPP, see `RECORD_TYPES`) or ``""``
+    (ignored).
 
     PAM FR: the IPP is the PI identifier and the INS the INS one; the withdrawn INS-C/INS-A
     (OID 1.2.250.1.213.1.4.2) that older senders still add is neither, nor are the other
@@ -302,7 +307,17 @@ def _role(oid: str, kind: str) -> str:
         return ""
     if oid in INS_OIDS or kind.startswith("INS"):
         return "INS"
-    return "PI" if kind in ("PI", "") else ""
+    if kind in ("PI", ""):
+        return "PI"
+    return "RECORD" if kind in RECORD_TYPES else ""
+
+
+def _local_ids(cx: list[tuple[str, str, str, str]]) -> list[tuple[str, str]]:
+    """The identifiers (system, value) that key the Patient: the PI ones, else the
+    record numbers."""
+    roles = [(_role(oid, kind), (system, value)) for value, system, oid, kind in cx]
+    pi = [ident for role, ident in roles if role == "PI"]
+    return pi or [ident for role, ident in roles if role == "RECORD"]
 
 
 def _hl7_date(text: str, where: str) -> str:
@@ -411,15 +426,13 @@ def identity_from_pid(
     `unescape`: the message's (`msg.unescape`), so that names written with HL7 escape
     sequences (``D\\T\\ARC``, ``O\\X27\\BRIEN``) are read as the characters they stand for."""
     ident = base or M.Identity()
-    locals_: list[tuple[str, str]] = []
     ins_found = None
-    for value, system, oid, kind in _cx_list(_field(pid, 3)):
-        role = _role(oid, kind)
-        if role == "INS":
+    cx = _cx_list(_field(pid, 3))
+    for value, _system, oid, kind in cx:
+        if _role(oid, kind) == "INS":
             oid = oid or (OID_NIA if kind.upper() == "INS-NIA" else OID_NIR)
             ins_found = (value, f"urn:oid:{oid}")
-        elif role == "PI":
-            locals_.append((system, value))
+    locals_ = _local_ids(cx)
     if ins_found:
         ident.ins, ident.ins_system = ins_found
     names = _repetitions(_field(pid, 5))
@@ -489,7 +502,7 @@ def _upsert(engine: FhirEngine, s: Any, ctx: RequestContext, msg: Any, who: str)
     """Create or update the Patient keyed by its PID-3 local identifier; returns its id."""
     ident, locals_ = identity_from_pid(_segment(msg, "PID"), unescape=msg.unescape)
     if not locals_:
-        raise Hl7Error("AE", "101", "PID-3 has no local identifier (type PI)", "PID-3")
+        raise Hl7Error("AE", "101", "PID-3 has no local identifier (type PI, or MR/PT/PN)", "PID-3")
     missing = ident.missing_traits(birthplace=False)
     if not ident.birth_family or not ident.birth_date or not ident.sex:
         raise Hl7Error("AE", "101", "Missing mandatory trait(s): " + "; ".join(missing), "PID-5")
@@ -521,7 +534,7 @@ def _upsert(engine: FhirEngine, s: Any, ctx: RequestContext, msg: Any, who: str)
 def _mrg_ids(mrg: Any) -> list[tuple[str, str]]:
     """MRG-1's local identifiers (system, value): the INS a sender may repeat there names
     no record to merge or rename, and must stay on the Patient (see `_role`)."""
-    return [(sys, v) for v, sys, oid, kind in _cx_list(_field(mrg, 1)) if _role(oid, kind) == "PI"]
+    return _local_ids(_cx_list(_field(mrg, 1)))
 
 
 def _merge(engine: FhirEngine, s: Any, ctx: RequestContext, msg: Any) -> list[str]:
@@ -547,7 +560,7 @@ def _change_identifier(
     mrg = _segment(msg, "MRG")
     _, new_ids = identity_from_pid(_segment(msg, "PID"))
     if not new_ids:
-        raise Hl7Error("AE", "101", "PID-3 has no local identifier (type PI)", "PID-3")
+        raise Hl7Error("AE", "101", "PID-3 has no local identifier (type PI, or MR/PT/PN)", "PID-3")
     old_ids = _mrg_ids(mrg)
     found = _find(s, old_ids)
     if not found:
@@ -684,26 +697,26 @@ def _store(engine: FhirEngine, tenant: str, received: Received) -> Outcome:
 def store_together(engine: FhirEngine, tenant: str, messages: list[Received]) -> list[Outcome]:
     """Accepted messages applied, each with its audit entry, in one write transaction
     (group commit): all are stored, or none when one fails (raised as `store` would see
-    it). A message reads what the ones before it wrote (each is flushed in turn)."""
+    it). A message reads what the ones before it wrote (each is flushed in turn).
+
+    The audit entries are appended after all the messages are applied: on PostgreSQL the
+    chain's head row is then locked after the resources' rows, in the order every other
+    write takes them (a REST write locks its Patient, then the head at commit). Appending
+    each entry after its message locked the head first, then the next message's Patient:
+    a deadlock with a REST write of that Patient."""
     ctx = server_context(service.op_context(RequestContext(tenant=tenant), tenant))
     outcomes = []
     with engine.store.session(tenant, write=True) as s:
         for received in messages:
             msg, header = received.msg, received.header
             assert header is not None
-            written = _apply(
-                engine,
-                s,
-                ctx,
-                msg,
-                header.event,
-                f"HL7 {header.application_name}/{header.facility_name}",
-            )
+            who = f"HL7 {header.application_name}/{header.facility_name}"
+            written = _apply(engine, s, ctx, msg, header.event, who)
             answer = ack(header, "AA", codec=received.codec)
-            outcome = Outcome(answer, True, msg, written=written, header=header)
-            audit.record(engine, tenant, outcome, received.peer, received.started, session=s)
+            outcomes.append(Outcome(answer, True, msg, written=written, header=header))
             s.flush()
-            outcomes.append(outcome)
+        for received, outcome in zip(messages, outcomes, strict=True):
+            audit.record(engine, tenant, outcome, received.peer, received.started, session=s)
     return outcomes
 
 

@@ -14,7 +14,6 @@ import dataclasses
 from typing import TYPE_CHECKING, Any
 
 import orjson
-from sqlalchemy import select
 
 from socle.fhir.context import RequestContext
 from socle.fhir.errors import FhirError
@@ -25,8 +24,6 @@ from socle.ins import status as S
 from socle.ins import teleservice as T
 from socle.ins import vigilance as V
 from socle.ins.contexts import server_context
-from socle.ins.nir import OID_NIR, check_nir
-from socle.ins.tables import ins_registry, ins_registry_key
 
 if TYPE_CHECKING:
     from socle.fhir.engine import FhirEngine
@@ -238,8 +235,7 @@ def verify(
         result = T.verify(
             s,
             matricule=ins,
-            # unknown number: any INS OID gives the same 01 "not known"
-            oid=system or registry_oid(s, ins) or OID_NIR,
+            oid=system or None,  # none: the OID the registry holds the matricule under
             family=t.get("family", ""),
             given=t.get("given", ""),
             birth_date=t.get("birthDate", ""),
@@ -250,35 +246,6 @@ def verify(
         if pid is not None:
             patient = _insi_result_to_patient(engine, s, ctx, pid, result, verifying=True)
         return result, patient
-
-
-def registry_oid(s: StoreSession, matricule: str) -> str | None:
-    """The OID the tenant's registry holds a matricule under: the identity's own OID for
-    its current matricule, the history entry's for a former one (an NIA under .9 replaced
-    by a NIR under .8); None when the registry does not know the number (or it is no
-    matricule: `T.verify` then says why)."""
-    check = check_nir(matricule)
-    if not check.valid:
-        return None
-    k, r = ins_registry_key.c, ins_registry.c
-    stmt = (
-        select(r.oid, r.content, k.kind)
-        .select_from(ins_registry.join(ins_registry_key, k.registry_pk == r.pk))
-        .where(
-            r.tenant == s.tenant,
-            k.tenant == s.tenant,
-            k.kind.in_(("current", "former")),
-            k.value == check.value,
-        )
-    )
-    rows = sorted(s.execute(stmt), key=lambda row: row.kind != "current")
-    if not rows:
-        return None
-    row = rows[0]
-    if row.kind == "current":
-        return row.oid
-    history = orjson.loads(row.content).get("historique") or []
-    return next((h["oid"] for h in history if h.get("matricule") == check.value), row.oid)
 
 
 def _traits_of(ident: M.Identity) -> dict[str, Any]:

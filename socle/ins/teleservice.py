@@ -190,7 +190,10 @@ def check_record(rec: Any, where: str = "") -> tuple[dict[str, Any] | None, list
         history.append({"matricule": old_check.value, "oid": old_oid})
     cards = []
     for card in rec.get("carte_vitale") or []:
-        card_check = check_nir(card if isinstance(card, str) else "")
+        if not isinstance(card, (str, int)) or isinstance(card, bool):
+            bad(f"carte_vitale {card!r} must be a string (the card holder's NIR)")
+            continue
+        card_check = check_nir(str(card))  # a number, as the matricule may be
         if not card_check.valid:
             bad(f"carte_vitale {card!r}: {card_check.reason}")
         cards.append(card_check.value)
@@ -471,41 +474,51 @@ def retrieve_by_card(
     return _answer(found)
 
 
+def registry_hit(s: StoreSession, value: str) -> tuple[dict[str, Any], str, str] | None:
+    """The registry identity that holds a matricule (its current one first, else as a
+    former one), how ("current" or "former"), and the OID it holds it under: a former
+    matricule keeps the OID it was given under (an NIA under .9 replaced by a NIR under
+    .8); None when no identity holds it."""
+    k, r = ins_registry_key.c, ins_registry.c
+    stmt = (
+        select(r.content, k.kind)
+        .select_from(ins_registry.join(ins_registry_key, k.registry_pk == r.pk))
+        .where(k.tenant == s.tenant, k.kind.in_(("current", "former")), k.value == value)
+    )
+    hits = sorted(s.execute(stmt), key=lambda row: row.kind != "current")
+    if not hits:
+        return None
+    rec, kind = orjson.loads(hits[0].content), hits[0].kind
+    oid = rec["oid"]
+    if kind == "former":
+        oid = next((h["oid"] for h in rec["historique"] if h["matricule"] == value), oid)
+    return rec, kind, oid
+
+
 def verify(
     s: StoreSession,
     *,
     matricule: str,
-    oid: str,
+    oid: str | None,
     family: str,
     given: str | list[str],
     birth_date: str,
     sex: str,
     birthplace: str | None = None,
 ) -> InsiResult:
-    """Vérification: 00 when the INS exists and the traits agree, else 01 with the reason."""
-    oid = oid.removeprefix("urn:oid:")
-    check = check_nir(matricule, system=oid)
+    """Vérification: 00 when the INS exists and the traits agree, else 01 with the reason.
+
+    The OID is part of the INS; without one (None) the matricule is verified under the
+    OID the registry holds it under, which the answer carries."""
+    oid = oid.removeprefix("urn:oid:") if oid else None
+    check = check_nir(matricule, system=oid) if oid else check_nir(matricule)
     if not check.valid:
         raise FhirError(400, "invalid", f"INS {matricule!r}: {check.reason}")
-    k, r = ins_registry_key.c, ins_registry.c
-    stmt = (
-        select(r.content, k.kind)
-        .select_from(ins_registry.join(ins_registry_key, k.registry_pk == r.pk))
-        .where(k.tenant == s.tenant, k.kind.in_(("current", "former")), k.value == check.value)
-    )
-    hits = [(orjson.loads(row.content), row.kind) for row in s.execute(stmt)]
-    if not hits:
+    hit = registry_hit(s, check.value)
+    if hit is None:
         return InsiResult(NONE, [], f"INS {check.value} is not known")
-    hits.sort(key=lambda hit: hit[1] != "current")
-    rec, kind = hits[0]
-    # the OID is part of the INS: a former matricule keeps the OID it was given under
-    # (an NIA under .9 replaced by a NIR under .8)
-    known_oid = rec["oid"]
-    if kind == "former":
-        known_oid = next(
-            (h["oid"] for h in rec["historique"] if h["matricule"] == check.value), known_oid
-        )
-    if known_oid != oid:
+    rec, kind, known_oid = hit
+    if oid is not None and known_oid != oid:
         return InsiResult(NONE, [], f"INS {check.value} is not known under OID {oid}")
     differences = []
     if N.compare_key(family) != N.compare_key(rec["nom"]):

@@ -94,6 +94,9 @@ def test_a_refused_message_costs_its_neighbours_only_a_retry(audited, tenant) ->
     """The impossible birth date is found inside the transaction: the batch is undone and
     each message stored alone, so the good ones are still accepted, and the trail has one
     entry a message (none left from the undone batch)."""
+    from prometheus_client import REGISTRY
+
+    undone = REGISTRY.get_sample_value("socle_hl7_batches_undone_total") or 0
     writer = GroupWriter(audited, tenant)
     messages = [
         adt("A28", "R1", control="r1").encode(),
@@ -106,6 +109,7 @@ def test_a_refused_message_costs_its_neighbours_only_a_retry(audited, tenant) ->
     assert _patient(audited, tenant, "R1") and _patient(audited, tenant, "R3")
     assert _patient(audited, tenant, "R2") is None
     assert writer.grouped == 0  # the batch was not kept
+    assert REGISTRY.get_sample_value("socle_hl7_batches_undone_total") == undone + 1
     described = [e["outcomeDesc"] for e in _trail_of(audited, tenant)]
     assert [d.split(" control ")[1][:2] for d in described] == ["r1", "r2", "r3"]
 
@@ -176,3 +180,65 @@ def test_an_interrupted_writer_leaves_no_sender_waiting(monkeypatch) -> None:  #
         thread.join(10)
     assert not any(t.is_alive() for t in threads)
     assert [type(e) for e in raised] == [SystemExit, SystemExit]
+
+
+def test_a_batch_locks_the_audit_head_after_its_patients(audited, tenant) -> None:  # noqa: ANN001
+    """PostgreSQL: a REST write locks its Patient, then the audit chain's head at commit.
+    A batch that locked the head with its first message's audit entry, then waited for
+    that Patient, deadlocked with it; the batch's entries come last now, so the REST
+    write commits and the batch goes on, both kept."""
+    from socle.security.audit import AuditRecord
+
+    if audited.store.sqlite:
+        pytest.skip("SQLite has one writer at a time: no row locks to order")
+    writer = GroupWriter(audited, tenant)
+    assert _msa(writer.handle(adt("A28", "L2", control="l0").encode()).ack)[1] == "AA"
+    pid = _patient(audited, tenant, "L2")["id"]
+    locked, rest = threading.Event(), {}
+
+    def rest_write() -> None:
+        try:
+            with audited.store.session(tenant, write=True) as s:
+                s.current("Patient", pid, lock=True)
+                locked.set()
+                time.sleep(0.5)  # the batch is applying its messages meanwhile
+                record = AuditRecord(
+                    tenant=tenant, action="update", outcome=200, agent={"id": "u"},
+                    patients=[pid], entities=[], res_type="Patient",
+                )  # fmt: skip
+                audited.guard.audit.append_in(s.conn, record)
+            rest["ok"] = True
+        except Exception as exc:  # noqa: BLE001 - the test reports it
+            rest["error"] = repr(exc.__cause__ or exc)
+
+    thread = threading.Thread(target=rest_write)
+    thread.start()
+    assert locked.wait(10)
+    messages = [
+        adt("A28", "L1", control="l1").encode(),
+        adt("A31", "L2", family="AUTRE", control="l2").encode(),
+    ]
+    outcomes = _together(writer, messages)
+    thread.join(30)
+    assert rest == {"ok": True}
+    assert [_msa(o.ack)[1] for o in outcomes] == ["AA", "AA"]
+    assert writer.grouped == 2  # the batch itself was kept, not undone and replayed
+
+
+def test_an_unexpected_error_is_raised_and_counted(monkeypatch) -> None:  # noqa: ANN001
+    """The listener answers it AE 207; the messages metric counts it as AE."""
+    from prometheus_client import REGISTRY
+
+    from socle.ins import groupcommit
+
+    def broken(*_args):  # noqa: ANN002, ANN202
+        raise RuntimeError("database went away")
+
+    monkeypatch.setattr(groupcommit, "store", broken)
+    labels = {"event": "A28", "ack": "AE"}
+    before = REGISTRY.get_sample_value("socle_hl7_messages_total", labels) or 0
+    writer = GroupWriter(None, "t")  # type: ignore[arg-type]
+    with pytest.raises(RuntimeError):
+        writer.handle(adt("A28", "E1", control="e1").encode())
+    assert REGISTRY.get_sample_value("socle_hl7_messages_total", labels) == before + 1
+    assert writer._queue == []

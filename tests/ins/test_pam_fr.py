@@ -398,3 +398,19 @@ def test_real_looking_admission(ins_engine, tenant) -> None:  # noqa: ANN001
     assert ident.used_family == "SECLET" and ident.birth_date == "1948-09-09"
     assert ident.birthplace == "80606" and ident.status == M.QUAL
     assert (ident.ins, ident.ins_system) == (matricule, "urn:oid:1.2.250.1.213.1.4.10")
+
+
+def test_record_number_keys_the_patient_when_there_is_no_pi(ins_engine, tenant) -> None:  # noqa: ANN001
+    """Senders outside PAM FR give the IPP as an MR (medical record number): it keys the
+    Patient when PID-3 has no PI; beside a PI it is not the IPP and is not stored."""
+    accepted(ins_engine, tenant, message(pid(f"R1^^^{IPP}^MR", "MARTIN^ANNE^ANNE^^^^L"), "r1"))
+    assert patient(ins_engine, tenant, "R1")["name"][0]["family"] == "MARTIN"
+    update = message(pid(f"R1^^^{IPP}^MR", "MARTIN^ANNE^ANNE^^^^L", sex="M"), "r2", event="A31")
+    accepted(ins_engine, tenant, update)
+    assert patient(ins_engine, tenant, "R1")["gender"] == "male"  # the same Patient
+    ids = f"R3^^^{IPP}^PI~R4^^^{IPP}^MR"
+    accepted(ins_engine, tenant, message(pid(ids, "MARTIN^ANNE^ANNE^^^^L"), "r3"))
+    values = [i["value"] for i in patient(ins_engine, tenant, "R3")["identifier"]]
+    assert "R4" not in values
+    refused = send(ins_engine, tenant, message(pid(f"R5^^^{IPP}^AN", "MARTIN^ANNE"), "r5"))
+    assert refused[1] == "AE" and "PID-3 has no local identifier" in refused[3]

@@ -52,10 +52,9 @@ def test_without_system_a_former_matricule_keeps_its_own_oid(ins_engine, tenant)
     )
     service.load_registry(ins_engine, tenant, [rec], replace=False)
     with ins_engine.store.session(tenant) as s:
-        assert service.registry_oid(s, rec["matricule"]) == OID_NIR
-        assert service.registry_oid(s, nia) == OID_NIA
-        assert service.registry_oid(s, nir(order=99)) is None
-        assert service.registry_oid(s, "not a matricule") is None
+        assert T.registry_hit(s, rec["matricule"])[1:] == ("current", OID_NIR)
+        assert T.registry_hit(s, nia)[1:] == ("former", OID_NIA)
+        assert T.registry_hit(s, nir(order=99)) is None
     result = _verify(ins_engine, tenant, nia)
     assert result.code == T.FOUND
     assert result.identities[0]["matricule"] == rec["matricule"]  # the current one returned

@@ -292,6 +292,7 @@ def test_badly_typed_records_give_clear_errors(ins_engine, tenant) -> None:  # n
         registry_record(carte_vitale=[285033523801743]),
         registry_record(date_naissance="1985-W10-1"),
         "not an object",
+        registry_record(carte_vitale=[{"nir": "285033523801743"}]),
     ]
     with pytest.raises(FhirError) as err:
         _load(ins_engine, tenant, records)
@@ -301,9 +302,10 @@ def test_badly_typed_records_give_clear_errors(ins_engine, tenant) -> None:  # n
         "record 2: prenoms must be",
         "record 3: historique must be a list",
         "record 4: historique[0] must be an object",
-        "record 5: carte_vitale 285033523801743",
+        "record 5: carte_vitale 285033523801743: ",  # a number is read, and checked
         "record 6: date_naissance '1985-W10-1' is not a real date",
         "record 7: a record must be a JSON object",
+        "record 8: carte_vitale {'nir': '285033523801743'} must be a string",
     ):
         assert expected in text, (expected, text)
     with ins_engine.store.session(tenant) as s:  # nothing half-loaded
