@@ -30,8 +30,10 @@ from typing import Any
 import orjson
 from cryptography.exceptions import InvalidSignature
 from sqlalchemy import Connection, Engine, LargeBinary, bindparam, insert, select, text, update
+from sqlalchemy.exc import OperationalError
 
 from socle.fhir.storage.fixed import FixedStatement
+from socle.fhir.storage.store import is_retryable
 from socle.ins.nir import matricule_system
 from socle.security import tables as T
 from socle.security.jose import b64u, b64u_decode
@@ -372,6 +374,8 @@ class AuditLog:
         try:
             self._write_rows(conn, [pending])
         except Exception as exc:
+            if isinstance(exc, OperationalError) and is_retryable(exc):
+                raise  # a deadlock or a lock conflict: the caller's write is retried
             log.exception("audit trail unavailable")
             raise AuditUnavailable("the audit trail could not be written") from exc
         return pending.seq

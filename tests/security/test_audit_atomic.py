@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import orjson
+import pytest
 from sqlalchemy import func, select, text
 
 from socle.fhir.storage import schema as S
@@ -185,3 +186,41 @@ def test_concurrent_writes_and_reads_keep_one_intact_chain(api, world, token, se
     data_dir = sec_engine.socle_security.config.data_dir
     result = verify(sec_engine.store.engine, audit_key(data_dir).public_key())
     assert result.ok, result.problems
+
+
+def test_a_deadlock_in_the_audit_append_is_a_conflict(sec_engine, tenant) -> None:  # noqa: ANN001
+    """PostgreSQL cancels one of two deadlocked transactions: when it is the audit append
+    that is cancelled, the write is retryable (WriteConflict), not refused as if the trail
+    were down."""
+    from socle.fhir.storage.store import WriteConflict
+    from socle.security.audit import AuditRecord, AuditUnavailable
+
+    if sec_engine.store.sqlite:
+        pytest.skip("PostgreSQL's deadlock detection")
+    db = sec_engine.store.engine
+    with db.begin() as conn:
+        conn.execute(
+            text(
+                "CREATE FUNCTION audit_deadlock() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION "
+                "'deadlock detected' USING ERRCODE = '40P01'; END $$ LANGUAGE plpgsql"
+            )
+        )
+        conn.execute(
+            text(
+                "CREATE TRIGGER audit_deadlock BEFORE INSERT ON audit_log FOR EACH ROW "
+                "WHEN (NEW.tenant = 'deadlocked') EXECUTE FUNCTION audit_deadlock()"
+            )
+        )
+    record = AuditRecord(
+        tenant="deadlocked", action="update", outcome=200, agent={"id": "u"},
+        patients=[], entities=[], res_type="Patient",
+    )  # fmt: skip
+    try:
+        with pytest.raises(WriteConflict), sec_engine.store.session(tenant, write=True) as s:
+            sec_engine.guard.audit.append_in(s.conn, record)
+    except AuditUnavailable:
+        pytest.fail("a deadlock was taken for a broken audit trail")
+    finally:
+        with db.begin() as conn:
+            conn.execute(text("DROP TRIGGER audit_deadlock ON audit_log"))
+            conn.execute(text("DROP FUNCTION audit_deadlock()"))

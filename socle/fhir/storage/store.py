@@ -198,7 +198,7 @@ class ResourceStore:
                 raise WriteConflict(str(exc.orig)) from exc
             except OperationalError as exc:
                 conn.rollback()
-                if _is_retryable(exc):
+                if is_retryable(exc):
                     raise WriteConflict(str(exc.orig)) from exc
                 raise
             except BaseException:
@@ -222,7 +222,7 @@ class ResourceStore:
         self.engine.dispose()
 
 
-def _is_retryable(exc: OperationalError) -> bool:
+def is_retryable(exc: OperationalError) -> bool:
     """Deadlocks, serialisation failures and SQLite 'database is locked' can be retried."""
     code = getattr(exc.orig, "sqlstate", None)
     return code in ("40001", "40P01") or "locked" in str(exc.orig).lower()
