@@ -85,8 +85,12 @@ VALIDATION_MODES = {
     "AC": "Acte de naissance + Carte vitale avec photo",
     "IE": "Identification électronique EIDAS",
 }
-# Documents of high trust (RNIV): they may validate an identity.
-HIGH_TRUST_DOCUMENTS = {"CN", "PA", "CS", "CE", "AN", "LE", "IE"}
+# Documents of high trust: they may validate an identity. FR Core 2.2.0 binds the
+# validationMode of fr-core-patient-ins (required) to fr-core-vs-mode-validation-identity-ins:
+# passport, national identity card, birth certificate extract, family record book. The
+# RNIV's other high-trust documents (residence permit, EU identity card, eIDAS) have codes
+# (CS, CE, IE) that such a Patient may not carry, so they are refused here too.
+HIGH_TRUST_DOCUMENTS = {"PA", "CN", "AN", "LE"}
 UNKNOWN_BIRTHPLACE = "99999"  # INSEE code of an unknown birthplace (FR Core fr-core-3)
 METHODS = {"SM": "Saisie manuelle", "CV": "Carte vitale", "INSI": "Téléservice INSI"}
 SEX_OF_GENDER = {"male": "M", "female": "F", "other": "I", "unknown": "U"}

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from socle.ins import model as M
 from socle.ins import service
 from tests.ins.conftest import merge, nir, parameters, person, registry_record
@@ -235,3 +237,15 @@ def test_attribute_changes_are_recorded_as_such(ins_client) -> None:  # noqa: AN
     assert all(
         reason.startswith("Attribut d'identité positionné ou retiré") for _, reason in codings
     )
+
+
+@pytest.mark.parametrize("mode", ["CS", "CE", "IE", "PC"])
+def test_only_fr_core_ins_documents_validate(ins_client, mode: str) -> None:  # noqa: ANN001
+    """fr-core-patient-ins binds validationMode (required) to PA, CN, AN and LE
+    (fr-core-vs-mode-validation-identity-ins): another document cannot validate."""
+    c = ins_client
+    pid = c.post("/fhir/Patient", json=person()).json()["id"]
+    r = _validate(c, pid, mode)
+    assert r.status_code == 422 and mode in r.text
+    assert _status(_stored(c, pid)) == M.PROV
+    assert _validate(c, pid, "LE").status_code == 200 and _status(_stored(c, pid)) == M.VALI
