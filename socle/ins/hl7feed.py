@@ -223,7 +223,8 @@ def parse(text: str) -> tuple[Any, Header]:
     try:
         msg = hl7.parse("\r".join(s for s in segments if s[:3] in READ_SEGMENTS))
     except Exception as exc:  # noqa: BLE001 - any parser failure is a malformed message
-        raise Hl7Error("AR", "102", f"Malformed HL7 message: {exc}", "MSH") from exc
+        reason = str(exc) or type(exc).__name__
+        raise Hl7Error("AR", "102", f"Malformed HL7 message: {reason}", "MSH") from exc
     return msg, _header(_msh(msg), segments[0])
 
 
