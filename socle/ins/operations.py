@@ -109,6 +109,9 @@ def ins_check(call: OperationCall) -> dict[str, Any]:
             raise FhirError(422, "business-rule", f"Patient/{call.res_id} has no INS")
         value, system = ident.ins, ident.ins_system
         gender, birth, place = ident.sex, ident.birth_date, ident.birthplace
+        # the outgoing rule: the INS of an identity that is not qualifiée is not shared,
+        # not even in the answer that checks it
+        hidden = ident.status != M.QUAL
     else:
         value = _str(call, "value", "ins", "matricule")
         if value is None:
@@ -117,17 +120,20 @@ def ins_check(call: OperationCall) -> dict[str, Any]:
         gender = _str(call, "gender")
         birth = _str(call, "birthDate")
         place = _str(call, "birthplace")
+        hidden = False  # the caller's own number
     check = check_nir(value, system=system, gender=gender, birth_date=birth, birthplace=place)
     issues = [
         Issue(
-            i.severity, "invalid" if i.severity == "error" else "informational", i.message, [i.code]
+            i.severity,
+            "invalid" if i.severity == "error" else "informational",
+            _masked(i.message, check.value) if hidden else i.message,
+            [i.code],
         )
         for i in check.issues
     ]
-    params: list[dict[str, Any]] = [
-        {"name": "valid", "valueBoolean": check.valid},
-        {"name": "value", "valueString": check.value},
-    ]
+    params: list[dict[str, Any]] = [{"name": "valid", "valueBoolean": check.valid}]
+    if not hidden:
+        params.append({"name": "value", "valueString": check.value})
     if check.kind:
         params.append({"name": "kind", "valueCode": check.kind})
     if check.sex:
@@ -135,9 +141,18 @@ def ins_check(call: OperationCall) -> dict[str, Any]:
     if check.birthplace:
         params.append({"name": "birthplace", "valueString": check.birthplace})
     if check.reason:
-        params.append({"name": "reason", "valueString": check.reason})
+        reason = _masked(check.reason, check.value) if hidden else check.reason
+        params.append({"name": "reason", "valueString": reason})
     params.append({"name": "outcome", "resource": operation_outcome(issues)})
     return {"resourceType": "Parameters", "parameter": params}
+
+
+def _masked(text: str, value: str) -> str:
+    """`text` without the matricule (or its 13 digits before the key) it may quote."""
+    for part in (value, value[:13]):
+        if len(part) >= 13:
+            text = text.replace(part, "the matricule")
+    return text
 
 
 def ins_retrieve(call: OperationCall) -> dict[str, Any]:

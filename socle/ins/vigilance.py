@@ -487,8 +487,8 @@ def merge(
         raise FhirError(
             422,
             "business-rule",
-            f"Patient/{source} and Patient/{target} carry different INS "
-            f"({s_ins} / {t_ins}): they are different people",
+            f"Patient/{source} and Patient/{target} carry different INS: they are different "
+            "people",  # the numbers are not quoted: an error goes to any caller
         )
     repointed = []
     old_ref, new_ref = f"Patient/{source}", f"Patient/{target}"

@@ -249,3 +249,20 @@ def test_only_fr_core_ins_documents_validate(ins_client, mode: str) -> None:  # 
     assert r.status_code == 422 and mode in r.text
     assert _status(_stored(c, pid)) == M.PROV
     assert _validate(c, pid, "LE").status_code == 200 and _status(_stored(c, pid)) == M.VALI
+
+
+def test_instance_check_shares_the_ins_only_when_qualified(ins_client, ins_engine, tenant) -> None:  # noqa: ANN001
+    """The outgoing rule holds in $ins-check too: on a Patient whose identity is not
+    qualifiée, the answer says whether its INS is valid without quoting it."""
+    c = ins_client
+    matricule = nir(order=733)
+    pid = c.post("/fhir/Patient", json=person(ins=matricule, status=M.PROV)).json()["id"]
+    r = c.get(f"/fhir/Patient/{pid}/$ins-check")
+    assert r.status_code == 200, r.text
+    names = [p["name"] for p in r.json()["parameter"]]
+    assert "valid" in names and "value" not in names
+    assert matricule not in r.text and matricule[:13] not in r.text
+    qualified = _qualified(c, ins_engine, tenant)
+    r = c.get(f"/fhir/Patient/{qualified}/$ins-check")
+    values = [p for p in r.json()["parameter"] if p["name"] == "value"]
+    assert values and values[0]["valueString"] == M.read_identity(_stored(c, qualified)).ins
