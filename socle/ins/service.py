@@ -51,8 +51,9 @@ def visible_patients(
 
     Asking the guard also names each patient in the caller's audit entry."""
     out: dict[str, dict[str, Any]] = {}
+    found = s.read_many("Patient", ids)
     for pid in dict.fromkeys(ids):
-        stored = s.read("Patient", pid)
+        stored = found.get(pid)
         if stored is None or stored.content is None:
             continue  # deleted since it was indexed
         patient = orjson.loads(stored.content)

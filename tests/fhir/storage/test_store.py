@@ -70,3 +70,31 @@ def test_tenants_are_isolated(fhir_engine, tenant) -> None:  # noqa: ANN001
         assert s.read("Patient", "t1") is None
     with fhir_engine.store.session(tenant) as s:
         assert s.read("Patient", "t1") is not None
+
+
+def test_read_many_reads_current_versions_in_one_go(fhir_engine, tenant) -> None:  # noqa: ANN001
+    """Existing ids give their current version (a deleted one its tombstone), unknown ids
+    and other tenants' or types' resources nothing; the same answers `read` gives."""
+    ctx = RequestContext(tenant=tenant)
+    crud = fhir_engine.crud
+    with fhir_engine.store.session(tenant, write=True) as s:
+        for rid in ("m1", "m2", "m3"):
+            crud.update(s, ctx, "Patient", rid, {"resourceType": "Patient", "id": rid})
+        active = {"resourceType": "Patient", "id": "m1", "active": True}
+        crud.update(s, ctx, "Patient", "m1", active)
+        crud.delete(s, ctx, "Patient", "m3")
+        group = {"resourceType": "Group", "id": "m2", "type": "person", "actual": True}
+        crud.update(s, ctx, "Group", "m2", group)
+    with fhir_engine.store.session(f"{tenant}-other", write=True) as s:
+        crud.update(
+            s, RequestContext(tenant=f"{tenant}-other"), "Patient", "m4",
+            {"resourceType": "Patient", "id": "m4"},
+        )  # fmt: skip
+    with fhir_engine.store.session(tenant) as s:
+        found = s.read_many("Patient", ["m1", "m2", "m3", "m4", "nope", "m1"])
+        assert sorted(found) == ["m1", "m2", "m3"]
+        assert found["m1"].version == 2 and b'"active":true' in found["m1"].content
+        assert found["m3"].content is None  # the tombstone, as read() gives it
+        for rid, stored in found.items():
+            assert s.read("Patient", rid) == stored
+        assert s.read_many("Patient", []) == {}
