@@ -341,7 +341,7 @@ class Crud:
         stamp = now_micros() if current is None else max(now_micros(), current.last_updated + 1)
         version = 1 if current is None else current.version + 1
         stored = stamp_meta(resource, res_id, version, stamp)
-        self.engine.hooks.before_write(ctx, stored, current is None, session=s)
+        self.engine.hooks.before_write(s, ctx, stored, current is None)
         entries = self.engine.extractor.extract(stored)
         previous = self.engine.extractor.extract(before) if same and before else None
         s.write(

@@ -28,9 +28,8 @@ from socle.fhir.validation.structural import StructuralValidator
 
 log = logging.getLogger("socle.engine")
 
-WriteHook = Callable[[RequestContext, dict[str, Any], bool], None]
-# (StoreSession, ctx, resource, created): a write hook that reads in the writer's transaction
-SessionWriteHook = Callable[[Any, RequestContext, dict[str, Any], bool], None]
+# (StoreSession, ctx, resource, created): runs in the writer's transaction, before the write
+WriteHook = Callable[[Any, RequestContext, dict[str, Any], bool], None]
 AfterWriteHook = Callable[[Any, RequestContext, Any], None]  # (StoreSession, ctx, Result)
 DeleteHook = Callable[[RequestContext, str, str], None]
 OutputHook = Callable[[RequestContext, dict[str, Any]], dict[str, Any]]
@@ -42,7 +41,6 @@ class Hooks:
     """Callbacks that services attach to writes (they may raise FhirError to refuse one)."""
 
     write: list[WriteHook] = field(default_factory=list)
-    write_in_session: list[SessionWriteHook] = field(default_factory=list)
     after_write: list[AfterWriteHook] = field(default_factory=list)
     delete: list[DeleteHook] = field(default_factory=list)
     # Output hooks reshape what leaves the server (e.g. the INS outgoing-identifier rule),
@@ -50,11 +48,11 @@ class Hooks:
     output: dict[str, list[OutputHook]] = field(default_factory=dict)
 
     def before_write(
-        self, ctx: RequestContext, resource: dict[str, Any], created: bool, session: Any = None
+        self, session: Any, ctx: RequestContext, resource: dict[str, Any], created: bool
     ) -> None:
+        """Before a version is written, in its transaction: a hook may read through the
+        session (e.g. the version being replaced) or raise FhirError to refuse it."""
         for hook in self.write:
-            hook(ctx, resource, created)
-        for hook in self.write_in_session:  # e.g. comparing with the version being replaced
             hook(session, ctx, resource, created)
 
     def written(self, session: Any, ctx: RequestContext, result: Any) -> None:

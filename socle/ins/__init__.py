@@ -23,7 +23,7 @@ class InsPlugin:
         from socle.ins.outgoing import filter_patient
 
         operations.register(engine)
-        engine.hooks.write_in_session.append(make_write_hook(engine))
+        engine.hooks.write.append(make_write_hook(engine))
         # the identity index follows every Patient write, in the writer's transaction
         engine.hooks.after_write.append(make_after_write(engine))
         # RNIV: the INS leaves the server only with a qualified identity (read, search…)

@@ -7,7 +7,7 @@ traits for VALI/QUAL, and an upgrade without its evidence; it downgrades (in pla
 an identity whose strict trait was modified. The INS operations set a context flag and
 are not checked twice.
 
-It runs in the writer's transaction (`engine.hooks.write_in_session`): the version being
+It runs in the writer's transaction (`engine.hooks.write`): the version being
 replaced is read there, so a Bundle that writes one Patient twice compares each write
 with the previous one, and no second connection is taken while the writer holds locks.
 """
@@ -38,7 +38,7 @@ def _previous(s: StoreSession, resource: dict[str, Any]) -> M.Identity | None:
 
 
 def make_write_hook(engine: FhirEngine):  # noqa: ARG001 - same factory shape as the others
-    """The `write_in_session` hook applying the RNIV rules to direct writes."""
+    """The write hook applying the RNIV rules to direct writes."""
 
     def ins_write_hook(
         s: StoreSession, ctx: RequestContext, resource: dict[str, Any], created: bool

@@ -388,7 +388,7 @@ def install(engine: FhirEngine, config: SecurityConfig | None = None) -> Securit
         engine.store, security.guard.before_commit, security.guard.after_commit
     )
 
-    def on_write(ctx: Any, resource: dict[str, Any], created: bool) -> None:
+    def on_write(_s: Any, ctx: Any, resource: dict[str, Any], created: bool) -> None:
         if resource.get("resourceType") in RELEVANT_TYPES:
             security.info.invalidate()
             mark_dirty()

@@ -47,7 +47,7 @@ class TerminologyPlugin:
 
             validation.set_terminology(ValidatorTerminology(svc))
 
-        def on_write(ctx: RequestContext, resource: dict[str, Any], _created: bool) -> None:
+        def on_write(_s: Any, ctx: RequestContext, resource: dict[str, Any], _new: bool) -> None:
             if resource.get("resourceType") in TYPES:
                 svc.changed(ctx.tenant)
 

@@ -40,7 +40,7 @@ def test_write_validator_error_gives_422_and_writes_nothing(client, fhir_engine)
 
 
 def test_write_hook_can_refuse(client, fhir_engine) -> None:  # noqa: ANN001
-    def frozen(_ctx, resource, created):  # noqa: ANN001, ANN202
+    def frozen(_s, _ctx, resource, created):  # noqa: ANN001, ANN202
         if not created and resource.get("resourceType") == "Patient":
             raise FhirError(422, "business-rule", "Patients are frozen once created")
 
