@@ -3,8 +3,9 @@ are stored in one transaction.
 
 A PAM sender waits for each ACK, so one connection never has two messages in flight, but
 a repository fed by several applications (or sites) receives their messages side by side.
-Each connection's thread decodes and parses its own message, then queues it; the thread
-that gets the write turn takes everything queued (up to `MAX_BATCH`) and applies it in
+Each connection's thread decodes and parses its own message, then queues it
+(`socle.fhir.storage.groupcommit`); the thread that gets the write turn takes everything
+queued (up to `MAX_BATCH`) and applies it in
 one write transaction (`hl7feed.store_together`): one BEGIN and one commit, one WAL
 append on SQLite; on PostgreSQL the audit chain's head is locked once for the lot, after
 the batch's resources (the order every write takes them: no deadlock). The others wait for
@@ -19,13 +20,12 @@ an ungrouped message is: a bad message costs its neighbours one retry, never the
 from __future__ import annotations
 
 import logging
-import threading
 import time
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from prometheus_client import Counter, Histogram
 
+from socle.fhir.storage.groupcommit import GroupCommit
 from socle.ins.hl7feed import HANDLED, Outcome, Received, receive, store, store_together
 
 if TYPE_CHECKING:
@@ -56,23 +56,13 @@ LATENCY = Histogram(
 )
 
 
-@dataclass(slots=True, eq=False)  # compared by identity (the queue holds each once)
-class _Waiting:
-    received: Received
-    outcome: Outcome | None = None
-    error: BaseException | None = None
-    done: bool = False
-
-
 class GroupWriter:
     """The feed's messages of all connections, written in as few transactions as the
     arrivals allow (thread-safe)."""
 
     def __init__(self, engine: FhirEngine, tenant: str, max_batch: int = MAX_BATCH) -> None:
-        self.engine, self.tenant, self.max_batch = engine, tenant, max(1, max_batch)
-        self._queue: list[_Waiting] = []
-        self._queue_lock = threading.Lock()
-        self._write_turn = threading.Lock()
+        self.engine, self.tenant = engine, tenant
+        self._group: GroupCommit[Received, Outcome] = GroupCommit(self._write, max(1, max_batch))
         self.batches = 0  # write turns taken (for tests and metrics)
         self.grouped = 0  # messages that shared their transaction with others
 
@@ -84,68 +74,37 @@ class GroupWriter:
         event = header.event if header is not None and header.event in HANDLED else "other"
         ack = "AE"
         try:
-            outcome = self._answer(received)
+            if received.error is not None:  # refused before any write: no need to queue
+                outcome = store(self.engine, self.tenant, received)
+            else:
+                outcome = self._group.submit(received)
             ack = "AA" if outcome.accepted else (outcome.error.ack if outcome.error else "AE")
         finally:
             MESSAGES.labels(event, ack).inc()
             LATENCY.observe(time.time() - received.started)
         return outcome
 
-    def _answer(self, received: Received) -> Outcome:
-        if received.error is not None:  # refused before any write: no need to queue
-            return store(self.engine, self.tenant, received)
-        waiting = _Waiting(received)
-        with self._queue_lock:
-            self._queue.append(waiting)
-        try:
-            with self._write_turn:
-                while not waiting.done:
-                    with self._queue_lock:
-                        batch = self._queue[: self.max_batch]
-                        del self._queue[: self.max_batch]
-                    self._write(batch)
-        finally:  # interrupted before its turn: nobody would wait for its ACK any more
-            if not waiting.done:
-                with self._queue_lock:
-                    if waiting in self._queue:
-                        self._queue.remove(waiting)
-        if waiting.error is not None:
-            raise waiting.error
-        assert waiting.outcome is not None
-        return waiting.outcome
-
-    def _write(self, batch: list[_Waiting]) -> None:
-        """Store a batch; whatever escapes (an interrupt) is every unanswered waiter's
-        answer too: none of them may wait for a turn that will never come."""
-        try:
-            self._write_batch(batch)
-        except BaseException as exc:
-            for waiting in batch:
-                if not waiting.done:
-                    waiting.error, waiting.done = exc, True
-            raise
-
-    def _write_batch(self, batch: list[_Waiting]) -> None:
+    def _write(self, batch: list[Received]) -> list[Outcome | BaseException]:
         """Store a batch in one transaction, or its messages one by one when it fails."""
         self.batches += 1
         if len(batch) > 1:
             try:
-                outcomes = store_together(self.engine, self.tenant, [w.received for w in batch])
+                outcomes = store_together(self.engine, self.tenant, batch)
             except Exception as exc:  # noqa: BLE001 - each message alone will meet its own error
                 log.info("HL7 batch undone", extra={"messages": len(batch), "reason": str(exc)})
                 UNDONE.inc()
-                outcomes = None
-            if outcomes is not None:
+            else:
                 self.grouped += len(batch)
                 TRANSACTIONS.observe(len(batch))
-                for waiting, outcome in zip(batch, outcomes, strict=True):
-                    waiting.outcome, waiting.done = outcome, True
-                return
-        for waiting in batch:
+                return list(outcomes)
+        results: list[Outcome | BaseException] = []
+        for received in batch:
             try:
-                waiting.outcome = store(self.engine, self.tenant, waiting.received)
-                if waiting.outcome.accepted:  # a refusal committed no write transaction
-                    TRANSACTIONS.observe(1)
+                outcome = store(self.engine, self.tenant, received)
             except Exception as exc:  # noqa: BLE001 - raised again in the waiting thread
-                waiting.error = exc
-            waiting.done = True
+                results.append(exc)
+                continue
+            if outcome.accepted:  # a refusal committed no write transaction
+                TRANSACTIONS.observe(1)
+            results.append(outcome)
+        return results

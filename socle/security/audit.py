@@ -33,6 +33,7 @@ from sqlalchemy import Connection, Engine, LargeBinary, bindparam, insert, selec
 from sqlalchemy.exc import OperationalError
 
 from socle.fhir.storage.fixed import FixedStatement
+from socle.fhir.storage.groupcommit import GroupCommit
 from socle.fhir.storage.store import is_retryable
 from socle.ins.nir import matricule_system
 from socle.security import tables as T
@@ -320,9 +321,7 @@ SELECT count(*) FROM head"""
 @dataclass
 class _Pending:
     record: AuditRecord
-    done: bool = False
-    error: BaseException | None = None
-    seq: int = 0
+    seq: int = 0  # set once written
 
 
 class AuditLog:
@@ -332,9 +331,8 @@ class AuditLog:
         self.db = db
         self.data_dir = Path(data_dir)
         self.checkpoint_every = max(1, checkpoint_every)
-        self._queue: list[_Pending] = []
-        self._queue_lock = threading.Lock()
-        self._write_lock = threading.Lock()
+        self._group: GroupCommit[_Pending, int] = GroupCommit(self._write_batch)
+        self._write_lock = threading.Lock()  # a batch, or a checkpoint
         self._key = None
         self._head: tuple[int, str] | None = None  # (seq, hash) this process last wrote
 
@@ -347,24 +345,20 @@ class AuditLog:
 
     def append(self, record: AuditRecord) -> int:
         """Write one event in its own transaction (grouped with concurrent ones)."""
-        item = _Pending(record)
-        with self._queue_lock:
-            self._queue.append(item)
-        with self._write_lock:
-            if not item.done:
-                with self._queue_lock:
-                    batch, self._queue = self._queue, []
-                try:
-                    self._write(batch)
-                except BaseException as exc:  # noqa: BLE001 - every waiter must learn it
-                    log.exception("audit trail unavailable")
-                    for pending in batch:
-                        pending.error = exc
-                for pending in batch:
-                    pending.done = True
-        if item.error is not None:
-            raise AuditUnavailable("the audit trail could not be written") from item.error
-        return item.seq
+        try:
+            return self._group.submit(_Pending(record))
+        except Exception as exc:
+            raise AuditUnavailable("the audit trail could not be written") from exc
+
+    def _write_batch(self, batch: list[_Pending]) -> list[int | BaseException]:
+        """The group commit's write: the events queued together, in one transaction."""
+        try:
+            with self._write_lock:
+                self._write(batch)
+        except Exception:
+            log.exception("audit trail unavailable")
+            raise
+        return [pending.seq for pending in batch]
 
     def append_in(self, conn: Connection, record: AuditRecord) -> int:
         """Write one event inside the caller's open transaction (a write and its audit

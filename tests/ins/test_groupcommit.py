@@ -43,11 +43,11 @@ def _together(writer: GroupWriter, messages: list[bytes]) -> list[Outcome]:
         results[i] = writer.handle(messages[i], "127.0.0.1")
 
     threads = [threading.Thread(target=send, args=(i,)) for i in range(len(messages))]
-    with writer._write_turn:
+    with writer._group._turn:
         for i, thread in enumerate(threads):
             thread.start()
             deadline = time.monotonic() + 10
-            while len(writer._queue) < i + 1:
+            while len(writer._group._queue) < i + 1:
                 assert time.monotonic() < deadline, "message not queued"
                 time.sleep(0.001)
     for thread in threads:
@@ -142,7 +142,7 @@ def test_an_unreadable_message_is_refused_without_waiting_for_the_write_turn(
     tenant,  # noqa: ANN001
 ) -> None:
     writer = GroupWriter(audited, tenant)
-    with writer._write_turn:  # a transaction being written elsewhere
+    with writer._group._turn:  # a transaction being written elsewhere
         outcome = writer.handle(b"MSH|^~\\&|GAM|HOSP|SOCLE|SOCLE|2025||ORU^R01|u1|P|2.5\r")
     assert _msa(outcome.ack)[1] == "AR" and writer.batches == 0
 
@@ -171,10 +171,10 @@ def test_an_interrupted_writer_leaves_no_sender_waiting(monkeypatch) -> None:  #
             raised.append(exc)
 
     threads = [threading.Thread(target=send, args=(f"I{i}",)) for i in range(2)]
-    with writer._write_turn:
+    with writer._group._turn:
         for i, thread in enumerate(threads):
             thread.start()
-            while len(writer._queue) < i + 1:
+            while len(writer._group._queue) < i + 1:
                 time.sleep(0.001)
     for thread in threads:
         thread.join(10)
@@ -241,4 +241,4 @@ def test_an_unexpected_error_is_raised_and_counted(monkeypatch) -> None:  # noqa
     with pytest.raises(RuntimeError):
         writer.handle(adt("A28", "E1", control="e1").encode())
     assert REGISTRY.get_sample_value("socle_hl7_messages_total", labels) == before + 1
-    assert writer._queue == []
+    assert writer._group._queue == []
