@@ -57,6 +57,11 @@ class Access:
 class Guard(Protocol):
     """Decides and records. Raising FhirError (403, or 404 to hide existence) refuses."""
 
+    # Whether an update must also be authorised against the content it replaces (the
+    # subject changes what is there, not only what it writes): the store then reads that
+    # content when the transaction does not hold it already.
+    checks_replaced: bool
+
     def authorize(self, ctx: RequestContext, access: Access) -> None: ...
 
     def search_criteria(self, ctx: RequestContext, res_type: str | None) -> list[tuple[str, str]]:
@@ -85,6 +90,8 @@ class Guard(Protocol):
 
 class OpenGuard:
     """No authentication: everything is allowed (development on loopback only)."""
+
+    checks_replaced = False
 
     def authorize(self, ctx: RequestContext, access: Access) -> None:
         return None

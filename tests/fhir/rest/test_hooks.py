@@ -57,6 +57,8 @@ def test_write_hook_can_refuse(client, fhir_engine) -> None:  # noqa: ANN001
 class _ConfiningGuard:
     """A test guard: only family Visible is searchable; Hidden reads are refused."""
 
+    checks_replaced = True
+
     def authorize(self, ctx, access):  # noqa: ANN001, ANN201
         res = access.resource or {}
         if access.action == "read" and res.get("name", [{}])[0].get("family") == "Hidden":
