@@ -16,6 +16,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy.exc import OperationalError
+
+from socle.fhir.storage.store import is_retryable
+
 if TYPE_CHECKING:
     from socle.fhir.engine import FhirEngine
     from socle.fhir.storage.store import StoreSession
@@ -41,6 +45,8 @@ def record(
     try:
         engine.guard.audit_event(_entry(tenant, outcome, peer, started), session)
     except Exception as exc:
+        if isinstance(exc, OperationalError) and is_retryable(exc):
+            raise  # a deadlock or lock conflict: the message's transaction is retried
         raise Unavailable(str(exc)) from exc
 
 

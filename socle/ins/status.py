@@ -127,7 +127,8 @@ def apply(
             raise TransitionError("An INSi success must bring an INS matricule")
         check = check_nir(new.ins, system=new.ins_system)
         if not check.valid:
-            raise TransitionError(f"INS {new.ins}: {check.reason}")
+            # not quoted: the identity is not qualifiée yet (the outgoing rule)
+            raise TransitionError(f"The INS INSi returned is not valid: {check.reason}")
         new.method, new.collection_date = "INSI", today
         new.status = {M.PROV: M.RECUP, M.VALI: M.QUAL}.get(before, before)
     elif event == INSI_FAIL:
@@ -186,7 +187,10 @@ def check_direct_write(old: M.Identity | None, new: M.Identity) -> tuple[M.Ident
                     f"{new.status} identity: " + "; ".join(missing),
                 )
             )
-        if new.validation_mode and new.validation_mode not in M.HIGH_TRUST_DOCUMENTS:
+        # checked when the document is new: an identity validated before the list
+        # followed FR Core (CS, CE, IE) stays writable, its document is not re-judged
+        kept = old is not None and old.validation_mode == new.validation_mode
+        if new.validation_mode and new.validation_mode not in M.HIGH_TRUST_DOCUMENTS and not kept:
             issues.append(
                 Issue(
                     "error",

@@ -10,9 +10,11 @@ rewritten chain (a checkpoint signature or hash that no longer matches).
 
 Writes are synchronous: `append()` returns once the event is committed, and raises
 `AuditUnavailable` otherwise, so the access that needed it fails. Concurrent requests
-of a process share one transaction (group commit): whoever gets the write lock writes
-everything queued so far. `append_in()` writes inside the caller's open transaction
-instead: a FHIR write and its AuditEvent commit together or not at all.
+of a process share one transaction (group commit, `storage/groupcommit.py`): whoever
+gets the write turn writes everything queued so far. `append_in()` writes inside the
+caller's open transaction instead: a FHIR write and its AuditEvent commit together or
+not at all; a deadlock or lock conflict there is raised as it is, for the caller's
+write to be retried as the conflict it is.
 """
 
 from __future__ import annotations

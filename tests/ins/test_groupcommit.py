@@ -242,3 +242,38 @@ def test_an_unexpected_error_is_raised_and_counted(monkeypatch) -> None:  # noqa
         writer.handle(adt("A28", "E1", control="e1").encode())
     assert REGISTRY.get_sample_value("socle_hl7_messages_total", labels) == before + 1
     assert writer._group._queue == []
+
+
+def test_a_lock_conflict_in_the_audit_append_is_retried_as_a_conflict(audited, tenant) -> None:  # noqa: ANN001
+    """PostgreSQL: a deadlock that cancels a message's audit append is a write conflict
+    (retried, then refused as one, the refusal audited), not a broken audit trail."""
+    from sqlalchemy import text
+
+    from socle.ins.hl7feed import handle
+
+    if audited.store.sqlite:
+        pytest.skip("PostgreSQL's deadlock detection")
+    db = audited.store.engine
+    with db.begin() as conn:
+        conn.execute(
+            text(
+                "CREATE FUNCTION feed_deadlock() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION "
+                "'deadlock detected' USING ERRCODE = '40P01'; END $$ LANGUAGE plpgsql"
+            )
+        )
+        conn.execute(
+            text(
+                f"CREATE TRIGGER feed_deadlock BEFORE INSERT ON audit_log FOR EACH ROW "
+                f"WHEN (NEW.tenant = '{tenant}' AND NEW.outcome = 200) "  # the AA entries
+                "EXECUTE FUNCTION feed_deadlock()"
+            )
+        )
+    try:
+        outcome = handle(audited, tenant, adt("A28", "D1", control="d1").encode())
+    finally:
+        with db.begin() as conn:
+            conn.execute(text("DROP TRIGGER feed_deadlock ON audit_log"))
+            conn.execute(text("DROP FUNCTION feed_deadlock()"))
+    assert _msa(outcome.ack)[1] == "AE"
+    assert b"Concurrent updates" in outcome.ack and b"audited" not in outcome.ack
+    assert _patient(audited, tenant, "D1") is None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 
 from socle.ins import model as M
@@ -164,3 +166,18 @@ def test_full_qualification_flow(ins_client, ins_engine, tenant) -> None:  # noq
     params = {p["name"]: p for p in r.json()["parameter"]}
     assert params["result"]["valueCode"] == "01"
     assert _status(params["patient"]["resource"]) == M.VALI
+
+
+def test_a_document_is_judged_when_it_is_new() -> None:
+    """A validationMode outside FR Core's INS list (CS) is refused for a new validation,
+    but an identity validated with it before the list followed FR Core stays writable."""
+    ident = M.Identity(
+        birth_family="MARTIN", given=["MARIE"], birth_date="1985-03-07", sex="female",
+        birthplace="35238", status=M.VALI, validation_mode="CS",
+    )  # fmt: skip
+    with pytest.raises(Exception, match="CS is not a high-trust document"):
+        S.check_direct_write(None, ident)
+    checked, _ = S.check_direct_write(copy.deepcopy(ident), ident)  # stored as it was
+    assert checked.status == M.VALI and checked.validation_mode == "CS"
+    with pytest.raises(Exception, match="CS is not a high-trust document"):
+        S.check_direct_write(M.Identity(birth_family="MARTIN"), ident)  # a new document

@@ -57,6 +57,8 @@ class GroupCommit(Generic[T, R]):
                         end = self.max_batch or len(self._queue)
                         batch = self._queue[:end]
                         del self._queue[:end]
+                    if not batch:  # its slot was taken and left unanswered: never wait
+                        raise RuntimeError("group commit: the item was lost")
                     self._run(batch)
         finally:  # interrupted before its turn: nobody would wait for its result any more
             if not slot.done:
@@ -70,13 +72,15 @@ class GroupCommit(Generic[T, R]):
     def _run(self, batch: list[_Slot[T, R]]) -> None:
         try:
             results = self._write([slot.item for slot in batch])
+            if len(results) != len(batch):
+                raise RuntimeError(f"group commit: {len(results)} results for {len(batch)}")
         except BaseException as exc:
             for slot in batch:
                 slot.error, slot.done = exc, True
             if not isinstance(exc, Exception):
                 raise
             return
-        for slot, result in zip(batch, results, strict=True):
+        for slot, result in zip(batch, results, strict=True):  # lengths checked above
             if isinstance(result, BaseException):
                 slot.error = result
             else:

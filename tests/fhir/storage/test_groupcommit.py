@@ -58,3 +58,13 @@ def test_a_failed_write_is_every_submitters_error() -> None:
     with pytest.raises(OSError):
         group.submit(3)
     assert group._queue == []
+
+
+def test_a_write_that_loses_results_fails_its_batch_instead_of_leaving_waiters() -> None:
+    def write(items: list[int]) -> list[int | BaseException]:
+        return [items[0]]  # one result for the whole batch: a bug in the writer
+
+    group: GroupCommit[int, int] = GroupCommit(write)
+    answers: dict = {}
+    _queued_together(group, [1, 2], answers)  # both threads end
+    assert [type(answers[i]) for i in (1, 2)] == [RuntimeError, RuntimeError]
