@@ -7,7 +7,6 @@ import threading
 import time
 from pathlib import Path
 
-import orjson
 import pytest
 from sqlalchemy import func, select
 
@@ -16,6 +15,7 @@ from socle.ins import index as X
 from socle.ins.groupcommit import GroupWriter
 from socle.ins.hl7feed import Outcome
 from tests.ins.test_mllp import _msa, adt
+from tests.security.test_audit_atomic import _events
 
 HOSP = "urn:oid:1.2.250.1.999.9"
 
@@ -62,18 +62,6 @@ def _patient(engine, tenant: str, ipp: str) -> dict | None:  # noqa: ANN001
     return found[1] if found else None
 
 
-def _trail_of(engine, tenant: str) -> list[dict]:  # noqa: ANN001
-    from socle.security import tables as T
-
-    with engine.store.engine.connect() as conn:
-        rows = conn.execute(
-            select(T.audit_log.c.content)
-            .where(T.audit_log.c.tenant == tenant)
-            .order_by(T.audit_log.c.seq)
-        ).all()
-    return [orjson.loads(r.content) for r in rows]
-
-
 def test_messages_sent_together_share_one_transaction(audited, tenant) -> None:  # noqa: ANN001
     writer = GroupWriter(audited, tenant)
     messages = [
@@ -85,7 +73,7 @@ def test_messages_sent_together_share_one_transaction(audited, tenant) -> None: 
     for i in range(3):
         patient = _patient(audited, tenant, f"G{i}")
         assert patient is not None and patient["name"][0]["family"] == "NOM" + "ABC"[i]
-    described = [e["outcomeDesc"] for e in _trail_of(audited, tenant)]
+    described = [e["outcomeDesc"] for e in _events(audited, tenant)]
     assert len(described) == 3
     assert all(f"control g{i}" in d and "AA accepted" in d for i, d in enumerate(described))
 
@@ -110,7 +98,7 @@ def test_a_refused_message_costs_its_neighbours_only_a_retry(audited, tenant) ->
     assert _patient(audited, tenant, "R2") is None
     assert writer.grouped == 0  # the batch was not kept
     assert REGISTRY.get_sample_value("socle_hl7_batches_undone_total") == undone + 1
-    described = [e["outcomeDesc"] for e in _trail_of(audited, tenant)]
+    described = [e["outcomeDesc"] for e in _events(audited, tenant)]
     assert [d.split(" control ")[1][:2] for d in described] == ["r1", "r2", "r3"]
 
 
@@ -247,33 +235,14 @@ def test_an_unexpected_error_is_raised_and_counted(monkeypatch) -> None:  # noqa
 def test_a_lock_conflict_in_the_audit_append_is_retried_as_a_conflict(audited, tenant) -> None:  # noqa: ANN001
     """PostgreSQL: a deadlock that cancels a message's audit append is a write conflict
     (retried, then refused as one, the refusal audited), not a broken audit trail."""
-    from sqlalchemy import text
-
     from socle.ins.hl7feed import handle
+    from tests.security.test_audit_atomic import audit_deadlocks
 
     if audited.store.sqlite:
         pytest.skip("PostgreSQL's deadlock detection")
-    db = audited.store.engine
-    with db.begin() as conn:
-        conn.execute(
-            text(
-                "CREATE FUNCTION feed_deadlock() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION "
-                "'deadlock detected' USING ERRCODE = '40P01'; END $$ LANGUAGE plpgsql"
-            )
-        )
-        conn.execute(
-            text(
-                f"CREATE TRIGGER feed_deadlock BEFORE INSERT ON audit_log FOR EACH ROW "
-                f"WHEN (NEW.tenant = '{tenant}' AND NEW.outcome = 200) "  # the AA entries
-                "EXECUTE FUNCTION feed_deadlock()"
-            )
-        )
-    try:
+    # the entries of accepted messages (outcome 200) only: the refusal's gets written
+    with audit_deadlocks(audited, f"NEW.tenant = '{tenant}' AND NEW.outcome = 200"):
         outcome = handle(audited, tenant, adt("A28", "D1", control="d1").encode())
-    finally:
-        with db.begin() as conn:
-            conn.execute(text("DROP TRIGGER feed_deadlock ON audit_log"))
-            conn.execute(text("DROP FUNCTION feed_deadlock()"))
     assert _msa(outcome.ack)[1] == "AE"
     assert b"Concurrent updates" in outcome.ack and b"audited" not in outcome.ack
     assert _patient(audited, tenant, "D1") is None

@@ -56,6 +56,32 @@ def audit_trail_down(engine) -> Iterator[None]:  # noqa: ANN001
                 conn.execute(text("DROP FUNCTION audit_down()"))
 
 
+@contextmanager
+def audit_deadlocks(engine, when: str) -> Iterator[None]:  # noqa: ANN001
+    """PostgreSQL: inserts into audit_log that match `when` (SQL on NEW) fail as a
+    deadlock victim would (SQLSTATE 40P01) until the block ends."""
+    db = engine.store.engine
+    with db.begin() as conn:
+        conn.execute(
+            text(
+                "CREATE FUNCTION audit_deadlock() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION "
+                "'deadlock detected' USING ERRCODE = '40P01'; END $$ LANGUAGE plpgsql"
+            )
+        )
+        conn.execute(
+            text(
+                "CREATE TRIGGER audit_deadlock BEFORE INSERT ON audit_log FOR EACH ROW "
+                f"WHEN ({when}) EXECUTE FUNCTION audit_deadlock()"
+            )
+        )
+    try:
+        yield
+    finally:
+        with db.begin() as conn:
+            conn.execute(text("DROP TRIGGER audit_deadlock ON audit_log"))
+            conn.execute(text("DROP FUNCTION audit_deadlock()"))
+
+
 def _stored(engine, tenant: str, res_type: str) -> int:  # noqa: ANN001
     with engine.store.engine.connect() as conn:
         return conn.execute(
@@ -197,30 +223,16 @@ def test_a_deadlock_in_the_audit_append_is_a_conflict(sec_engine, tenant) -> Non
 
     if sec_engine.store.sqlite:
         pytest.skip("PostgreSQL's deadlock detection")
-    db = sec_engine.store.engine
-    with db.begin() as conn:
-        conn.execute(
-            text(
-                "CREATE FUNCTION audit_deadlock() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION "
-                "'deadlock detected' USING ERRCODE = '40P01'; END $$ LANGUAGE plpgsql"
-            )
-        )
-        conn.execute(
-            text(
-                "CREATE TRIGGER audit_deadlock BEFORE INSERT ON audit_log FOR EACH ROW "
-                "WHEN (NEW.tenant = 'deadlocked') EXECUTE FUNCTION audit_deadlock()"
-            )
-        )
     record = AuditRecord(
         tenant="deadlocked", action="update", outcome=200, agent={"id": "u"},
         patients=[], entities=[], res_type="Patient",
     )  # fmt: skip
     try:
-        with pytest.raises(WriteConflict), sec_engine.store.session(tenant, write=True) as s:
+        with (
+            audit_deadlocks(sec_engine, "NEW.tenant = 'deadlocked'"),
+            pytest.raises(WriteConflict),
+            sec_engine.store.session(tenant, write=True) as s,
+        ):
             sec_engine.guard.audit.append_in(s.conn, record)
     except AuditUnavailable:
         pytest.fail("a deadlock was taken for a broken audit trail")
-    finally:
-        with db.begin() as conn:
-            conn.execute(text("DROP TRIGGER audit_deadlock ON audit_log"))
-            conn.execute(text("DROP FUNCTION audit_deadlock()"))
