@@ -145,7 +145,7 @@ class ResourceStore:
         # same thread behaves as before (it waits on SQLite's lock).
         self._writers = threading.RLock() if self.sqlite else None
         # Since they are serialised, SQLite's write sessions share one connection: no pool
-        # checkout, reset and return per transaction (about 7 % of a one-resource write).
+        # checkout, reset and return per transaction (-2.3 % instructions a feed message).
         # A nested write session (same thread) takes one of its own, as before.
         self._writer_conn: Connection | None = None
         self._write_depth = 0
@@ -304,26 +304,11 @@ class StoreSession:
     def read_many(self, res_type: str, res_ids: Sequence[str]) -> dict[str, StoredVersion]:
         """The current versions (tombstones included) of those of `res_ids` that exist,
         by id: one statement where `read` would take one each."""
+        r = S.resource.c
         ids = list(dict.fromkeys(res_ids))
-        if not ids:
-            return {}
-        self.flush()
-        r, v = S.resource.c, S.resource_version.c
         found: dict[str, StoredVersion] = {}
-        for chunk in _chunks(ids, 500):
-            stmt = (
-                select(*_version_columns())
-                .select_from(S.resource.join(S.resource_version, v.resource_pk == r.pk))
-                .where(
-                    r.tenant == self.tenant,
-                    r.res_type == res_type,
-                    r.res_id.in_(chunk),
-                    v.version == r.version,
-                )
-            )
-            for row in self.conn.execute(stmt):
-                stored = _stored(row)
-                found[stored.res_id] = self._known[(res_type, stored.res_id)] = stored
+        for stored in self._current(r.res_id, ids, r.tenant == self.tenant, r.res_type == res_type):
+            found[stored.res_id] = self._known[(res_type, stored.res_id)] = stored
         return found
 
     def vread(self, res_type: str, res_id: str, version: int) -> StoredVersion | None:
@@ -340,20 +325,23 @@ class StoreSession:
 
     def fetch_current(self, pks: Sequence[int]) -> list[StoredVersion]:
         """Current versions of resources by primary key, in the order of `pks`."""
-        if not pks:
-            return []
+        found = {stored.resource_pk: stored for stored in self._current(S.resource.c.pk, pks)}
+        return [found[pk] for pk in pks if pk in found]
+
+    def _current(self, key: Any, values: Sequence[Any], *where: Any) -> Iterator[StoredVersion]:
+        """The current versions whose `key` column is one of `values` (500 a statement)."""
+        if not values:
+            return
         self.flush()
         r, v = S.resource.c, S.resource_version.c
-        found: dict[int, StoredVersion] = {}
-        for chunk in _chunks(list(pks), 500):
+        for chunk in _chunks(list(values), 500):
             stmt = (
                 select(*_version_columns())
                 .select_from(S.resource.join(S.resource_version, v.resource_pk == r.pk))
-                .where(r.pk.in_(chunk), v.version == r.version)
+                .where(key.in_(chunk), v.version == r.version, *where)
             )
             for row in self.conn.execute(stmt):
-                found[row.resource_pk] = _stored(row)
-        return [found[pk] for pk in pks if pk in found]
+                yield _stored(row)
 
     def history(
         self,
