@@ -503,7 +503,7 @@ def _upsert(engine: FhirEngine, s: Any, ctx: RequestContext, msg: Any, who: str)
     """Create or update the Patient keyed by its PID-3 local identifier; returns its id."""
     ident, locals_ = identity_from_pid(_segment(msg, "PID"), unescape=msg.unescape)
     if not locals_:
-        raise Hl7Error("AE", "101", "PID-3 has no local identifier (type PI, or MR/PT/PN)", "PID-3")
+        raise _no_local_id()
     missing = ident.missing_traits(birthplace=False)
     if not ident.birth_family or not ident.birth_date or not ident.sex:
         raise Hl7Error("AE", "101", "Missing mandatory trait(s): " + "; ".join(missing), "PID-5")
@@ -530,6 +530,10 @@ def _upsert(engine: FhirEngine, s: Any, ctx: RequestContext, msg: Any, who: str)
     if not _unchanged(old_patient, patient):
         service.write_patient(engine, s, ctx, existing, patient, transitions, who)
     return existing
+
+
+def _no_local_id() -> Hl7Error:
+    return Hl7Error("AE", "101", "PID-3 has no local identifier (type PI, or MR/PT/PN)", "PID-3")
 
 
 def _mrg_ids(mrg: Any) -> list[tuple[str, str]]:
@@ -561,7 +565,7 @@ def _change_identifier(
     mrg = _segment(msg, "MRG")
     _, new_ids = identity_from_pid(_segment(msg, "PID"))
     if not new_ids:
-        raise Hl7Error("AE", "101", "PID-3 has no local identifier (type PI, or MR/PT/PN)", "PID-3")
+        raise _no_local_id()
     old_ids = _mrg_ids(mrg)
     found = _find(s, old_ids)
     if not found:
