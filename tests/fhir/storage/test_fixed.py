@@ -225,3 +225,36 @@ def test_postgres_first_statement_carries_the_begin(
         finally:
             del raw.pipeline
     assert opened == [1]
+
+
+def test_postgres_update_of_a_locked_row_bumps_it_in_the_flush(fhir_engine, tenant) -> None:  # noqa: ANN001
+    """An update whose row this transaction holds locked (`SELECT … FOR UPDATE`) sends the
+    resource row's new version with the version and index rows, in the flush's pipeline:
+    no round trip of its own; the row is at the new version once flushed."""
+    from socle.fhir.context import RequestContext
+
+    store = fhir_engine.store
+    if store.sqlite:
+        pytest.skip("psycopg pipeline mode")
+    ctx = RequestContext(tenant=tenant)
+    patient = {"resourceType": "Patient", "id": "bump1", "gender": "female"}
+    with store.session(tenant, write=True) as s:
+        fhir_engine.crud.update(s, ctx, "Patient", "bump1", patient)
+    bumps: list[int] = []
+
+    def capture(conn, cursor, sql, *args) -> None:  # noqa: ANN001
+        if sql.startswith("UPDATE resource SET"):
+            bumps.append(int(conn.connection.dbapi_connection.pgconn.pipeline_status))
+
+    event.listen(store.engine, "before_cursor_execute", capture)
+    try:
+        with store.session(tenant, write=True) as s:
+            fhir_engine.crud.update(s, ctx, "Patient", "bump1", {**patient, "gender": "other"})
+            assert bumps == []  # not sent yet: it waits for the flush
+            assert s.current("Patient", "bump1").version == 2  # a read flushes it first
+    finally:
+        event.remove(store.engine, "before_cursor_execute", capture)
+    assert bumps and all(bumps), bumps  # sent once, in pipeline mode
+    with store.session(tenant) as s:
+        assert s.current("Patient", "bump1").version == 2
+        assert fhir_engine.crud.read(s, "Patient", "bump1").resource["gender"] == "other"
