@@ -126,32 +126,48 @@ def make_after_write(engine: FhirEngine):
 
 
 _TOK, _RES, _VER = S.idx_token.c, S.resource.c, S.resource_version.c
+_CARRIES = (
+    _TOK.tenant == bindparam("k_tenant"),
+    _TOK.res_type == bindparam("k_type"),
+    _TOK.param == "identifier",
+    _TOK.code == bindparam("k_value"),
+    _TOK.system == bindparam("k_system"),
+    _RES.deleted.is_(False),
+)
+_ROW = (_RES.pk, _RES.res_id, _RES.version, _RES.deleted, _RES.last_updated)
 _BY_IDENTIFIER = FixedStatement(
-    select(
-        _RES.pk,
-        _RES.res_id,
-        _RES.version,
-        _RES.deleted,
-        _RES.last_updated,
-        _VER.method,
-        _VER.content,
-    )
+    select(*_ROW, _VER.method, _VER.content)
     .select_from(
         S.idx_token.join(S.resource, _RES.pk == _TOK.resource_pk).join(
             S.resource_version,
             (_VER.resource_pk == _RES.pk) & (_VER.version == _RES.version),
         )
     )
-    .where(
-        _TOK.tenant == bindparam("k_tenant"),
-        _TOK.res_type == bindparam("k_type"),
-        _TOK.param == "identifier",
-        _TOK.code == bindparam("k_value"),
-        _TOK.system == bindparam("k_system"),
-        _RES.deleted.is_(False),
-    )
+    .where(*_CARRIES)
     .order_by(_RES.pk)
     .limit(1)
+)
+# PostgreSQL write transactions: the resource row found is locked (FOR UPDATE) by the
+# lookup itself, so the update that follows needs no `SELECT … FOR UPDATE` of its own
+# (a round trip). The row is locked in a CTE and its version joined outside it: when a
+# writer that committed meanwhile moved the row, the lock returns its newest version,
+# whose content this statement's snapshot cannot see (NULL: read again, see below).
+_LOCKED = (
+    select(*_ROW)
+    .select_from(S.idx_token.join(S.resource, _RES.pk == _TOK.resource_pk))
+    .where(*_CARRIES)
+    .order_by(_RES.pk)
+    .limit(1)
+    .with_for_update(of=S.resource)
+    .cte("found")
+)
+_BY_IDENTIFIER_LOCKED = FixedStatement(
+    select(*_LOCKED.c, _VER.method, _VER.content).select_from(
+        _LOCKED.outerjoin(
+            S.resource_version,
+            (_VER.resource_pk == _LOCKED.c.pk) & (_VER.version == _LOCKED.c.version),
+        )
+    )
 )
 
 
@@ -163,23 +179,26 @@ def resource_by_identifier(
     One indexed equality on the token index (tenant, type, parameter, code, system),
     joined to the current version: what `Type?identifier=system|value` finds, without
     the search layer's parsing and query building, which cost the HL7 feed more than the
-    query itself (it looks a Patient up for every message)."""
+    query itself (it looks a Patient up for every message). In a write transaction the
+    row found stays locked until commit (SQLite: writers are serialised already), and the
+    update that usually follows uses it and this version (the guard's look at what it
+    replaces, the index rows it changes) without reading them again."""
     s.flush()  # a resource created earlier in this transaction must be found
+    locking = s.write_transaction and not s.sqlite
+    statement = _BY_IDENTIFIER_LOCKED if locking else _BY_IDENTIFIER
     for system, value in identifiers:
         params = {"k_tenant": s.tenant, "k_type": res_type, "k_value": value, "k_system": system}
-        row = _BY_IDENTIFIER.first(s.conn, params)
+        row = statement.first(s.conn, params)
         if row is not None:
             pk, res_id, version, deleted, last_updated, method, raw = row
-            content = bytes(raw)
-            # the update that usually follows needs this version again (the guard's look
-            # at what it replaces, the index rows it changes) and, in a SQLite write
-            # transaction (writers serialised: nothing can change it), this current row
-            if s.write_transaction and s.sqlite:
-                current = CurrentRow(pk, version, bool(deleted), last_updated)
-                s.locked(res_type, res_id, current)
-            stored = StoredVersion(pk, res_type, res_id, version, last_updated, method, content)
+            if s.write_transaction:
+                s.locked(res_type, res_id, CurrentRow(pk, version, bool(deleted), last_updated))
+            if raw is None:  # moved by a concurrent writer: its version, read now
+                stored = s.read(res_type, res_id)
+                return (res_id, orjson.loads(stored.content)) if stored and stored.content else None
+            stored = StoredVersion(pk, res_type, res_id, version, last_updated, method, bytes(raw))
             s.remember(stored)
-            return res_id, orjson.loads(content)
+            return res_id, orjson.loads(stored.content)
     return None
 
 
