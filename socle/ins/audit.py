@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from socle.fhir.storage.store import is_retryable
 
@@ -45,8 +45,11 @@ def record(
     try:
         engine.guard.audit_event(_entry(tenant, outcome, peer, started), session)
     except Exception as exc:
-        if isinstance(exc, OperationalError) and is_retryable(exc):
-            raise  # a deadlock or lock conflict: the message's transaction is retried
+        if isinstance(exc, IntegrityError) or (
+            isinstance(exc, OperationalError) and is_retryable(exc)
+        ):
+            raise  # a deadlock, a lock conflict, or a conflict of the message's rows
+            # (flushed with the entry): the message's transaction is retried
         raise Unavailable(str(exc)) from exc
 
 

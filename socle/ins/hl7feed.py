@@ -712,14 +712,15 @@ def store_together(engine: FhirEngine, tenant: str, messages: list[Received]) ->
     ctx = server_context(service.op_context(RequestContext(tenant=tenant), tenant))
     outcomes = []
     with engine.store.session(tenant, write=True) as s:
-        for received in messages:
+        for i, received in enumerate(messages):
             msg, header = received.msg, received.header
             assert header is not None
             who = f"HL7 {header.application_name}/{header.facility_name}"
             written = _apply(engine, s, ctx, msg, header.event, who)
             answer = ack(header, "AA", codec=received.codec)
             outcomes.append(Outcome(answer, True, msg, written=written, header=header))
-            s.flush()
+            if i < len(messages) - 1:
+                s.flush()  # the last one's rows go with the first audit entry (it flushes)
         for received, outcome in zip(messages, outcomes, strict=True):
             audit.record(engine, tenant, outcome, received.peer, received.started, session=s)
     return outcomes

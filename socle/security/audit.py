@@ -32,11 +32,11 @@ from typing import Any
 import orjson
 from cryptography.exceptions import InvalidSignature
 from sqlalchemy import Connection, Engine, LargeBinary, bindparam, insert, select, text, update
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from socle.fhir.storage.fixed import FixedStatement
 from socle.fhir.storage.groupcommit import GroupCommit
-from socle.fhir.storage.store import is_retryable
+from socle.fhir.storage.store import StoreSession, is_retryable
 from socle.ins.nir import matricule_system
 from socle.security import tables as T
 from socle.security.jose import b64u, b64u_decode
@@ -362,14 +362,22 @@ class AuditLog:
             raise
         return [pending.seq for pending in batch]
 
-    def append_in(self, conn: Connection, record: AuditRecord) -> int:
+    def append_in(
+        self, conn: Connection, record: AuditRecord, session: StoreSession | None = None
+    ) -> int:
         """Write one event inside the caller's open transaction (a write and its audit
         commit together). Never takes the group-commit lock: the caller's transaction may
-        hold the database write lock that the group writer is waiting for."""
+        hold the database write lock that the group writer is waiting for.
+
+        `session`: the store session of that transaction; its pending writes are flushed
+        before the entry (the trail's head is locked after the resources' rows, the order
+        every write takes them), on PostgreSQL in the entry's round trip."""
         pending = _Pending(record)
         try:
-            self._write_rows(conn, [pending])
+            self._write_rows(conn, [pending], session)
         except Exception as exc:
+            if isinstance(exc, IntegrityError):
+                raise  # a write flushed with the entry conflicts: the session reports it
             if isinstance(exc, OperationalError) and is_retryable(exc):
                 raise  # a deadlock or a lock conflict: the caller's write is retried
             log.exception("audit trail unavailable")
@@ -382,11 +390,19 @@ class AuditLog:
             with conn.begin():
                 self._write_rows(conn, batch)
 
-    def _write_rows(self, conn: Connection, batch: list[_Pending]) -> None:
+    def _write_rows(
+        self, conn: Connection, batch: list[_Pending], session: StoreSession | None = None
+    ) -> None:
         """Chain `batch` after the head (locked until the transaction ends)."""
         guess = self._head
-        if len(batch) == 1 and guess is not None and self._append_one(conn, batch[0], *guess):
+        if (
+            len(batch) == 1
+            and guess is not None
+            and self._append_one(conn, batch[0], *guess, session=session)
+        ):
             return
+        if session is not None:
+            session.flush()  # the audited rows before the head's lock
         head = conn.execute(_LOCK_HEAD).first()
         if head is None:
             seq, prev = 0, GENESIS
@@ -415,16 +431,30 @@ class AuditLog:
             conn.execute(insert(T.audit_checkpoint), checkpoints)
         self._head = (seq, prev)
 
-    def _append_one(self, conn: Connection, pending: _Pending, head_seq: int, head: str) -> bool:
+    def _append_one(
+        self,
+        conn: Connection,
+        pending: _Pending,
+        head_seq: int,
+        head: str,
+        session: StoreSession | None = None,
+    ) -> bool:
         """Chain one event after (head_seq, head) if that is still the head; False (and
-        nothing written) when another writer moved it. The hash is computed once, here."""
+        nothing written) when another writer moved it. The hash is computed once, here.
+        `session`'s pending writes go first (see `append_in`)."""
         seq = head_seq + 1
         row, ids = self._entry_row(pending.record, seq, head)
         if conn.dialect.name == "postgresql":
             params = {**row, "prev_seq": head_seq, "patients": ids}
-            if not _PG_APPEND_ONE.first(conn, params)[0]:
+            if session is not None:  # its rows and this entry: one round trip
+                found = session.first_after_flush(_PG_APPEND_ONE, params)
+            else:
+                found = _PG_APPEND_ONE.first(conn, params)
+            if not found[0]:
                 return False
         else:
+            if session is not None:
+                session.flush()
             moved = {"prev_seq": head_seq, "prev": head, "h_seq": seq, "h_hash": row["hash"]}
             if _MOVE_HEAD_IF.rowcount(conn, moved) != 1:
                 return False

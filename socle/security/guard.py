@@ -239,7 +239,7 @@ class SecurityGuard:
             return None
         outcome = 201 if access.action == CREATE else 200
         try:
-            self.audit.append_in(session.conn, self._record_of(ctx, access, outcome))
+            self.audit.append_in(session.conn, self._record_of(ctx, access, outcome), session)
         except AuditUnavailable as exc:
             raise AuditFailed() from exc
         ctx.extras[NOTES] = notes_of(ctx).consumed()
@@ -468,7 +468,7 @@ class SecurityGuard:
         """Events outside the FHIR interactions (login, logout, refused token, HL7 message):
         inside `session`'s transaction when given (they commit together), else on their own."""
         if session is not None:
-            self.audit.append_in(session.conn, record)
+            self.audit.append_in(session.conn, record, session)
         else:
             self.audit.append(record)
         return True

@@ -76,8 +76,7 @@ class TrackedStore:
             token = _CURRENT.set((self, s, state))
             try:
                 yield s
-                if write:
-                    s.flush()  # the resource rows first: the audit is the last statement
+                if write:  # the audit entry, after the resources' rows (it flushes them)
                     token_after = self._before_commit(s)
             finally:
                 _CURRENT.reset(token)

@@ -19,7 +19,7 @@ the same way.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -71,6 +71,24 @@ class FixedStatement:
         """Run a query; its first row (a tuple) or None."""
         sql, values, prepare = self._parameters(conn, params)
         return _run(conn, sql, values, fetch=True, prepare=prepare)
+
+    def first_after(
+        self, conn: Connection, params: dict[str, Any], send: Callable[[], None]
+    ) -> tuple | None:
+        """PostgreSQL: the statements `send` runs (writes whose results are not read),
+        then this query, in one pipeline: one round trip where each would take one; the
+        query's first row. Their errors are raised as SQLAlchemy's, as `pipeline` does."""
+        sql, values, _ = self._parameters(conn, params)
+        cursor = conn.connection.dbapi_connection.cursor()
+        try:
+            with pipeline(conn):
+                send()
+                if conn.dispatch.before_cursor_execute:
+                    conn.dispatch.before_cursor_execute(conn, cursor, sql, values, None, False)
+                cursor.execute(sql, values, prepare=True)
+            return cursor.fetchone()  # in hand once the pipeline's sync is answered
+        finally:
+            cursor.close()
 
 
 @contextmanager

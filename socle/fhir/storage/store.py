@@ -581,17 +581,29 @@ class StoreSession:
         else:
             self._flush_rows()
 
-    def _pipelined(self) -> bool:
+    def first_after_flush(self, statement: FixedStatement, params: dict[str, Any]) -> tuple | None:
+        """Flush, then run a one-row query that must come after the resources' rows (the
+        audit entry a write commits with, which locks the trail's head): on PostgreSQL in
+        the flush's round trip when the flush is pipelined (one resource written)."""
+        if self._new:
+            self._insert_new_resources()  # the rows below need the keys it returns
+        if not self._pipelined(extra=1):
+            self.flush()
+            return statement.first(self.conn, params)
+        return statement.first_after(self.conn, params, self._flush_rows)
+
+    def _pipelined(self, extra: int = 0) -> bool:
         """PostgreSQL sends a flush's deletes and inserts in one round trip when they are
         all one-statement ones (one resource written: an update is a delete, the version
         and the changed rows; a creation, its version and rows in 4 to 6 tables), not the
-        COPYs and batched deletes of bulk writes."""
+        COPYs and batched deletes of bulk writes. `extra`: statements sent after them."""
         if self.sqlite:
             return False
         every = len(self._index_deletes)
         deletes = [every + len(self._table_deletes.get(t, [])) for t in S.INDEX_TABLES.values()]
         inserts = [len(self._versions), *map(len, self._index_rows.values())]
         statements = sum(map(bool, deletes)) + sum(map(bool, inserts)) + len(self._deferred)
+        statements += extra
         return max(deletes) <= 1 and max(inserts) <= _PG_INSERT_ROWS and statements > 1
 
     def _flush_rows(self) -> None:
