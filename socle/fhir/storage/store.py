@@ -89,6 +89,12 @@ _INSERT_ONE = FixedStatement(
     .values({name: bindparam(name) for name in _NEW_COLUMNS})
     .returning(S.resource.c.pk)
 )
+_INSERT_KEYED = FixedStatement(
+    insert(S.resource).values({name: bindparam(name) for name in ("pk", *_NEW_COLUMNS)})
+)
+_NEXT_KEYS = text(
+    "SELECT nextval(pg_get_serial_sequence('resource', 'pk')) FROM generate_series(1, :n)"
+)
 _PG_INSERT_ROWS = 16  # up to this many rows, one INSERT beats a COPY (PostgreSQL)
 _DELETE_ROWS = {
     table: delete(table).where(table.c.resource_pk.in_(bindparam("k_pks", expanding=True)))
@@ -132,6 +138,26 @@ class WriteConflict(Exception):
     """A concurrent writer changed the resource first; the caller may retry."""
 
 
+class _Keys:
+    """PostgreSQL: keys of the resource table taken from its sequence ahead of need, so
+    that a new resource's row goes to the server with its version and index rows, in one
+    round trip (its INSERT … RETURNING cost a round trip of its own). Keys a process never
+    uses are gaps in the sequence, as those of rolled-back inserts are. Thread-safe."""
+
+    BATCH = 64
+
+    def __init__(self) -> None:
+        self._free: list[int] = []
+        self._lock = threading.Lock()
+
+    def take(self, conn: Connection) -> int:
+        with self._lock:
+            if not self._free:
+                keys = conn.execute(_NEXT_KEYS, {"n": self.BATCH}).scalars().all()
+                self._free = sorted(keys, reverse=True)
+            return self._free.pop()
+
+
 class ResourceStore:
     """Entry point of the storage layer; one per process, thread-safe."""
 
@@ -149,6 +175,7 @@ class ResourceStore:
         # A nested write session (same thread) takes one of its own, as before.
         self._writer_conn: Connection | None = None
         self._write_depth = 0
+        self._keys = None if self.sqlite else _Keys()
 
     @contextmanager
     def session(self, tenant: str, *, write: bool = False) -> Iterator[StoreSession]:
@@ -188,7 +215,7 @@ class ResourceStore:
             if write and self.sqlite:
                 conn.info["socle_write"] = True  # read once by the BEGIN IMMEDIATE hook
             conn.begin()
-            session = StoreSession(conn, tenant, self.sqlite, write=write)
+            session = StoreSession(conn, tenant, self.sqlite, write=write, keys=self._keys)
             try:
                 yield session
                 session.flush()
@@ -231,11 +258,20 @@ def is_retryable(exc: OperationalError) -> bool:
 class StoreSession:
     """Operations inside one transaction, for one tenant."""
 
-    def __init__(self, conn: Connection, tenant: str, sqlite: bool, write: bool = False) -> None:
+    def __init__(
+        self,
+        conn: Connection,
+        tenant: str,
+        sqlite: bool,
+        write: bool = False,
+        keys: _Keys | None = None,
+    ) -> None:
         self.conn = conn
         self.tenant = tenant
         self.sqlite = sqlite
         self.write_transaction = write
+        self._keys = keys  # PostgreSQL: new resources' keys (see _Keys)
+        self._resources: list[dict[str, Any]] = []  # keyed resource rows, sent at flush
         self._versions: list[dict[str, Any]] = []
         self._index_rows: dict[Any, list[dict[str, Any]]] = {}
         self._index_deletes: list[int] = []  # resources whose rows go in every table
@@ -517,6 +553,10 @@ class StoreSession:
             for n in new
         ]
         if len(rows) == 1:  # the common case: one resource written
+            if self._keys is not None:  # its key now, its row with the flush's others
+                new[0].pk = self._keys.take(self.conn)
+                self._resources.append({**rows[0], "pk": new[0].pk})
+                return
             new[0].pk = _INSERT_ONE.first(self.conn, rows[0])[0]
             return
         stmt = insert(S.resource).returning(S.resource.c.pk, sort_by_parameter_order=True)
@@ -572,7 +612,7 @@ class StoreSession:
         """Send buffered resources, versions and index rows to the database in bulk."""
         if self._new:
             self._insert_new_resources()  # the rows below need the keys it returns
-        pending = self._versions or self._index_rows or self._deferred
+        pending = self._resources or self._versions or self._index_rows or self._deferred
         if not (pending or self._index_deletes or self._table_deletes):
             return
         if self._pipelined():
@@ -601,12 +641,15 @@ class StoreSession:
             return False
         every = len(self._index_deletes)
         deletes = [every + len(self._table_deletes.get(t, [])) for t in S.INDEX_TABLES.values()]
-        inserts = [len(self._versions), *map(len, self._index_rows.values())]
+        inserts = [len(self._resources), len(self._versions), *map(len, self._index_rows.values())]
         statements = sum(map(bool, deletes)) + sum(map(bool, inserts)) + len(self._deferred)
         statements += extra
         return max(deletes) <= 1 and max(inserts) <= _PG_INSERT_ROWS and statements > 1
 
     def _flush_rows(self) -> None:
+        for row in self._resources:  # first: the rows below refer to it
+            _INSERT_KEYED.rowcount(self.conn, row)
+        self._resources = []
         if self._index_deletes or self._table_deletes:
             every, self._index_deletes = self._index_deletes, []
             some, self._table_deletes = self._table_deletes, {}

@@ -257,3 +257,42 @@ def test_postgres_update_of_a_locked_row_bumps_it_in_the_flush(fhir_engine, tena
     with store.session(tenant) as s:
         assert s.current("Patient", "bump1").version == 2
         assert fhir_engine.crud.read(s, "Patient", "bump1").resource["gender"] == "other"
+
+
+def test_postgres_creation_sends_the_resource_row_with_its_version(fhir_engine, tenant) -> None:  # noqa: ANN001
+    """A created resource takes a key from the sequence ahead of need: its row goes in the
+    flush's pipeline with its version and index rows (no INSERT … RETURNING of its own),
+    and resources created by concurrent sessions get distinct keys."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from socle.fhir.context import RequestContext
+    from socle.fhir.storage import schema as S
+
+    store = fhir_engine.store
+    if store.sqlite:
+        pytest.skip("psycopg pipeline mode")
+    ctx = RequestContext(tenant=tenant)
+    seen: list[tuple[str, int]] = []
+
+    def capture(conn, cursor, sql, *args) -> None:  # noqa: ANN001
+        if sql.startswith("INSERT INTO resource ") or '"resource_version"' in sql:
+            seen.append((sql, int(conn.connection.dbapi_connection.pgconn.pipeline_status)))
+
+    def create(i: int) -> str:
+        patient = {"resourceType": "Patient", "name": [{"family": f"Key{i}"}]}
+        with store.session(tenant, write=True) as s:
+            return fhir_engine.crud.create(s, ctx, "Patient", patient).res_id
+
+    event.listen(store.engine, "before_cursor_execute", capture)
+    try:
+        create(0)
+    finally:
+        event.remove(store.engine, "before_cursor_execute", capture)
+    assert len(seen) == 2 and all(status for _, status in seen), seen
+    assert "RETURNING" not in seen[0][0]
+    with ThreadPoolExecutor(4) as pool:
+        ids = list(pool.map(create, range(1, 41)))
+    with store.engine.connect() as conn:
+        r = S.resource.c
+        keys = conn.execute(select(r.pk).where(r.tenant == tenant)).scalars().all()
+    assert len(keys) == len(set(keys)) == 41 and len(set(ids)) == 40
