@@ -262,6 +262,14 @@ def bench_mllp(url: str, messages: int, connections: int = 1, audit: bool = True
     }
 
 
+def _machine() -> dict[str, Any]:
+    """What the figures were measured on (machines of one kind differ, and are shared)."""
+    from bench.common import load_average
+    from bench.machine import _cpu_model, _git
+
+    return {"cpu": _cpu_model(), "cores": os.cpu_count(), "git": _git(), "load": load_average()}
+
+
 def run(
     patients: int = 1_000_000,
     queries: int = 300,
@@ -277,7 +285,7 @@ def run(
     urls = ([f"sqlite:///{tmp / 'ins-bench.db'}"] if sqlite else []) + (
         [postgres] if postgres else []
     )
-    out: dict[str, Any] = {"matching": [], "mllp": []}
+    out: dict[str, Any] = {"matching": [], "mllp": [], "machine": _machine()}
     for url in urls:
         out["matching"].append(bench_matching(url, patients, queries))
         for connections, audit in ((1, True), (1, False), (4, True), (8, True)):
@@ -288,13 +296,24 @@ def run(
 SECTION = MarkedSection("ins")
 
 
+def _machine_line(machine: dict[str, Any] | None) -> str:
+    if not machine:
+        return ""
+    load = machine.get("load")
+    return (
+        f", commit `{machine.get('git')}`, on {machine.get('cpu')} ({machine.get('cores')} "
+        f"cores; load average at start {load})"
+    )
+
+
 def render(results: dict[str, Any]) -> str:
     """The INS section of docs/benchmarks.md: figures against the issue's targets."""
     lines = [
         "## INS",
         "",
-        f"Written by `python -m bench.run --only ins` on {time.strftime('%Y-%m-%d %H:%M')} UTC "
-        "(same noisy 2-core machine as above; compare figures of one run, not across runs).",
+        f"Written by `python -m bench.run --only ins` on {time.strftime('%Y-%m-%d %H:%M')} UTC"
+        f"{_machine_line(results.get('machine'))}. Machines of this kind differ and are "
+        "shared with other work: compare figures of one run, not across runs.",
         "",
         "### Identity matching",
         "",
