@@ -35,7 +35,7 @@ import re
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import hl7
 
@@ -313,10 +313,21 @@ def _role(oid: str, kind: str) -> str:
     return "RECORD" if kind in RECORD_TYPES else ""
 
 
-def _local_ids(cx: list[tuple[str, str, str, str]]) -> list[tuple[str, str]]:
-    """The identifiers (system, value) that key the Patient: the PI ones, else the
-    record numbers."""
-    roles = [(_role(oid, kind), (system, value)) for value, system, oid, kind in cx]
+class LocalId(NamedTuple):
+    """A local identifier of PID-3/MRG-1 and its HL7 table 0203 type (PI, MR, PT, PN)."""
+
+    system: str
+    value: str
+    kind: str
+
+
+def _local_ids(cx: list[tuple[str, str, str, str]]) -> list[LocalId]:
+    """The identifiers that key the Patient: the PI ones (an untyped one is a PI), else
+    the record numbers."""
+    roles = [
+        (_role(oid, kind), LocalId(system, value, kind.upper() or "PI"))
+        for value, system, oid, kind in cx
+    ]
     pi = [ident for role, ident in roles if role == "PI"]
     return pi or [ident for role, ident in roles if role == "RECORD"]
 
@@ -422,7 +433,7 @@ def _birth_given(first: str, listed: str) -> list[str]:
 def identity_from_pid(
     pid: Any, base: M.Identity | None = None, unescape: Any = _verbatim
 ) -> tuple[M.Identity, list]:
-    """The Identity carried by a PID segment, and the local identifiers (system, value).
+    """The Identity carried by a PID segment, and its local identifiers (`LocalId`).
 
     `unescape`: the message's (`msg.unescape`), so that names written with HL7 escape
     sequences (``D\\T\\ARC``, ``O\\X27\\BRIEN``) are read as the characters they stand for."""
@@ -480,15 +491,22 @@ def identity_from_pid(
     return ident, locals_
 
 
-def _find(s: Any, ids: list[tuple[str, str]]) -> tuple[str, dict[str, Any]] | None:
+def _find(s: Any, ids: list[LocalId]) -> tuple[str, dict[str, Any]] | None:
     """The Patient known by one of these local identifiers, with its current content."""
-    return X.resource_by_identifier(s, "Patient", ids)
+    return X.resource_by_identifier(s, "Patient", [(i.system, i.value) for i in ids])
 
 
-def _local_identifiers(locals_: list[tuple[str, str]]) -> list[dict[str, Any]]:
-    """PID-3's local identifiers (type PI) as FHIR Identifiers."""
-    kind = {"coding": [{"system": V2_0203, "code": "PI"}]}
-    return [{"use": "usual", "type": kind, "system": sys, "value": val} for sys, val in locals_]
+def _local_identifiers(locals_: list[LocalId]) -> list[dict[str, Any]]:
+    """PID-3's local identifiers as FHIR Identifiers, typed as the sender typed them."""
+    return [
+        {
+            "use": "usual",
+            "type": {"coding": [{"system": V2_0203, "code": i.kind}]},
+            "system": i.system,
+            "value": i.value,
+        }
+        for i in locals_
+    ]
 
 
 def _unchanged(old: dict[str, Any], new: dict[str, Any]) -> bool:
@@ -518,7 +536,7 @@ def _upsert(engine: FhirEngine, s: Any, ctx: RequestContext, msg: Any, who: str)
     if old is not None and old.status != checked.status:
         transitions.append(S.Transition(S.FEED, old.status, checked.status, who))
     base = old_patient or {"resourceType": "Patient"}
-    systems = {sys for sys, _ in locals_}
+    systems = {i.system for i in locals_}
     identifiers = [i for i in base.get("identifier") or [] if i.get("system") not in systems]
     patient = M.write_identity(
         {**base, "identifier": identifiers + _local_identifiers(locals_)}, checked
@@ -536,8 +554,8 @@ def _no_local_id() -> Hl7Error:
     return Hl7Error("AE", "101", "PID-3 has no local identifier (type PI, or MR/PT/PN)", "PID-3")
 
 
-def _mrg_ids(mrg: Any) -> list[tuple[str, str]]:
-    """MRG-1's local identifiers (system, value): the INS a sender may repeat there names
+def _mrg_ids(mrg: Any) -> list[LocalId]:
+    """MRG-1's local identifiers: the INS a sender may repeat there names
     no record to merge or rename, and must stay on the Patient (see `_role`)."""
     return _local_ids(_cx_list(_field(mrg, 1)))
 
@@ -576,7 +594,7 @@ def _change_identifier(
         raise Hl7Error(
             "AE", "207", f"A47: the PID-3 identifier belongs to Patient/{holder[0]}", "PID-3"
         )
-    drop = set(old_ids) | set(new_ids)
+    drop = {(i.system, i.value) for i in old_ids + new_ids}
     kept = [
         i for i in patient.get("identifier") or [] if (i.get("system"), i.get("value")) not in drop
     ]

@@ -408,9 +408,16 @@ def test_record_number_keys_the_patient_when_there_is_no_pi(ins_engine, tenant) 
     update = message(pid(f"R1^^^{IPP}^MR", "MARTIN^ANNE^ANNE^^^^L", sex="M"), "r2", event="A31")
     accepted(ins_engine, tenant, update)
     assert patient(ins_engine, tenant, "R1")["gender"] == "male"  # the same Patient
+    kinds = [
+        i["type"]["coding"][0]["code"] for i in patient(ins_engine, tenant, "R1")["identifier"]
+    ]
+    assert kinds == ["MR"]  # stored with the type the sender gave it
     ids = f"R3^^^{IPP}^PI~R4^^^{IPP}^MR"
     accepted(ins_engine, tenant, message(pid(ids, "MARTIN^ANNE^ANNE^^^^L"), "r3"))
-    values = [i["value"] for i in patient(ins_engine, tenant, "R3")["identifier"]]
-    assert "R4" not in values
+    values = [
+        (i["value"], i["type"]["coding"][0]["code"])
+        for i in patient(ins_engine, tenant, "R3")["identifier"]
+    ]
+    assert values == [("R3", "PI")]
     refused = send(ins_engine, tenant, message(pid(f"R5^^^{IPP}^AN", "MARTIN^ANNE"), "r5"))
     assert refused[1] == "AE" and "PID-3 has no local identifier" in refused[3]
