@@ -32,7 +32,8 @@ class GroupCommit(Generic[T, R]):
 
     `write(items)` returns one result per item, in order; a result that is an exception
     is raised to that item's submitter. When `write` raises, every item of the batch gets
-    that error (and an interrupt, not an `Exception`, goes on in the writing thread)."""
+    that error; an interrupt (not an `Exception`) goes on in the writing thread only, the
+    other submitters get a RuntimeError (their item was not written: send it again)."""
 
     def __init__(
         self,
@@ -75,9 +76,12 @@ class GroupCommit(Generic[T, R]):
             if len(results) != len(batch):
                 raise RuntimeError(f"group commit: {len(results)} results for {len(batch)}")
         except BaseException as exc:
+            error = exc
+            if not isinstance(exc, Exception):  # the writer's own interrupt, not theirs
+                error = RuntimeError(f"group commit: the write was interrupted ({exc!r})")
             for slot in batch:
-                slot.error, slot.done = exc, True
-            if not isinstance(exc, Exception):
+                slot.error, slot.done = error, True
+            if error is not exc:
                 raise
             return
         for slot, result in zip(batch, results, strict=True):  # lengths checked above

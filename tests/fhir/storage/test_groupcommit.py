@@ -68,3 +68,19 @@ def test_a_write_that_loses_results_fails_its_batch_instead_of_leaving_waiters()
     answers: dict = {}
     _queued_together(group, [1, 2], answers)  # both threads end
     assert [type(answers[i]) for i in (1, 2)] == [RuntimeError, RuntimeError]
+
+
+def test_an_interrupted_write_fails_the_others_with_an_error_of_their_own() -> None:
+    """An interrupt in the writing thread goes on there; the other submitters of its batch
+    get a RuntimeError (an error to answer, not an interrupt raised in their threads)."""
+
+    def write(items: list[int]) -> list[int | BaseException]:
+        raise KeyboardInterrupt
+
+    group: GroupCommit[int, int] = GroupCommit(write)
+    answers: dict = {}
+    _queued_together(group, [1, 2, 3], answers)
+    kinds = sorted(type(e).__name__ for e in answers.values())
+    assert kinds == ["KeyboardInterrupt", "RuntimeError", "RuntimeError"]  # one writer
+    assert all("interrupted" in str(e) for e in answers.values() if isinstance(e, Exception))
+    assert group._queue == []
