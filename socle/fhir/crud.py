@@ -15,7 +15,7 @@ import jsonpatch
 import orjson
 
 from socle.fhir.errors import FhirError, Issue, bad_request, gone, not_found, precondition_failed
-from socle.fhir.guard import CREATE, DELETE, READ, UPDATE, Access
+from socle.fhir.guard import CREATE, DELETE, READ, UPDATE, Access, guard_flag
 from socle.fhir.resource_ids import etag, new_id, valid_id
 from socle.fhir.storage.store import CurrentRow, StoredVersion, StoreSession
 
@@ -381,8 +381,7 @@ class Crud:
 
 
 def _checks_replaced(guard: Any) -> bool:
-    """A guard that does not say (one written before the attribute) is asked."""
-    return getattr(guard, "checks_replaced", True)
+    return guard_flag(guard, "checks_replaced")
 
 
 def stamp_meta(resource: dict[str, Any], res_id: str, version: int, stamp: int) -> dict[str, Any]:

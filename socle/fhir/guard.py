@@ -61,6 +61,9 @@ class Guard(Protocol):
     # subject changes what is there, not only what it writes): the store then reads that
     # content when the transaction does not hold it already.
     checks_replaced: bool
+    # Whether the REST layer hands each interaction to the guard as a whole (`Access` in
+    # the request's context, `record` of its outcome): the guard keeps an audit trail.
+    audits: bool
 
     def authorize(self, ctx: RequestContext, access: Access) -> None: ...
 
@@ -88,10 +91,18 @@ class Guard(Protocol):
         ...
 
 
+def guard_flag(guard: Any, name: str) -> bool:
+    """One of the guard's flags (`checks_replaced`, `audits`); a guard written before the
+    flag existed does not say, and gets the safe answer: yes (its content is checked, its
+    interactions are recorded)."""
+    return bool(getattr(guard, name, True))
+
+
 class OpenGuard:
     """No authentication: everything is allowed (development on loopback only)."""
 
     checks_replaced = False
+    audits = False
 
     def authorize(self, ctx: RequestContext, access: Access) -> None:
         return None

@@ -20,7 +20,7 @@ from starlette.routing import Route
 from socle.config import Settings, load_settings
 from socle.fhir.engine import FhirEngine
 from socle.fhir.errors import FhirError, Issue, operation_outcome
-from socle.fhir.guard import REQUEST_ACCESS, Access, AuditFailed, current_request
+from socle.fhir.guard import REQUEST_ACCESS, Access, AuditFailed, current_request, guard_flag
 from socle.fhir.rest.http import FHIR_JSON, check_accept, context
 from socle.fhir.rest.interactions import (
     capabilities,
@@ -138,7 +138,7 @@ def _guarded(
         if fhir:
             check_accept(request)
         guard = request.app.state.engine.guard
-        if action is None or not getattr(guard, "audits", False):
+        if action is None or not guard_flag(guard, "audits"):
             return await endpoint(request)
         p = request.path_params
         ctx = context(request)

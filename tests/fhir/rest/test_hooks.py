@@ -149,3 +149,26 @@ def test_conditional_query_is_parsed_once_and_confined(fhir_engine, tenant) -> N
     assert len(found) == 1  # the Hidden one is outside the confinement
     assert parsed == [[("gender", "other")], [("family", "Visible")]]
     assert seen == [["gender"]]
+
+
+def test_a_guard_that_does_not_say_it_audits_gets_every_interaction(client, fhir_engine) -> None:  # noqa: ANN001
+    """A guard written before the `audits` flag existed gets the safe answer: the REST
+    layer hands it each interaction to record; the open guard (audits = False) does not."""
+    from socle.fhir.guard import OpenGuard
+
+    class Recording(_ConfiningGuard):
+        def __init__(self) -> None:
+            self.recorded: list[tuple[str, int]] = []
+
+        def record(self, ctx, access, outcome):  # noqa: ANN001, ANN201
+            self.recorded.append((access.action, outcome))
+
+    created = client.post("/fhir/Patient", json=patient(family="Visible")).json()["id"]
+    guard = Recording()
+    assert not hasattr(guard, "audits")
+    fhir_engine.guard = guard
+    try:
+        assert client.get(f"/fhir/Patient/{created}").status_code == 200
+    finally:
+        fhir_engine.guard = OpenGuard()
+    assert guard.recorded == [("read", 200)]
