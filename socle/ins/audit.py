@@ -16,9 +16,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import OperationalError
 
-from socle.fhir.storage.store import is_retryable
+from socle.fhir.storage.store import PrecedingFailed, is_retryable
 
 if TYPE_CHECKING:
     from socle.fhir.engine import FhirEngine
@@ -44,12 +44,11 @@ def record(
     trail). Raises `Unavailable` when the trail fails."""
     try:
         engine.guard.audit_event(_entry(tenant, outcome, peer, started), session)
+    except PrecedingFailed:
+        raise  # the message's own rows failed (flushed with the entry), not the trail
     except Exception as exc:
-        if isinstance(exc, IntegrityError) or (
-            isinstance(exc, OperationalError) and is_retryable(exc)
-        ):
-            raise  # a deadlock, a lock conflict, or a conflict of the message's rows
-            # (flushed with the entry): the message's transaction is retried
+        if isinstance(exc, OperationalError) and is_retryable(exc):
+            raise  # a deadlock or lock conflict: the message's transaction is retried
         raise Unavailable(str(exc)) from exc
 
 

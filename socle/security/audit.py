@@ -32,11 +32,11 @@ from typing import Any
 import orjson
 from cryptography.exceptions import InvalidSignature
 from sqlalchemy import Connection, Engine, LargeBinary, bindparam, insert, select, text, update
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import OperationalError
 
 from socle.fhir.storage.fixed import FixedStatement
 from socle.fhir.storage.groupcommit import GroupCommit
-from socle.fhir.storage.store import StoreSession, is_retryable
+from socle.fhir.storage.store import PrecedingFailed, StoreSession, is_retryable
 from socle.ins.nir import matricule_system
 from socle.security import tables as T
 from socle.security.jose import b64u, b64u_decode
@@ -375,9 +375,9 @@ class AuditLog:
         pending = _Pending(record)
         try:
             self._write_rows(conn, [pending], session)
+        except PrecedingFailed:
+            raise  # the audited writes failed, not the trail: the session reports it
         except Exception as exc:
-            if isinstance(exc, IntegrityError):
-                raise  # a write flushed with the entry conflicts: the session reports it
             if isinstance(exc, OperationalError) and is_retryable(exc):
                 raise  # a deadlock or a lock conflict: the caller's write is retried
             log.exception("audit trail unavailable")
@@ -402,7 +402,7 @@ class AuditLog:
         ):
             return
         if session is not None:
-            session.flush()  # the audited rows before the head's lock
+            session.flush_before()  # the audited rows before the head's lock
         head = conn.execute(_LOCK_HEAD).first()
         if head is None:
             seq, prev = 0, GENESIS
@@ -454,7 +454,7 @@ class AuditLog:
                 return False
         else:
             if session is not None:
-                session.flush()
+                session.flush_before()
             moved = {"prev_seq": head_seq, "prev": head, "h_seq": seq, "h_hash": row["hash"]}
             if _MOVE_HEAD_IF.rowcount(conn, moved) != 1:
                 return False

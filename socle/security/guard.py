@@ -345,7 +345,7 @@ class SecurityGuard:
                 purpose="ETREAT",
                 network=_facts(ctx).network,
             )
-            self.audit.append_in(s.conn, event)  # no grant without its trace
+            self.audit.append_in(s.conn, event, s)  # no grant without its trace
         self.info.invalidate()
 
     def _notify(

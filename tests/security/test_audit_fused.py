@@ -4,10 +4,12 @@ that cannot be written."""
 
 from __future__ import annotations
 
+import logging
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from sqlalchemy import event, insert, select
+from sqlalchemy import event, insert, select, text
 
 from socle.fhir.storage import schema as S
 from socle.ins.groupcommit import GroupWriter
@@ -85,3 +87,42 @@ def test_a_conflict_flushed_with_the_entry_is_a_conflict(audited, tenant) -> Non
     assert "Concurrent updates" in outcome.ack.decode(), outcome.ack
     with audited.store.session(tenant) as s:
         assert s.current("Patient", res_id).version == 1  # nothing of the A31 kept
+
+
+@contextmanager
+def _versions_refused(engine, tenant: str):  # noqa: ANN001, ANN202
+    """PostgreSQL: the tenant's new versions fail as a database error that is no conflict."""
+    db = engine.store.engine
+    with db.begin() as conn:
+        conn.execute(
+            text(
+                "CREATE FUNCTION refuse_version() RETURNS trigger AS $$ BEGIN "
+                "RAISE EXCEPTION 'version refused'; END $$ LANGUAGE plpgsql"
+            )
+        )
+        conn.execute(
+            text(
+                "CREATE TRIGGER refuse_version BEFORE INSERT ON resource_version FOR EACH ROW "
+                f"WHEN (NEW.tenant = '{tenant}') EXECUTE FUNCTION refuse_version()"
+            )
+        )
+    try:
+        yield
+    finally:
+        with db.begin() as conn:
+            conn.execute(text("DROP TRIGGER refuse_version ON resource_version"))
+            conn.execute(text("DROP FUNCTION refuse_version()"))
+
+
+def test_a_failure_of_the_rows_is_not_an_audit_failure(audited, tenant, caplog) -> None:  # noqa: ANN001
+    """The rows fail (not as a conflict) in the pipeline that also carries the audit entry:
+    the message is answered as an internal error, not as an audit trail that could not
+    be written, and nothing is logged as one."""
+    if audited.store.sqlite:
+        pytest.skip("the audit entry shares the rows' pipeline on PostgreSQL only")
+    writer = GroupWriter(audited, tenant)
+    assert _msa(writer.handle(adt("A28", "F3", control="f5").encode()).ack)[1] == "AA"
+    refused = pytest.raises(Exception, match="version refused")
+    with _versions_refused(audited, tenant), caplog.at_level(logging.ERROR), refused:
+        writer.handle(adt("A31", "F3", family="DUPONT", control="f6").encode())
+    assert not [r for r in caplog.records if "audit trail unavailable" in r.getMessage()]

@@ -77,18 +77,40 @@ class FixedStatement:
     ) -> tuple | None:
         """PostgreSQL: the statements `send` runs (writes whose results are not read),
         then this query, in one pipeline: one round trip where each would take one; the
-        query's first row. Their errors are raised as SQLAlchemy's, as `pipeline` does."""
+        query's first row. Errors are raised as SQLAlchemy's; one of `send`'s statements
+        (this query did not run then) as `PrecedingFailed`, so that callers tell them apart."""
         sql, values, _ = self._parameters(conn, params)
-        cursor = conn.connection.dbapi_connection.cursor()
+        raw = conn.connection.dbapi_connection
+        cursor, marker = raw.cursor(), raw.cursor()
         try:
             with pipeline(conn):
                 send()
+                # answered only when every statement sent before it succeeded (a failure
+                # aborts the rest of a pipeline): tells whose error it is
+                marker.execute(_MARK, prepare=True)
                 if conn.dispatch.before_cursor_execute:
                     conn.dispatch.before_cursor_execute(conn, cursor, sql, values, None, False)
                 cursor.execute(sql, values, prepare=True)
             return cursor.fetchone()  # in hand once the pipeline's sync is answered
+        except DBAPIError as exc:
+            if marker.pgresult is None:
+                raise PrecedingFailed(exc) from exc
+            raise
         finally:
             cursor.close()
+            marker.close()
+
+
+_MARK = "SELECT 1"
+
+
+class PrecedingFailed(Exception):
+    """A statement sent before the caller's own failed (the caller's did not run): its
+    `error`, for the caller to hand on as it is instead of taking it for its own."""
+
+    def __init__(self, error: BaseException) -> None:
+        super().__init__(str(error))
+        self.error = error
 
 
 @contextmanager

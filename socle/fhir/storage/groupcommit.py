@@ -33,7 +33,8 @@ class GroupCommit(Generic[T, R]):
     `write(items)` returns one result per item, in order; a result that is an exception
     is raised to that item's submitter. When `write` raises, every item of the batch gets
     that error; an interrupt (not an `Exception`) goes on in the writing thread only, the
-    other submitters get a RuntimeError (their item was not written: send it again)."""
+    other submitters get a RuntimeError (their item may not have been written: an error
+    to answer, such as "send it again", not an interrupt of their own)."""
 
     def __init__(
         self,

@@ -33,7 +33,7 @@ from socle.fhir.errors import FhirError
 from socle.fhir.indexing import entries as E
 from socle.fhir.storage import schema as S
 from socle.fhir.storage.database import SQLITE_BUSY_TIMEOUT_MS, is_sqlite
-from socle.fhir.storage.fixed import FixedStatement, driver_execute, pipeline
+from socle.fhir.storage.fixed import FixedStatement, PrecedingFailed, driver_execute, pipeline
 
 _TABLE_OF_ENTRY = {
     E.StringEntry: S.idx_string,
@@ -154,6 +154,8 @@ class _Keys:
         with self._lock:
             if not self._free:
                 keys = conn.execute(_NEXT_KEYS, {"n": self.BATCH}).scalars().all()
+                if None in keys:  # nextval(NULL): the column's sequence is not its own
+                    raise RuntimeError("resource.pk has no sequence of its own (OWNED BY)")
                 self._free = sorted(keys, reverse=True)
             return self._free.pop()
 
@@ -220,16 +222,16 @@ class ResourceStore:
                 yield session
                 session.flush()
                 conn.commit()
-            except IntegrityError as exc:
+            except BaseException as exc:
                 conn.rollback()
-                raise WriteConflict(str(exc.orig)) from exc
-            except OperationalError as exc:
-                conn.rollback()
-                if is_retryable(exc):
-                    raise WriteConflict(str(exc.orig)) from exc
-                raise
-            except BaseException:
-                conn.rollback()
+                # the writes' own error, raised under a statement that came after them
+                error = exc.error if isinstance(exc, PrecedingFailed) else exc
+                if isinstance(error, IntegrityError) or (
+                    isinstance(error, OperationalError) and is_retryable(error)
+                ):
+                    raise WriteConflict(str(error.orig)) from error
+                if error is not exc:
+                    raise error from None
                 raise
 
     def analyze(self) -> None:
@@ -624,13 +626,29 @@ class StoreSession:
     def first_after_flush(self, statement: FixedStatement, params: dict[str, Any]) -> tuple | None:
         """Flush, then run a one-row query that must come after the resources' rows (the
         audit entry a write commits with, which locks the trail's head): on PostgreSQL in
-        the flush's round trip when the flush is pipelined (one resource written)."""
-        if self._new:
-            self._insert_new_resources()  # the rows below need the keys it returns
-        if not self._pipelined(extra=1):
-            self.flush()
+        the flush's round trip when the flush is pipelined (one resource written). An
+        error of the flush is raised as `PrecedingFailed` (see `flush_before`)."""
+        try:
+            if self._new:
+                self._insert_new_resources()  # the rows below need the keys it returns
+            pipelined = self._pipelined(extra=1)
+            if not pipelined:
+                self.flush()
+        except Exception as exc:
+            raise PrecedingFailed(exc) from exc
+        if not pipelined:
             return statement.first(self.conn, params)
         return statement.first_after(self.conn, params, self._flush_rows)
+
+    def flush_before(self) -> None:
+        """Flush before statements of the caller's own (the audit entry): an error of the
+        flush is raised as `PrecedingFailed`, which the caller hands on instead of taking
+        it for its own failure, and the session handles as the flush's (a conflict is a
+        WriteConflict)."""
+        try:
+            self.flush()
+        except Exception as exc:
+            raise PrecedingFailed(exc) from exc
 
     def _pipelined(self, extra: int = 0) -> bool:
         """PostgreSQL sends a flush's deletes and inserts in one round trip when they are
@@ -777,6 +795,7 @@ def new_store(url: str) -> ResourceStore:
 __all__ = [
     "CurrentRow",
     "FhirError",
+    "PrecedingFailed",
     "ResourceStore",
     "StoreSession",
     "StoredVersion",
