@@ -72,6 +72,19 @@ def _invalid_calendar_date(value: str) -> bool:
     return day > calendar.monthrange(year, month)[1]
 
 
+# FHIR strings "SHALL NOT contain Unicode character points below 32, except for u0009
+# (horizontal tab), u000D (carriage return) and u000A (line feed)"; the R4 regexes let
+# them through (`\S` matches them), and a NUL is refused by PostgreSQL as a database error.
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f]")
+
+
+def _control_reason(char: str) -> str:
+    return (
+        f"control character U+{ord(char):04X} (below U+0020, FHIR allows only tab, "
+        "carriage return and line feed)"
+    )
+
+
 def _string_check(type_code: str, regex: re.Pattern[str] | None) -> Check:
     expected = _EXPECTED.get(type_code, "a valid value")
     dated = type_code in _DATED
@@ -85,6 +98,8 @@ def _string_check(type_code: str, regex: re.Pattern[str] | None) -> Check:
             return f"{type_code} longer than {MAX_STRING_CHARS} characters"
         if regex is not None and regex.fullmatch(value) is None:
             return f"invalid {type_code} {_shown(value)}: expected {expected}"
+        if (control := _CONTROL.search(value)) is not None:
+            return f"invalid {type_code} {_shown(value)}: {_control_reason(control.group())}"
         if dated and _invalid_calendar_date(value):
             return f"invalid {type_code} {_shown(value)}: no such calendar date"
         return None
@@ -95,6 +110,8 @@ def _string_check(type_code: str, regex: re.Pattern[str] | None) -> Check:
 def _check_xhtml(value: Any) -> str | None:
     if type(value) is not str:
         return f"expected a JSON string (xhtml), found {describe(value)}"
+    if (control := _CONTROL.search(value)) is not None:
+        return f"invalid xhtml: {_control_reason(control.group())}"
     text = value.strip()
     if not text.startswith("<div") or len(text) < 5 or text[4] not in " \t\r\n>/":
         return f"narrative xhtml must be a <div> element, found {describe(value)}"

@@ -153,6 +153,21 @@ def test_french_text_with_non_breaking_space_is_valid(validator: StructuralValid
     assert validator.validate(pat) == []
 
 
+def test_control_characters_in_strings_are_refused(validator: StructuralValidator) -> None:
+    """Below U+0020 FHIR strings allow only tab, CR and LF; the R4 regexes let the others
+    through (a NUL then failed in PostgreSQL as a database error)."""
+    pat = patient()
+    pat["name"][0]["text"] = "Camille\tExemple\r\n"
+    assert validator.validate(pat) == []
+    pat["name"][0]["family"] = "Exem\x00ple"
+    issue = only(validator.validate(pat))
+    assert issue.expression == ["Patient.name[0].family"], issue
+    assert "control character U+0000" in issue.diagnostics
+    pat = patient()
+    pat["text"]["div"] = '<div xmlns="http://www.w3.org/1999/xhtml">a\x1fb</div>'
+    assert "control character U+001F" in only(validator.validate(pat)).diagnostics
+
+
 # -- resourceType -------------------------------------------------------------------------
 
 
