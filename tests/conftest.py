@@ -93,6 +93,20 @@ def fhir_engine(db_url: str, tmp_path_factory):  # noqa: ANN001
 
 
 @pytest.fixture
+def audited(db_url: str, tmp_path: Path):  # noqa: ANN201
+    """An engine of its own with the INS plugin and the security module (audit trail)."""
+    from socle.config import Settings
+    from socle.fhir.engine import FhirEngine
+    from socle.security import install
+
+    engine = FhirEngine(Settings(data_dir=tmp_path, database_url=db_url))
+    engine.load_plugins(["ins"])
+    install(engine)
+    yield engine
+    engine.close()
+
+
+@pytest.fixture
 def tenant() -> str:
     """A fresh tenant per test: the same tables, none of another test's rows."""
     return f"t{uuid.uuid4().hex[:10]}"

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import threading
 import time
-from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
@@ -18,20 +17,6 @@ from tests.ins.test_mllp import _msa, adt
 from tests.security.test_audit_atomic import _events
 
 HOSP = "urn:oid:1.2.250.1.999.9"
-
-
-@pytest.fixture
-def audited(db_url: str, tmp_path: Path):  # noqa: ANN201
-    """An engine of its own with the INS plugin and the security module (audit trail)."""
-    from socle.config import Settings
-    from socle.fhir.engine import FhirEngine
-    from socle.security import install
-
-    engine = FhirEngine(Settings(data_dir=tmp_path, database_url=db_url))
-    engine.load_plugins(["ins"])
-    install(engine)
-    yield engine
-    engine.close()
 
 
 def _together(writer: GroupWriter, messages: list[bytes]) -> list[Outcome]:

@@ -57,29 +57,36 @@ def audit_trail_down(engine) -> Iterator[None]:  # noqa: ANN001
 
 
 @contextmanager
-def audit_deadlocks(engine, when: str) -> Iterator[None]:  # noqa: ANN001
-    """PostgreSQL: inserts into audit_log that match `when` (SQL on NEW) fail as a
-    deadlock victim would (SQLSTATE 40P01) until the block ends."""
+def pg_inserts_fail(engine, table: str, when: str, error: str) -> Iterator[None]:  # noqa: ANN001
+    """PostgreSQL: inserts into `table` that match `when` (SQL on NEW) fail with `error`
+    (the tail of a plpgsql RAISE EXCEPTION) until the block ends."""
     db = engine.store.engine
+    name = f"fail_{table}"
     with db.begin() as conn:
         conn.execute(
             text(
-                "CREATE FUNCTION audit_deadlock() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION "
-                "'deadlock detected' USING ERRCODE = '40P01'; END $$ LANGUAGE plpgsql"
+                f"CREATE FUNCTION {name}() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION "
+                f"{error}; END $$ LANGUAGE plpgsql"
             )
         )
         conn.execute(
             text(
-                "CREATE TRIGGER audit_deadlock BEFORE INSERT ON audit_log FOR EACH ROW "
-                f"WHEN ({when}) EXECUTE FUNCTION audit_deadlock()"
+                f"CREATE TRIGGER {name} BEFORE INSERT ON {table} FOR EACH ROW "
+                f"WHEN ({when}) EXECUTE FUNCTION {name}()"
             )
         )
     try:
         yield
     finally:
         with db.begin() as conn:
-            conn.execute(text("DROP TRIGGER audit_deadlock ON audit_log"))
-            conn.execute(text("DROP FUNCTION audit_deadlock()"))
+            conn.execute(text(f"DROP TRIGGER {name} ON {table}"))
+            conn.execute(text(f"DROP FUNCTION {name}()"))
+
+
+def audit_deadlocks(engine, when: str):  # noqa: ANN001, ANN201
+    """PostgreSQL: inserts into audit_log that match `when` (SQL on NEW) fail as a
+    deadlock victim would (SQLSTATE 40P01) until the block ends."""
+    return pg_inserts_fail(engine, "audit_log", when, "'deadlock detected' USING ERRCODE = '40P01'")
 
 
 def _stored(engine, tenant: str, res_type: str) -> int:  # noqa: ANN001

@@ -5,16 +5,15 @@ that cannot be written."""
 from __future__ import annotations
 
 import logging
-from contextlib import contextmanager
-from pathlib import Path
 
 import pytest
-from sqlalchemy import event, insert, select, text
+from sqlalchemy import event, insert, select
 
 from socle.fhir.storage import schema as S
 from socle.ins.groupcommit import GroupWriter
 from tests.ins.test_mllp import _msa, adt
 from tests.security.conftest import bearer, document, pro
+from tests.security.test_audit_atomic import pg_inserts_fail
 
 HOSP = "urn:oid:1.2.250.1.999.9"
 
@@ -54,19 +53,6 @@ def test_a_rest_write_sends_its_audit_entry_with_its_rows(api, world, token, sec
     assert all(status for _, status in tail), "\n".join(map(str, seen))  # one pipeline
 
 
-@pytest.fixture
-def audited(db_url: str, tmp_path: Path):  # noqa: ANN201
-    from socle.config import Settings
-    from socle.fhir.engine import FhirEngine
-    from socle.security import install
-
-    engine = FhirEngine(Settings(data_dir=tmp_path, database_url=db_url))
-    engine.load_plugins(["ins"])
-    install(engine)
-    yield engine
-    engine.close()
-
-
 def test_a_conflict_flushed_with_the_entry_is_a_conflict(audited, tenant) -> None:  # noqa: ANN001
     """The Patient's next version already exists (a writer that got there first, as far as
     the unique key can tell): the message is refused as a concurrent update to send again,
@@ -89,31 +75,6 @@ def test_a_conflict_flushed_with_the_entry_is_a_conflict(audited, tenant) -> Non
         assert s.current("Patient", res_id).version == 1  # nothing of the A31 kept
 
 
-@contextmanager
-def _versions_refused(engine, tenant: str):  # noqa: ANN001, ANN202
-    """PostgreSQL: the tenant's new versions fail as a database error that is no conflict."""
-    db = engine.store.engine
-    with db.begin() as conn:
-        conn.execute(
-            text(
-                "CREATE FUNCTION refuse_version() RETURNS trigger AS $$ BEGIN "
-                "RAISE EXCEPTION 'version refused'; END $$ LANGUAGE plpgsql"
-            )
-        )
-        conn.execute(
-            text(
-                "CREATE TRIGGER refuse_version BEFORE INSERT ON resource_version FOR EACH ROW "
-                f"WHEN (NEW.tenant = '{tenant}') EXECUTE FUNCTION refuse_version()"
-            )
-        )
-    try:
-        yield
-    finally:
-        with db.begin() as conn:
-            conn.execute(text("DROP TRIGGER refuse_version ON resource_version"))
-            conn.execute(text("DROP FUNCTION refuse_version()"))
-
-
 def test_a_failure_of_the_rows_is_not_an_audit_failure(audited, tenant, caplog) -> None:  # noqa: ANN001
     """The rows fail (not as a conflict) in the pipeline that also carries the audit entry:
     the message is answered as an internal error, not as an audit trail that could not
@@ -123,6 +84,8 @@ def test_a_failure_of_the_rows_is_not_an_audit_failure(audited, tenant, caplog) 
     writer = GroupWriter(audited, tenant)
     assert _msa(writer.handle(adt("A28", "F3", control="f5").encode()).ack)[1] == "AA"
     refused = pytest.raises(Exception, match="version refused")
-    with _versions_refused(audited, tenant), caplog.at_level(logging.ERROR), refused:
+    when = f"NEW.tenant = '{tenant}'"
+    versions_fail = pg_inserts_fail(audited, "resource_version", when, "'version refused'")
+    with versions_fail, caplog.at_level(logging.ERROR), refused:
         writer.handle(adt("A31", "F3", family="DUPONT", control="f6").encode())
     assert not [r for r in caplog.records if "audit trail unavailable" in r.getMessage()]
