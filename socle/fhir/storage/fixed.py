@@ -92,7 +92,7 @@ class FixedStatement:
                     conn.dispatch.before_cursor_execute(conn, cursor, sql, values, None, False)
                 cursor.execute(sql, values, prepare=True)
             return cursor.fetchone()  # in hand once the pipeline's sync is answered
-        except DBAPIError as exc:
+        except Exception as exc:  # a database error, or one the driver raised in Python
             if marker.pgresult is None:
                 raise PrecedingFailed(exc) from exc
             raise

@@ -231,7 +231,7 @@ class ResourceStore:
                 ):
                     raise WriteConflict(str(error.orig)) from error
                 if error is not exc:
-                    raise error from None
+                    raise error from error.__cause__  # its own cause: the driver's error
                 raise
 
     def analyze(self) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, bindparam, event, insert, select, text, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError
 
 from socle.fhir.storage import database as D
 from socle.fhir.storage import schema as S
@@ -294,3 +294,35 @@ def test_postgres_creation_sends_the_resource_row_with_its_version(fhir_engine, 
         r = S.resource.c
         keys = conn.execute(select(r.pk).where(r.tenant == tenant)).scalars().all()
     assert len(keys) == len(set(keys)) == 41 and len(set(ids)) == 40
+
+
+def test_postgres_first_after_tells_whose_error_it_is(
+    engine: Engine, postgres_only: None, tenant: str
+) -> None:
+    """`first_after` sends writes and a query in one pipeline; an error of the writes
+    (from the server, or raised in Python while sending them) comes as PrecedingFailed,
+    the query's own error as itself, and a success gives the query's row."""
+    from socle.fhir.storage.fixed import PrecedingFailed
+
+    def insert_p1() -> None:
+        _INSERT.rowcount(conn, _row(tenant, "p1"))
+
+    def refused() -> None:
+        raise ValueError("refused while sending")
+
+    with engine.connect() as conn:
+        conn.begin()
+        assert _BY_ID.first_after(conn, {"t": tenant, "id": "p1"}, insert_p1) == (1, False)
+        with pytest.raises(PrecedingFailed) as failed:
+            _BY_ID.first_after(conn, {"t": tenant, "id": "p1"}, insert_p1)  # already there
+        assert isinstance(failed.value.error, IntegrityError)
+        conn.rollback()
+        conn.begin()
+        with pytest.raises(PrecedingFailed) as failed:
+            _BY_ID.first_after(conn, {"t": tenant, "id": "p1"}, refused)
+        assert isinstance(failed.value.error, ValueError)
+        conn.rollback()
+        conn.begin()
+        with pytest.raises(DataError):  # the query's own: a NUL in its parameter
+            _BY_ID.first_after(conn, {"t": tenant, "id": "p\x00"}, insert_p1)
+        conn.rollback()
