@@ -90,6 +90,7 @@ def describe(outcome: Outcome) -> dict[str, str]:
         facts["facility"] = header.facility_name or "?"
         facts["type"], facts["control"] = header.message_type, header.control
         facts["msh"] = header.segment
+    if outcome.message is not None:  # None when the MSH alone could be read
         pid = _segment(outcome.message, "PID", required=False)
         if pid is not None:
             ids = ", ".join(f"{sys}|{value}" for value, sys, _, _ in _cx_list(_field(pid, 3)))

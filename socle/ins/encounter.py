@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from socle.fhir.datetime import parse_range
 from socle.fhir.errors import FhirError
 from socle.ins import index as X
 
@@ -116,9 +117,24 @@ def record_visit(
         period.pop("end", None)  # a readmission under the same visit number reopens it
     if visit.start and (visit.event != DISCHARGE or "start" not in period):
         period["start"] = visit.start
+    if ends_before_start(period.get("start", ""), period.get("end", "")):
+        raise FhirError(
+            422,
+            "business-rule",
+            f"The discharge ({period['end']}) is before the admission of the visit "
+            f"({period['start']})",
+        )
     if period:
         encounter["period"] = period
     if enc_id is None:
         return f"Encounter/{engine.crud.create(s, ctx, 'Encounter', encounter).res_id}"
     engine.crud.update(s, ctx, "Encounter", enc_id, encounter)
     return f"Encounter/{enc_id}"
+
+
+def ends_before_start(start: str, end: str) -> bool:
+    """A period that ends before it starts (FHIR invariant per-1), each bound read as the
+    range its precision gives (2024-01-01 does not end before 2024-01-01T10:00)."""
+    if not start or not end:
+        return False
+    return parse_range(start)[0] > parse_range(end)[1]

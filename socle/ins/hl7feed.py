@@ -14,7 +14,8 @@ Mapping (PAM FR):
   space-separated list of all of them — or, from older senders, of the others); type
   ``D`` used name and first name;
 * PID-7 birth date (partial dates kept), PID-8 sex (M, F, U, O, A, N);
-* PID-11 with address type ``BDL``: the birthplace INSEE code in 11.9;
+* PID-11 with address type ``BDL``: the birthplace INSEE code in 11.9; the other
+  addresses, PID-13 telecom and PID-29/30 death as Patient elements (`_demographics`);
 * PID-32 identity reliability: VIDE/PROV, RECUP, VALI, QUAL and the attributes
   DOUT/DOUTE, FICT/FICTI (repetitions); the table's other codes are accepted, unused.
 
@@ -33,6 +34,7 @@ from __future__ import annotations
 import logging
 import re
 import time
+import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -100,6 +102,9 @@ class Hl7Error(Exception):
         self.ack, self.code, self.text, self.location = ack, code, text, location
 
 
+NULL = '""'  # HL7's explicit null ("delete this value"): the same as an absent value here
+
+
 ERROR_TEXT = {
     "100": "Segment sequence error",
     "101": "Required field missing",
@@ -107,7 +112,10 @@ ERROR_TEXT = {
     "103": "Table value not found",
     "200": "Unsupported message type",
     "201": "Unsupported event code",
+    "202": "Unsupported processing id",
+    "203": "Unsupported version id",
     "204": "Unknown key identifier",
+    "205": "Duplicate key identifier",
     "207": "Application internal error",
 }
 
@@ -118,11 +126,14 @@ class Header:
 
     application: str  # MSH-3 as sent (an HD: namespace^OID^ISO)
     facility: str  # MSH-4 as sent
+    receiver: str  # MSH-5 as sent (the ACK's sender)
+    receiver_facility: str  # MSH-6 as sent
     message_type: str  # MSH-9 as sent (ADT^A31^ADT_A05)
     kind: str  # MSH-9.1
     event: str  # MSH-9.2
     control: str  # MSH-10
-    version: str  # MSH-12
+    processing: str  # MSH-11 (P production, T training, D debugging)
+    version: str  # MSH-12 as sent (a VID: 2.5^FRA^2.11)
     charset: str  # MSH-18
     segment: str  # the MSH segment as received
 
@@ -228,15 +239,54 @@ def parse(text: str) -> tuple[Any, Header]:
     return msg, _header(_msh(msg), segments[0])
 
 
+def readable_header(raw: bytes) -> Header | None:
+    """The MSH of a message refused before it could be parsed (bad charset, bad segment),
+    read on its own (MSH is plain ASCII): its NAK still echoes MSH-10 in MSA-2 and
+    answers the sender, as HL7 requires once the header is readable. None if it is not."""
+    first = _LINES.split(raw.removeprefix(b"\xef\xbb\xbf").decode("iso-8859-1"), 1)[0]
+    if not first.startswith("MSH") or len(first) < 8:
+        return None
+    try:
+        return _header(_msh(hl7.parse(first)), first)
+    except Exception:  # noqa: BLE001 - an unreadable MSH: the NAK names no message
+        return None
+
+
+_VERSION = re.compile(r"2\.[1-9](\.\d+)?")  # HL7 v2.x: 2.3.1, 2.5, 2.5.1, 2.6…
+PROCESSING_IDS = frozenset({"P", "T", "D"})  # HL7 table 0103
+
+
+def check_header(header: Header) -> None:
+    """MSH fields every message must carry right (AR): control ID, processing ID, version,
+    then an ADT event the feed handles."""
+    if not header.control:
+        raise Hl7Error("AR", "101", "MSH-10 (message control ID) is missing", "MSH-10")
+    processing = header.processing.split("^")[0]
+    if processing and processing not in PROCESSING_IDS:
+        raise Hl7Error("AR", "202", f"Unsupported processing ID {processing!r} (P, T, D)", "MSH-11")
+    version = header.version.split("^")[0]
+    if not version:
+        raise Hl7Error("AR", "101", "MSH-12 (version ID) is missing", "MSH-12")
+    if not _VERSION.fullmatch(version):
+        raise Hl7Error("AR", "203", f"Unsupported version ID {version!r} (HL7 v2.x)", "MSH-12")
+    if header.kind != "ADT":
+        raise Hl7Error("AR", "200", f"Unsupported message type {header.kind!r}", "MSH-9")
+    if header.event not in HANDLED:
+        raise Hl7Error("AR", "201", f"Unsupported event {header.event!r}", "MSH-9")
+
+
 def _header(msh: Any, segment: str) -> Header:
     msh9 = _field(msh, 9)
     return Header(
         application=_s(_field(msh, 3)),
         facility=_s(_field(msh, 4)),
+        receiver=_s(_field(msh, 5)),
+        receiver_facility=_s(_field(msh, 6)),
         message_type=_s(msh9),
         kind=_component(msh9, 1, 1) or _component(msh9, 1),
         event=_component(msh9, 1, 2),
         control=_s(_field(msh, 10)),
+        processing=_s(_field(msh, 11)),
         version=_s(_field(msh, 12)),
         charset=_s(_field(msh, 18)),
         segment=segment,
@@ -273,15 +323,18 @@ def _system_of(authority: Any) -> tuple[str, str]:
     return (f"{M.SOCLE}/sid/{namespace}" if namespace else M.LOCAL_ID_SYSTEM), ""
 
 
-def _cx_list(field: Any) -> list[tuple[str, str, str, str]]:
-    """(value, system, oid, type) of each CX repetition."""
+def _cx_list(field: Any, unescape: Any = None) -> list[tuple[str, str, str, str]]:
+    """(value, system, oid, type) of each CX repetition, the value's HL7 escape sequences
+    (``X12\\T\\3``) read as the characters they stand for."""
     out = []
     for rep in _repetitions(field):
         value = _component(rep, 1)
+        if unescape is not None and "\\" in value:
+            value = unescape(value).strip()
         authority = rep[3] if not isinstance(rep, str) and len(rep) > 3 else ""
         system, oid = _system_of(authority)
         kind = _component(rep, 5)
-        if value:
+        if value and value != NULL:
             out.append((value, system, oid, kind))
     return out
 
@@ -409,6 +462,13 @@ def visit_of(msg: Any, event: str) -> E.Visit:
         visit.end = _hl7_datetime(discharge or occurred, "PV1-45" if discharge else where)
     elif not visit.start:
         visit.start = _hl7_datetime(occurred, where)
+    if E.ends_before_start(visit.start, visit.end):
+        raise Hl7Error(
+            "AE",
+            "102",
+            f"PV1-45: the discharge ({visit.end}) is before the admission ({visit.start})",
+            "PV1-45" if discharge else where,
+        )
     return visit
 
 
@@ -435,19 +495,56 @@ def identity_from_pid(
 ) -> tuple[M.Identity, list]:
     """The Identity carried by a PID segment, and its local identifiers (`LocalId`).
 
-    `unescape`: the message's (`msg.unescape`), so that names written with HL7 escape
-    sequences (``D\\T\\ARC``, ``O\\X27\\BRIEN``) are read as the characters they stand for."""
+    `unescape`: the message's (`msg.unescape`), so that names and identifiers written with
+    HL7 escape sequences (``D\\T\\ARC``, ``O\\X27\\BRIEN``) are read as the characters
+    they stand for. A field sent as ``""`` (HL7's null) counts as absent."""
     ident = base or M.Identity()
-    ins_found = None
-    cx = _cx_list(_field(pid, 3))
+    cx = _cx_list(_field(pid, 3), unescape)
+    _read_ins(ident, cx)
+    _read_names(ident, _repetitions(_field(pid, 5)), unescape)
+    birth = _value(pid, 7)
+    if birth:
+        ident.birth_date = _hl7_date(birth, "PID-7")
+        if ident.birth_date > date.today().isoformat()[: len(ident.birth_date)]:
+            raise Hl7Error("AE", "102", f"PID-7: {birth} is in the future", "PID-7")
+    sex = _value(pid, 8)
+    if sex:
+        if sex not in SEX_CODES:
+            known = ", ".join(SEX_CODES)
+            raise Hl7Error("AE", "103", f"PID-8: unknown sex {sex!r} ({known})", "PID-8")
+        ident.sex = SEX_CODES[sex]
+    for rep in _repetitions(_field(pid, 11)):
+        if _component(rep, 7) == "BDL" and _component(rep, 9):
+            ident.birthplace = _component(rep, 9).upper()
+    _read_reliability(ident, [_component(rep, 1) for rep in _repetitions(_field(pid, 32))])
+    if ident.status in (M.RECUP, M.QUAL) and ident.ins:
+        ident.method = ident.method or "INSI"
+        ident.collection_date = ident.collection_date or date.today().isoformat()
+    return ident, _local_ids(cx)
+
+
+def _value(segment: Any, n: int) -> str:
+    """A field's text, '' when absent or sent as HL7's null ``""``."""
+    text = _s(_field(segment, n))
+    return "" if text == NULL else text
+
+
+def _read_ins(ident: M.Identity, cx: list[tuple[str, str, str, str]]) -> None:
+    """The INS matricule of PID-3 (spaces a sender wrote it with removed); two different
+    ones are refused: which one is the patient's cannot be told."""
+    found: set[tuple[str, str]] = set()
     for value, _system, oid, kind in cx:
         if _role(oid, kind) == "INS":
             oid = oid or (OID_NIA if kind.upper() == "INS-NIA" else OID_NIR)
-            ins_found = (value, f"urn:oid:{oid}")
-    locals_ = _local_ids(cx)
-    if ins_found:
-        ident.ins, ident.ins_system = ins_found
-    names = _repetitions(_field(pid, 5))
+            found.add(("".join(value.split()), f"urn:oid:{oid}"))
+    if len(found) > 1:
+        raise Hl7Error("AE", "205", "PID-3 carries two different INS matricules", "PID-3")
+    if found:
+        ident.ins, ident.ins_system = found.pop()
+
+
+def _read_names(ident: M.Identity, names: list[Any], unescape: Any) -> None:
+    """PID-5: the birth name (type L) and the used name (type D)."""
     # an untyped name is the birth name (L) only when no repetition says which one is
     untyped = "" if any(_component(rep, 7) == "L" for rep in names) else "L"
     for rep in names:
@@ -457,43 +554,69 @@ def identity_from_pid(
             unescape(_component(rep, 2)),
             unescape(_component(rep, 3)),
         )
+        family = "" if family == NULL else family
         if kind == "L":
             ident.birth_family = N.trait(family)
             ident.given = _birth_given(first, others)
         elif kind == "D":
             ident.used_family = N.trait(family)
             ident.used_given = N.trait(first)
-    birth = _s(_field(pid, 7))
-    if birth:
-        ident.birth_date = _hl7_date(birth, "PID-7")
-    sex = _s(_field(pid, 8))
-    if sex:
-        if sex not in SEX_CODES:
-            known = ", ".join(SEX_CODES)
-            raise Hl7Error("AE", "103", f"PID-8: unknown sex {sex!r} ({known})", "PID-8")
-        ident.sex = SEX_CODES[sex]
-    for rep in _repetitions(_field(pid, 11)):
-        if _component(rep, 7) == "BDL" and _component(rep, 9):
-            ident.birthplace = _component(rep, 9).upper()
-    codes = [_component(rep, 1) for rep in _repetitions(_field(pid, 32))]
+
+
+def _read_reliability(ident: M.Identity, codes: list[str]) -> None:
+    """PID-32: one RNIV status and the attributes (table 0445 as PAM FR extends it)."""
+    statuses = {STATUS_CODES[c] for c in codes if c in STATUS_CODES}
+    if len(statuses) > 1:
+        raise Hl7Error(
+            "AE", "103", "PID-32 carries two identity statuses: " + "~".join(codes), "PID-32"
+        )
+    if statuses:
+        ident.status = statuses.pop()
     for code in codes:
-        if code in STATUS_CODES:
-            ident.status = STATUS_CODES[code]
-        elif code in ATTRIBUTE_CODES:
+        if code in ATTRIBUTE_CODES:
             ident.attributes.add(ATTRIBUTE_CODES[code])
-        elif code and code not in OTHER_0445_CODES:
+        elif code and code != NULL and code not in STATUS_CODES and code not in OTHER_0445_CODES:
             raise Hl7Error(
                 "AE", "103", f"PID-32: unknown identity reliability code {code!r}", "PID-32"
             )
-    if ident.status in (M.RECUP, M.QUAL) and ident.ins:
-        ident.method = ident.method or "INSI"
-        ident.collection_date = ident.collection_date or date.today().isoformat()
-    return ident, locals_
 
 
 def _find(s: Any, ids: list[LocalId]) -> tuple[str, dict[str, Any]] | None:
     """The Patient known by one of these local identifiers, with its current content."""
     return X.resource_by_identifier(s, "Patient", [(i.system, i.value) for i in ids])
+
+
+def _find_one(s: Any, ids: list[LocalId]) -> tuple[str, dict[str, Any]] | None:
+    """The one Patient PID-3's local identifiers name (AE 205 when they name several:
+    writing would put one patient's IPP on another)."""
+    if len(ids) < 2:
+        return _find(s, ids)
+    found: dict[str, tuple[str, dict[str, Any]]] = {}
+    for ident in ids:
+        hit = _find(s, [ident])
+        if hit is not None:
+            found.setdefault(hit[0], hit)
+    if len(found) > 1:
+        named = ", ".join(f"Patient/{p}" for p in found)
+        raise Hl7Error(
+            "AE", "205", f"PID-3 identifiers belong to different patients ({named})", "PID-3"
+        )
+    return next(iter(found.values()), None)
+
+
+def _refuse_merged(patient: dict[str, Any], pid: str, where: str) -> None:
+    """A merged (replaced-by) Patient takes no more messages: its identifier was retired
+    by the A40, and what is written on it would be lost to the surviving record."""
+    for link in patient.get("link") or []:
+        if link.get("type") == "replaced-by":
+            survivor = (link.get("other") or {}).get("reference") or "another patient"
+            raise Hl7Error(
+                "AE",
+                "204",
+                f"{where} names Patient/{pid}, merged into {survivor}: send the message "
+                "with the surviving patient's identifier",
+                where,
+            )
 
 
 def _local_identifiers(locals_: list[LocalId]) -> list[dict[str, Any]]:
@@ -519,17 +642,26 @@ def _unchanged(old: dict[str, Any], new: dict[str, Any]) -> bool:
 
 def _upsert(engine: FhirEngine, s: Any, ctx: RequestContext, msg: Any, who: str) -> str:
     """Create or update the Patient keyed by its PID-3 local identifier; returns its id."""
-    ident, locals_ = identity_from_pid(_segment(msg, "PID"), unescape=msg.unescape)
+    pid_segment = _segment(msg, "PID")
+    ident, locals_ = identity_from_pid(pid_segment, unescape=msg.unescape)
     if not locals_:
         raise _no_local_id()
     missing = ident.missing_traits(birthplace=False)
     if not ident.birth_family or not ident.birth_date or not ident.sex:
         raise Hl7Error("AE", "101", "Missing mandatory trait(s): " + "; ".join(missing), "PID-5")
-    found = _find(s, locals_)
+    found = _find_one(s, locals_)
     existing, old_patient = found if found else (None, None)
+    if existing is not None:
+        _refuse_merged(old_patient, existing, "PID-3")
     old = M.read_identity(old_patient) if old_patient and M.is_managed(old_patient) else None
+    # PID-32 not sent: the sender says nothing of the status, which stays as stored (an
+    # identity Socle qualified is not made provisional by an older GAM's A08), unless a
+    # strict trait changed (the RNIV downgrade, `check_direct_write`)
+    kept = old is not None and not _value(pid_segment, 32)
+    if kept:
+        _keep_reliability(ident, old)
     try:
-        checked, _ = S.check_direct_write(None, ident)
+        checked, _ = S.check_direct_write(old if kept else None, ident)
     except FhirError as exc:
         raise Hl7Error("AE", "207", exc.issues[0].diagnostics, "PID") from exc
     transitions = []
@@ -541,6 +673,8 @@ def _upsert(engine: FhirEngine, s: Any, ctx: RequestContext, msg: Any, who: str)
     patient = M.write_identity(
         {**base, "identifier": identifiers + _local_identifiers(locals_)}, checked
     )
+    patient.update(_demographics(pid_segment, msg.unescape, patient))
+    patient = {k: v for k, v in patient.items() if v is not None}
     patient.setdefault("active", True)
     if existing is None:
         return engine.crud.create(s, ctx, "Patient", patient).res_id
@@ -550,25 +684,115 @@ def _upsert(engine: FhirEngine, s: Any, ctx: RequestContext, msg: Any, who: str)
     return existing
 
 
+def _keep_reliability(ident: M.Identity, old: M.Identity) -> None:
+    """The stored status, its attributes and evidence, and the INS and birthplace when the
+    message does not carry them, copied onto the identity a message without PID-32 sent."""
+    ident.status, ident.attributes = old.status, set(old.attributes)
+    ident.method, ident.collection_date = old.method, old.collection_date
+    ident.validation_mode, ident.validation_date = old.validation_mode, old.validation_date
+    ident.old_ins = list(old.old_ins)
+    if not ident.ins:
+        ident.ins, ident.ins_system = old.ins, old.ins_system
+    ident.birthplace = ident.birthplace or old.birthplace
+
+
+ADDRESS_USES = {"H": "home", "O": "work", "B": "work", "C": "temp", "M": "home"}
+TELECOM_USES = {"PRN": "home", "ORN": "home", "WPN": "work", "VHN": "temp", "EMR": "temp"}
+
+
+def _demographics(pid: Any, unescape: Any, patient: dict[str, Any]) -> dict[str, Any]:
+    """PID-11 (addresses other than the birthplace), PID-13 (telecom) and PID-29/30
+    (death) as Patient elements. HL7 update rules: an absent field changes nothing, a
+    field sent as ``""`` removes the element (None here)."""
+    out: dict[str, Any] = {}
+    if _s(_field(pid, 11)):
+        addresses = [a for a in map(_address, _repetitions(_field(pid, 11))) if a]
+        if addresses or _value(pid, 11) == "":
+            out["address"] = [_unescaped(a, unescape) for a in addresses] or None
+    if _s(_field(pid, 13)):
+        out["telecom"] = [
+            _unescaped(c, unescape) for c in map(_telecom, _repetitions(_field(pid, 13))) if c
+        ] or None
+    died, flag = _value(pid, 29), _value(pid, 30).upper()
+    if died or flag or _s(_field(pid, 29)) or _s(_field(pid, 30)):
+        moment = _hl7_datetime(_component(_field(pid, 29), 1), "PID-29") if died else ""
+        out["deceasedDateTime"] = moment or None
+        out["deceasedBoolean"] = True if flag == "Y" and not moment else None
+    return out
+
+
+def _unescaped(element: dict[str, Any], unescape: Any) -> dict[str, Any]:
+    return {
+        k: [unescape(x) for x in v] if isinstance(v, list) else unescape(v) if k != "use" else v
+        for k, v in element.items()
+    }
+
+
+def _address(rep: Any) -> dict[str, Any] | None:
+    """An XAD repetition as an Address (None for the birthplace, BDL, and empty ones)."""
+    kind = _component(rep, 7).upper()
+    if kind == "BDL" or _s(rep) == NULL:
+        return None
+    parts = {
+        "line": [x for x in (_component(rep, 1, 1), _component(rep, 2)) if x],
+        "city": _component(rep, 3),
+        "state": _component(rep, 4),
+        "postalCode": _component(rep, 5),
+        "country": _component(rep, 6),
+    }
+    address = {k: v for k, v in parts.items() if v}
+    if address and kind in ADDRESS_USES:
+        address["use"] = ADDRESS_USES[kind]
+    return address or None
+
+
+def _telecom(rep: Any) -> dict[str, Any] | None:
+    """An XTN repetition as a ContactPoint: 4 the e-mail, else 12 (unformatted), 6+7 or
+    1 the number; 2 the use, 3 the equipment (PH, CP, FX, Internet)."""
+    equipment = _component(rep, 3).upper()
+    email = _component(rep, 4)
+    number = _component(rep, 12) or (_component(rep, 6) + _component(rep, 7)) or _component(rep, 1)
+    value = email or number
+    if not value or value == NULL:
+        return None
+    system = "email" if email or equipment in ("INTERNET", "X.400") else "phone"
+    system = "fax" if equipment == "FX" else system
+    contact = {"system": system, "value": value}
+    use = "mobile" if equipment == "CP" else TELECOM_USES.get(_component(rep, 2).upper())
+    if use:
+        contact["use"] = use
+    return contact
+
+
 def _no_local_id() -> Hl7Error:
     return Hl7Error("AE", "101", "PID-3 has no local identifier (type PI, or MR/PT/PN)", "PID-3")
 
 
-def _mrg_ids(mrg: Any) -> list[LocalId]:
+def _mrg_ids(msg: Any) -> list[LocalId]:
     """MRG-1's local identifiers: the INS a sender may repeat there names
     no record to merge or rename, and must stay on the Patient (see `_role`)."""
-    return _local_ids(_cx_list(_field(mrg, 1)))
+    return _local_ids(_cx_list(_field(_segment(msg, "MRG"), 1), msg.unescape))
+
+
+def _pid_ids(msg: Any) -> list[LocalId]:
+    return identity_from_pid(_segment(msg, "PID"), unescape=msg.unescape)[1]
 
 
 def _merge(engine: FhirEngine, s: Any, ctx: RequestContext, msg: Any) -> list[str]:
-    """A40: the patient of MRG-1 (source) merged into the one of PID-3 (target)."""
-    mrg = _segment(msg, "MRG")
-    _, target_ids = identity_from_pid(_segment(msg, "PID"))
-    source_ids = _mrg_ids(mrg)
-    target, source = _find(s, target_ids), _find(s, source_ids)
+    """A40: the patient of MRG-1 (source) merged into the one of PID-3 (target).
+
+    The same A40 sent again (its ACK was lost) is answered AA and changes nothing."""
+    source_ids = _mrg_ids(msg)
+    target, source = _find_one(s, _pid_ids(msg)), _find_one(s, source_ids)
     if not target or not source:
         where = "PID-3" if not target else "MRG-1"
         raise Hl7Error("AE", "204", f"A40: unknown patient in {where}", where)
+    if any(
+        link.get("type") == "replaced-by"
+        and (link.get("other") or {}).get("reference") == f"Patient/{target[0]}"
+        for link in source[1].get("link") or []
+    ):
+        return [target[0], source[0]]
     try:
         V.merge(engine, s, ctx, source[0], target[0])
     except FhirError as exc:
@@ -579,20 +803,24 @@ def _merge(engine: FhirEngine, s: Any, ctx: RequestContext, msg: Any) -> list[st
 def _change_identifier(
     engine: FhirEngine, s: Any, ctx: RequestContext, msg: Any, who: str
 ) -> list[str]:
-    """A47: the MRG-1 identifier of a patient replaced by the PID-3 one."""
-    mrg = _segment(msg, "MRG")
-    _, new_ids = identity_from_pid(_segment(msg, "PID"))
+    """A47: the MRG-1 identifier of a patient replaced by the PID-3 one.
+
+    The same A47 sent again (MRG-1 gone, PID-3 in place) is answered AA, changing nothing."""
+    new_ids = _pid_ids(msg)
     if not new_ids:
         raise _no_local_id()
-    old_ids = _mrg_ids(mrg)
-    found = _find(s, old_ids)
+    old_ids = _mrg_ids(msg)
+    found = _find_one(s, old_ids)
+    holder = _find_one(s, new_ids)
     if not found:
+        if holder:
+            return [holder[0]]
         raise Hl7Error("AE", "204", "A47: unknown identifier in MRG-1", "MRG-1")
     pid, patient = found
-    holder = _find(s, new_ids)
+    _refuse_merged(patient, pid, "MRG-1")
     if holder and holder[0] != pid:
         raise Hl7Error(
-            "AE", "207", f"A47: the PID-3 identifier belongs to Patient/{holder[0]}", "PID-3"
+            "AE", "205", f"A47: the PID-3 identifier belongs to Patient/{holder[0]}", "PID-3"
         )
     drop = {(i.system, i.value) for i in old_ids + new_ids}
     kept = [
@@ -638,14 +866,11 @@ def receive(raw: bytes, peer: str | None = None) -> Received:
     received = Received(raw, peer, time.time())
     try:
         text, received.codec = decode(raw)
-        received.msg, header = parse(text)
-        received.header = header
-        if header.kind != "ADT":
-            raise Hl7Error("AR", "200", f"Unsupported message type {header.kind!r}", "MSH-9")
-        if header.event not in HANDLED:
-            raise Hl7Error("AR", "201", f"Unsupported event {header.event!r}", "MSH-9")
+        received.msg, received.header = parse(text)
+        check_header(received.header)
     except Hl7Error as exc:
         received.error = exc
+        received.header = received.header or readable_header(raw)
     return received
 
 
@@ -694,14 +919,8 @@ def internal_error(raw: bytes) -> bytes:
     """The NAK (AE, 207) of a message whose processing failed unexpectedly (the database
     went away…): the sender keeps its link and sends the message again later."""
     err = Hl7Error("AE", "207", "Application internal error: send the message again", "MSH")
-    header: Header | None = None
-    codec = "utf-8"
-    try:
-        text, codec = decode(raw)
-        _, header = parse(text)
-    except Hl7Error:
-        pass
-    return ack(header, "AE", err, codec)
+    codec = charset_of(raw)
+    return ack(readable_header(raw), "AE", err, codec if codec in _CODECS else "utf-8")
 
 
 def _store(engine: FhirEngine, tenant: str, received: Received) -> Outcome:
@@ -762,15 +981,22 @@ def ack(
     """ACK (AA) or NAK (AE/AR with an ERR segment) answering the message of `header`
     (None if unreadable)."""
     stamp = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
+    me, my_facility, processing = "SOCLE", "SOCLE", "P"
     if header is not None:
         app, fac, control = header.application, header.facility, header.control
         version, charset, trigger = header.version or "2.5", header.charset, header.event
+        # the ACK comes from the application the message was sent to (MSH-5/6 swapped)
+        me, my_facility = header.receiver or me, header.receiver_facility or my_facility
+        if header.processing.split("^")[0] in PROCESSING_IDS:
+            processing = header.processing.split("^")[0]
     else:
         app = fac = control = trigger = charset = ""
         version = "2.5"
+    # MSH-10 of the ACK itself: unique, whatever the message's (ST, 20 characters)
+    ack_id = f"ACK{uuid.uuid4().hex[:17]}"
     segments = [
-        f"MSH|^~\\&|SOCLE|SOCLE|{app}|{fac}|{stamp}||ACK^{trigger}^ACK|ACK{control or stamp}|P|"
-        f"{version}||||||{charset}",
+        f"MSH|^~\\&|{me}|{my_facility}|{app}|{fac}|{stamp}||ACK^{trigger}^ACK|{ack_id}|"
+        f"{processing}|{version}||||||{charset}",
         f"MSA|{code}|{control}" + (f"|{_esc(error.text)[:80]}" if error else ""),
     ]
     if error is not None:

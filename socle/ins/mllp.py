@@ -56,12 +56,12 @@ def frame(message: bytes) -> bytes:
 async def read_frame(reader: asyncio.StreamReader) -> bytes | None:
     """The next framed message, or None at end of stream (bytes before <VT> are skipped)."""
     try:
-        data = await reader.readuntil(END)
+        data = await reader.readuntil(FS)
     except asyncio.IncompleteReadError:
         return None
     except asyncio.LimitOverrunError as exc:
         raise ValueError("message larger than the MLLP limit") from exc
-    return _unframe(data[:-2])
+    return _unframe(data[:-1])
 
 
 def _unframe(data: bytes) -> bytes:
@@ -70,7 +70,10 @@ def _unframe(data: bytes) -> bytes:
 
 
 class FrameReader:
-    """Frames from a blocking socket, buffered (a read may hold several or part of one)."""
+    """Frames from a blocking socket, buffered (a read may hold several or part of one).
+
+    A frame ends at <FS>: the <CR> that should follow it is skipped with whatever else
+    precedes the next <VT>, so that a sender that leaves it out still gets its ACK."""
 
     def __init__(self, sock: socket.socket, limit: int = MAX_MESSAGE) -> None:
         self.sock, self.limit = sock, limit
@@ -78,17 +81,20 @@ class FrameReader:
 
     def next(self) -> bytes | None:
         """The next message; None when the peer closed (a partial frame is dropped);
-        ValueError past the size limit."""
+        ValueError when a message is over the size limit, whatever the reads were."""
         scanned = 0
         while True:
-            end = self.buffer.find(END, scanned)
+            end = self.buffer.find(FS, scanned)
             if end >= 0:
-                data = bytes(self.buffer[:end])
-                del self.buffer[: end + 2]
-                return _unframe(data)
-            if len(self.buffer) > self.limit:
+                message = _unframe(bytes(self.buffer[:end]))
+                del self.buffer[: end + 1]
+                if len(message) > self.limit:
+                    raise ValueError("message larger than the MLLP limit")
+                return message
+            start = self.buffer.find(VT, 0, 16)  # after the previous frame's <CR>, if any
+            if len(self.buffer) - (start + 1) > self.limit:
                 raise ValueError("message larger than the MLLP limit")
-            scanned = max(0, len(self.buffer) - 1)
+            scanned = len(self.buffer)
             chunk = self.sock.recv(RECEIVE)
             if not chunk:
                 return None

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from socle.ins import model as M
 from socle.ins.mllp import MllpServer, frame, read_frame
 from tests.ins.conftest import nir
@@ -274,3 +276,20 @@ def test_listens_on_ipv6_loopback(monkeypatch) -> None:  # noqa: ANN001
             assert mllp.FrameReader(sock).next() == b"MSA|AA|v6\r"
     finally:
         server.stop()
+
+
+def test_frame_reader_ends_a_frame_at_fs_and_enforces_the_limit_exactly() -> None:
+    import socket
+
+    from socle.ins.mllp import FrameReader
+
+    a, b = socket.socketpair()
+    with a, b:
+        reader = FrameReader(b, limit=100)
+        a.sendall(b"\x0bfirst\x1c")  # no <CR>: a lax sender still gets its message
+        assert reader.next() == b"first"
+        a.sendall(b"\r\x0b" + b"x" * 100 + b"\x1c\r")  # exactly the limit
+        assert reader.next() == b"x" * 100
+        a.sendall(b"\x0b" + b"y" * 101 + b"\x1c\r")  # one byte over, in one read
+        with pytest.raises(ValueError, match="limit"):
+            reader.next()

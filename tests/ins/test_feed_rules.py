@@ -1,0 +1,190 @@
+"""Feed rules a GAM relies on: one IPP per patient, merged records closed, MSH checked,
+HL7 null and escapes, resent merges, the status a message without PID-32 leaves."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from socle.ins import index as X
+from socle.ins import model as M
+from socle.ins.hl7feed import handle
+from tests.ins.conftest import nir
+
+H1, H2 = "urn:oid:1.2.250.1.999.41", "urn:oid:1.2.250.1.999.42"
+
+
+def _msh(event: str, control: str, *, version: str = "2.5", processing: str = "P") -> str:
+    structure = {"A40": "ADT_A39", "A47": "ADT_A30", "A01": "ADT_A01", "A03": "ADT_A03"}
+    return (
+        f"MSH|^~\\&|GAM|HOSP|EAI|CHU|20250102120000||ADT^{event}^"
+        f"{structure.get(event, 'ADT_A05')}|{control}|{processing}|{version}"
+    )
+
+
+def _send(engine, tenant: str, *segments: str) -> str:  # noqa: ANN001
+    return handle(engine, tenant, ("\r".join(segments) + "\r").encode(), "127.0.0.1").ack.decode()
+
+
+def _pid(ipp: str, system: str = "1.2.250.1.999.41", rest: str = "") -> str:
+    return f"PID|||{ipp}^^^H&{system}&ISO^PI||DURAND^LUC^^^^^L||19800101|M{rest}"
+
+
+def _fields(**values: str) -> str:
+    """A PID segment from its fields by number (f3="…", f32="…")."""
+    top = max(int(k[1:]) for k in values)
+    return "|".join(["PID"] + [values.get(f"f{n}", "") for n in range(1, top + 1)])
+
+
+def _patient(engine, tenant: str, system: str, value: str) -> tuple[str, dict[str, Any]]:  # noqa: ANN001
+    with engine.store.session(tenant) as s:
+        found = X.resource_by_identifier(s, "Patient", [(system, value)])
+    assert found is not None
+    return found
+
+
+def _holders(client, system: str, value: str) -> int:  # noqa: ANN001
+    return client.get("/fhir/Patient", params={"identifier": f"{system}|{value}"}).json()["total"]
+
+
+def test_pid3_naming_two_patients_is_refused(ins_engine, tenant, ins_client) -> None:  # noqa: ANN001
+    assert "MSA|AA|" in _send(ins_engine, tenant, _msh("A28", "d1"), _pid("DA"))
+    other = "PID|||DB^^^H2&1.2.250.1.999.42&ISO^PI||MOREAU^ANNE^^^^^L||19700101|F"
+    assert "MSA|AA|" in _send(ins_engine, tenant, _msh("A28", "d2"), other)
+    both = _pid("DA").replace("^PI||", "^PI~DB^^^H2&1.2.250.1.999.42&ISO^PI||")
+    ack = _send(ins_engine, tenant, _msh("A31", "d3"), both)
+    assert "MSA|AE|d3" in ack and "|205^" in ack
+    assert _holders(ins_client, H2, "DB") == 1
+
+
+def test_merged_patient_takes_no_more_messages(ins_engine, tenant) -> None:  # noqa: ANN001
+    _send(ins_engine, tenant, _msh("A28", "m1"), _pid("MS"))
+    _send(ins_engine, tenant, _msh("A28", "m2"), _pid("MT"))
+    mrg = "MRG|MS^^^H&1.2.250.1.999.41&ISO^PI"
+    assert "MSA|AA|m3" in _send(ins_engine, tenant, _msh("A40", "m3"), _pid("MT"), mrg)
+    source_id, before = _patient(ins_engine, tenant, H1, "MS")
+    update = _pid("MS").replace("LUC", "LUCIEN")
+    ack = _send(ins_engine, tenant, _msh("A31", "m4"), update)
+    assert "MSA|AE|m4" in ack and "merged into Patient/" in ack
+    admission = "PV1|1|I|||||||||||||||||V9^^^H&1.2.250.1.999.41&ISO^VN"
+    assert "MSA|AE|m5" in _send(ins_engine, tenant, _msh("A01", "m5"), _pid("MS"), admission)
+    assert _patient(ins_engine, tenant, H1, "MS")[1]["meta"] == before["meta"]
+    # the same A40 sent again (its ACK was lost): accepted, nothing changes
+    assert "MSA|AA|m6" in _send(ins_engine, tenant, _msh("A40", "m6"), _pid("MT"), mrg)
+    assert _patient(ins_engine, tenant, H1, "MS")[1]["meta"] == before["meta"]
+
+
+def test_resent_a47_is_accepted_unchanged(ins_engine, tenant) -> None:  # noqa: ANN001
+    _send(ins_engine, tenant, _msh("A28", "r1"), _pid("R-OLD"))
+    a47 = (_msh("A47", "r2"), _pid("R-NEW"), "MRG|R-OLD^^^H&1.2.250.1.999.41&ISO^PI")
+    assert "MSA|AA|" in _send(ins_engine, tenant, *a47)
+    version = _patient(ins_engine, tenant, H1, "R-NEW")[1]["meta"]["versionId"]
+    assert "MSA|AA|" in _send(ins_engine, tenant, *a47)
+    assert _patient(ins_engine, tenant, H1, "R-NEW")[1]["meta"]["versionId"] == version
+
+
+@pytest.mark.parametrize(
+    ("msh", "code"),
+    [
+        (_msh("A28", ""), "101"),
+        (_msh("A28", "v1", version="9.9"), "203"),
+        (_msh("A28", "v2", version=""), "101"),
+        (_msh("A28", "v3", processing="X"), "202"),
+    ],
+)
+def test_msh_fields_are_checked(ins_engine, tenant, msh: str, code: str) -> None:  # noqa: ANN001
+    ack = _send(ins_engine, tenant, msh, _pid("V0"))
+    assert "MSA|AR|" in ack and f"|{code}^" in ack
+
+
+def test_nak_after_a_readable_msh_names_the_message(ins_engine, tenant) -> None:  # noqa: ANN001
+    ack = _send(ins_engine, tenant, _msh("A28", "KNOWN"), "pv1|1|N")
+    msh, msa = ack.split("\r")[:2]
+    assert msa.startswith("MSA|AR|KNOWN|")
+    # the ACK answers from the receiver the message named, to its sender
+    assert msh.startswith("MSH|^~\\&|EAI|CHU|GAM|HOSP|")
+    latin = _msh("A28", "ASC") + "|||||FRA|ASCII\r" + _pid("V1").replace("LUC", "LÉO")
+    ack = handle(ins_engine, tenant, latin.encode("latin-1"), None).ack.decode()
+    assert "MSA|AR|ASC|" in ack
+
+
+def test_ack_control_ids_are_unique(ins_engine, tenant) -> None:  # noqa: ANN001
+    acks = [_send(ins_engine, tenant, _msh("A28", "u1"), "bad|") for _ in range(3)]
+    assert len({a.split("\r")[0].split("|")[9] for a in acks}) == 3
+
+
+def test_escapes_spaces_and_null_in_pid(ins_engine, tenant) -> None:  # noqa: ANN001
+    ins = nir("male", 1980, 1)
+    spaced = f"{ins[0]} {ins[1:3]} {ins[3:]}"
+    pid = _fields(
+        f3=f"X1\\T\\2^^^H&1.2.250.1.999.41&ISO^PI~{spaced}^^^ASIP-SANTE-INS-NIR&"
+        "1.2.250.1.213.1.4.8&ISO^INS",
+        f5="DURAND^LUC^LUC^^^^L",
+        f7="19800101",
+        f8="M",
+        f11="1 RUE A^^RENNES^^35000^FRA^H",
+        f13="0299999999^PRN^PH~^NET^Internet^luc@example.org",
+        f29='""',
+        f32="PROV",
+    )
+    assert "MSA|AA|" in _send(ins_engine, tenant, _msh("A28", "n1"), pid)
+    _, patient = _patient(ins_engine, tenant, H1, "X1&2")
+    assert any(i["value"] == ins for i in patient["identifier"])
+    assert patient["address"][0]["city"] == "RENNES" and patient["address"][0]["use"] == "home"
+    assert {c["system"]: c["value"] for c in patient["telecom"]} == {
+        "phone": "0299999999",
+        "email": "luc@example.org",
+    }
+    nulls = '|||DURAND^LUC^^^^^L||""|M'
+    ack = _send(
+        ins_engine, tenant, _msh("A28", "n2"), f"PID|||N2^^^H&1.2.250.1.999.41&ISO^PI{nulls}"
+    )
+    assert "MSA|AE|n2" in ack and "|101^" in ack
+
+
+def test_death_and_future_birth(ins_engine, tenant) -> None:  # noqa: ANN001
+    dead = _pid("DD", rest="|||||||||||||||||||||20250101101500+0100|Y")
+    assert "MSA|AA|" in _send(ins_engine, tenant, _msh("A31", "x1"), dead)
+    assert _patient(ins_engine, tenant, H1, "DD")[1]["deceasedDateTime"].startswith("2025-01-01")
+    future = _pid("DF").replace("19800101", "21000101")
+    ack = _send(ins_engine, tenant, _msh("A28", "x2"), future)
+    assert "MSA|AE|x2" in ack and "future" in ack
+
+
+def test_discharge_before_admission_is_refused(ins_engine, tenant) -> None:  # noqa: ANN001
+    pv1 = "PV1|1|I|||||||||||||||||V7^^^H&1.2.250.1.999.41&ISO^VN" + "|" * 25
+    ack = _send(ins_engine, tenant, _msh("A03", "e1"), _pid("EE"), pv1 + "20240101100000|20231231")
+    assert "MSA|AE|e1" in ack and "|102^" in ack
+
+
+def test_statuses_and_ins_conflicts_in_one_message(ins_engine, tenant) -> None:  # noqa: ANN001
+    two = _pid("TS", rest="||||||||||||||||||||||||VALI~PROV")
+    assert "|103^" in _send(ins_engine, tenant, _msh("A28", "s1"), two)
+    a, b = nir("male", 1980, 1, order=1), nir("male", 1980, 1, order=2)
+    cx = "^^^ASIP-SANTE-INS-NIR&1.2.250.1.213.1.4.8&ISO^INS"
+    pid = f"PID|||TI^^^H&1.2.250.1.999.41&ISO^PI~{a}{cx}~{b}{cx}||DURAND^LUC^^^^^L||19800101|M"
+    assert "|205^" in _send(ins_engine, tenant, _msh("A28", "s2"), pid)
+
+
+def test_a08_without_pid32_keeps_the_status(ins_engine, tenant) -> None:  # noqa: ANN001
+    ins = nir("male", 1980, 1, order=3)
+    cx = f"~{ins}^^^ASIP-SANTE-INS-NIR&1.2.250.1.213.1.4.8&ISO^INS"
+    base = _fields(
+        f3=f"KQ^^^H&1.2.250.1.999.41&ISO^PI{cx}",
+        f5="DURAND^LUC^LUC^^^^L",
+        f7="19800101",
+        f8="M",
+        f11="^^^^^^BDL^^35238",
+    )
+    assert "MSA|AA|" in _send(ins_engine, tenant, _msh("A28", "k1"), base + "|" * 21 + "QUAL")
+    assert "MSA|AA|" in _send(ins_engine, tenant, _msh("A08", "k2"), base)
+    _, patient = _patient(ins_engine, tenant, H1, "KQ")
+    reliability = [e for e in patient["extension"] if e["url"] == M.EXT_RELIABILITY]
+    assert reliability and M.read_identity(patient).status == M.QUAL
+    # a strict trait changed without PID-32: the RNIV downgrade, the INS set aside
+    assert "MSA|AA|" in _send(
+        ins_engine, tenant, _msh("A08", "k3"), base.replace("LUC^LUC", "LUCAS^LUCAS")
+    )
+    _, patient = _patient(ins_engine, tenant, H1, "KQ")
+    assert [i.get("use") for i in patient["identifier"] if i["value"] == ins] == ["old"]
