@@ -476,6 +476,30 @@ def _verbatim(text: str) -> str:
     return text
 
 
+_HEX = re.compile(r"\\X((?:[0-9A-Fa-f]{2})+)\\")
+
+
+def unescaper(msg: Any) -> Any:
+    """The message's unescape (python-hl7's), with ``\\Xhh…\\`` read as UTF-8 when its
+    bytes are UTF-8 (``\\XC389\\`` is É), else as ISO-8859-1 (``\\XE9\\`` is é):
+    python-hl7 reads each byte as a character, which turns UTF-8 escapes into mojibake."""
+
+    def hexes(match: re.Match[str]) -> str:
+        data = bytes.fromhex(match.group(1))
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            text = data.decode("iso-8859-1")
+        return msg.escape(text)
+
+    def unescape(text: str) -> str:
+        if msg.esc == "\\" and "\\X" in text:
+            text = _HEX.sub(hexes, text)
+        return msg.unescape(text)
+
+    return unescape
+
+
 def _birth_given(first: str, listed: str) -> list[str]:
     """The birth first names of an ``L`` name, in order.
 
@@ -643,7 +667,7 @@ def _unchanged(old: dict[str, Any], new: dict[str, Any]) -> bool:
 def _upsert(engine: FhirEngine, s: Any, ctx: RequestContext, msg: Any, who: str) -> str:
     """Create or update the Patient keyed by its PID-3 local identifier; returns its id."""
     pid_segment = _segment(msg, "PID")
-    ident, locals_ = identity_from_pid(pid_segment, unescape=msg.unescape)
+    ident, locals_ = identity_from_pid(pid_segment, unescape=unescaper(msg))
     if not locals_:
         raise _no_local_id()
     missing = ident.missing_traits(birthplace=False)
@@ -771,11 +795,11 @@ def _no_local_id() -> Hl7Error:
 def _mrg_ids(msg: Any) -> list[LocalId]:
     """MRG-1's local identifiers: the INS a sender may repeat there names
     no record to merge or rename, and must stay on the Patient (see `_role`)."""
-    return _local_ids(_cx_list(_field(_segment(msg, "MRG"), 1), msg.unescape))
+    return _local_ids(_cx_list(_field(_segment(msg, "MRG"), 1), unescaper(msg)))
 
 
 def _pid_ids(msg: Any) -> list[LocalId]:
-    return identity_from_pid(_segment(msg, "PID"), unescape=msg.unescape)[1]
+    return identity_from_pid(_segment(msg, "PID"), unescape=unescaper(msg))[1]
 
 
 def _merge(engine: FhirEngine, s: Any, ctx: RequestContext, msg: Any) -> list[str]:

@@ -47,3 +47,15 @@ def test_line_endings_and_byte_order_mark(ins_engine, tenant) -> None:  # noqa: 
     _accepted(ins_engine, tenant, b"\xef\xbb\xbf" + _message(pid.format("L3"), "l3"))
     for ipp in ("L1", "L2", "L3"):
         assert _names(ins_engine, tenant, ipp) == [("MARTIN", ["PAUL"])]
+
+
+def test_hex_escapes_are_read_as_utf8_or_latin1(ins_engine, tenant) -> None:  # noqa: ANN001
+    pid = (
+        "PID|||HX1^^^HOSP&1.2.250.1.999.9&ISO^PI||B\\XC389\\RARD^\\XC389\\LODIE^^^^^L"
+        "~B\\XE9\\RARD^\\XE9\\LO^^^^^D||19800101|F"
+    )
+    _accepted(ins_engine, tenant, _message(pid, "hx1"))
+    (birth, given), (used, used_given) = _names(ins_engine, tenant, "HX1")
+    # stored in the INS forms (accents removed): mojibake would leave "A" or "A " for É
+    assert (birth, used) == ("BERARD", "BERARD")
+    assert given[0] == "ELODIE" and used_given == ["ELO"]
