@@ -987,6 +987,50 @@ def store_together(engine: FhirEngine, tenant: str, messages: list[Received]) ->
     return outcomes
 
 
+_KEEP_ENDINGS = re.compile(r"(\r\n|\r|\n)")
+
+
+def outgoing(raw: bytes) -> bytes:
+    """An accepted message as it is forwarded to the subscriber: the INS identifiers of
+    PID-3 and MRG-1 removed unless PID-32 says the identity is qualified (RNIV's outgoing
+    rule holds for messages too); anything else is sent as received, byte for byte
+    where nothing is removed."""
+    text, codec = decode(raw)
+    if len(text) < 8:
+        return raw
+    fsep, comp, rep, sub = text[3], text[4], text[5], text[7]
+    parts = _KEEP_ENDINGS.split(text)
+    qualified = any(
+        p.startswith("PID" + fsep) and "QUAL" in _codes(p.split(fsep), 32, rep, comp) for p in parts
+    )
+    if qualified:
+        return raw
+    changed = False
+    for i, segment in enumerate(parts):
+        where = {"PID": 3, "MRG": 1}.get(segment[:3]) if segment[3:4] == fsep else None
+        fields = segment.split(fsep)
+        if where is None or len(fields) <= where:
+            continue
+        kept = [r for r in fields[where].split(rep) if not _is_ins(r, comp, sub)]
+        if len(kept) != len(fields[where].split(rep)):
+            fields[where] = rep.join(kept)
+            parts[i], changed = fsep.join(fields), True
+    return "".join(parts).encode(codec) if changed else raw
+
+
+def _codes(fields: list[str], n: int, rep: str, comp: str) -> list[str]:
+    return [r.split(comp)[0] for r in fields[n].split(rep)] if len(fields) > n else []
+
+
+def _is_ins(cx: str, comp: str, sub: str) -> bool:
+    """A CX repetition, as text, that carries an INS matricule (see `_role`)."""
+    components = cx.split(comp)
+    authority = components[3].split(sub) if len(components) > 3 else []
+    oid = authority[1] if len(authority) > 1 else ""
+    kind = components[4] if len(components) > 4 else ""
+    return bool(components[0]) and _role(oid, kind) == "INS"
+
+
 def _esc(text: str) -> str:
     return (
         text.replace("\\", "\\E\\")

@@ -32,7 +32,7 @@ import time
 from typing import TYPE_CHECKING
 
 from socle.ins.groupcommit import GroupWriter
-from socle.ins.hl7feed import internal_error
+from socle.ins.hl7feed import internal_error, outgoing
 
 if TYPE_CHECKING:
     from socle.fhir.engine import FhirEngine
@@ -239,7 +239,7 @@ class MllpServer:
                 ack, accepted = self._answer(message, peer)
                 sock.sendall(frame(ack))
                 if accepted and self.forwarder:
-                    self.forwarder.put(message)
+                    self.forwarder.put(outgoing(message))
         except (OSError, ValueError) as exc:
             log.info("MLLP connection closed", extra={"peer": peer, "reason": str(exc)})
         finally:

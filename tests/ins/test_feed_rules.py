@@ -188,3 +188,19 @@ def test_a08_without_pid32_keeps_the_status(ins_engine, tenant) -> None:  # noqa
     )
     _, patient = _patient(ins_engine, tenant, H1, "KQ")
     assert [i.get("use") for i in patient["identifier"] if i["value"] == ins] == ["old"]
+
+
+def test_forwarded_messages_share_the_ins_only_when_qualified() -> None:
+    from socle.ins.hl7feed import outgoing
+
+    ins = nir("male", 1980, 1, order=4)
+    cx = f"{ins}^^^ASIP-SANTE-INS-NIR&1.2.250.1.213.1.4.8&ISO^INS"
+    pid = _fields(f3=f"OQ^^^H&1.2.250.1.999.41&ISO^PI~{cx}", f5="HÉLÈNE^A^^^^^L", f32="{}")
+    head = _msh("A28", "o1") + "|||||FRA|8859/1\r"
+    qualified = (head + pid.format("QUAL") + "\r").encode("iso-8859-1")
+    assert outgoing(qualified) is qualified
+    for status in ("RECUP", "PROV", ""):
+        sent = outgoing((head + pid.format(status) + "\r").encode("iso-8859-1")).decode("latin-1")
+        assert ins not in sent and "OQ^^^H&1.2.250.1.999.41&ISO^PI|" in sent and "HÉLÈNE" in sent
+    merge = (_msh("A40", "o2") + "\r" + _pid("OT") + f"\rMRG|{cx}~OS^^^H&1.2^PI\r").encode()
+    assert ins not in outgoing(merge).decode() and "MRG|OS^^^H&1.2^PI" in outgoing(merge).decode()
