@@ -196,6 +196,10 @@ def demo(args: argparse.Namespace) -> int:
             result = processor.process(ctx, bundle, "minimal")
             done += len(result.get("entry", []))
             progress.advance(task)
+    for loader in engine.demo_loaders:  # the services' own demo data (INSi registry…)
+        said = loader(engine, settings.tenant, bundles, args.seed)
+        if said:
+            console.print(said)
     engine.store.analyze()
     console.print(f"[green]Demo data loaded:[/] {done} entries")
     return 0

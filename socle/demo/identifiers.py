@@ -38,6 +38,9 @@ def nir_key(nir13: str) -> str:
     return f"{97 - int(numeric) % 97:02d}"
 
 
+CORSICA_SPLIT = 1976  # 2A and 2B replaced 20 on 1 January 1976
+
+
 def make_nir(
     sex: str | int,
     birth_year: int,
@@ -50,7 +53,8 @@ def make_nir(
 
     `dept` + `commune` must form the 5-character INSEE code of the birthplace: ``'35'`` +
     ``'238'`` (Rennes), ``'2A'`` + ``'004'`` (Ajaccio), ``'971'`` + ``'20'``
-    (Pointe-à-Pitre), or ``'99'`` + a country code for births abroad.
+    (Pointe-à-Pitre), or ``'99'`` + a country code for births abroad. A birth in Corsica
+    before 1976, when the island was one department, is numbered ``20`` (as INSEE did).
     """
     if sex not in _SEX_DIGIT:
         raise ValueError(f"sex must be 'male'/'female' or 1/2, got {sex!r}")
@@ -61,6 +65,8 @@ def make_nir(
     place = (dept + commune).upper()
     if len(place) != 5 or not (place.isdigit() or place[:2] in _CORSICA and place[2:].isdigit()):
         raise ValueError(f"birthplace must be a 5-character INSEE code, got {place!r}")
+    if place[:2] in _CORSICA and birth_year < CORSICA_SPLIT:
+        place = "20" + place[2:]
     body = f"{_SEX_DIGIT[sex]}{birth_year % 100:02d}{birth_month:02d}{place}{order:03d}"
     return body + nir_key(body)
 

@@ -101,7 +101,9 @@ class Crud:
         if ctx is not None:
             access = Access(READ, result.res_type, result.res_id, result.resource)
             self.engine.guard.authorize(ctx, access)
-            if result.resource is not None and self.engine.hooks.reshapes(result.res_type):
+            if result.resource is not None and self.engine.hooks.reshapes(
+                result.res_type, result.resource
+            ):
                 result.resource = self.engine.hooks.present(ctx, result.resource)
         return result
 
@@ -357,7 +359,7 @@ class Crud:
         created = current is None or current.deleted
         result = Result(201 if created else 200, res_type, res_id, version, stamp, stored, warnings)
         self.engine.hooks.written(s, ctx, result)
-        if self.engine.hooks.reshapes(res_type):
+        if self.engine.hooks.reshapes(res_type, stored):
             result.resource = self.engine.hooks.present(ctx, stored)
         return result
 

@@ -36,6 +36,9 @@ OutputHook = Callable[[RequestContext, dict[str, Any]], dict[str, Any]]
 Validator = Callable[[dict[str, Any]], list[Issue]]
 
 
+_NESTING = frozenset({"Bundle", "Parameters"})  # types whose content holds whole resources
+
+
 @dataclass
 class Hooks:
     """Callbacks that services attach to writes (they may raise FhirError to refuse one)."""
@@ -63,14 +66,60 @@ class Hooks:
     def add_output(self, res_type: str, hook: OutputHook) -> None:
         self.output.setdefault(res_type, []).append(hook)
 
-    def reshapes(self, res_type: str) -> bool:
-        return res_type in self.output
+    def reshapes(self, res_type: str, content: bytes | dict[str, Any] | None = None) -> bool:
+        """Whether a resource must go through `present`: its type has output hooks, or its
+        `content` (stored JSON, or parsed) nests a resource of such a type (contained, a
+        Bundle's entry, a Parameters' part), which the hooks must reach too."""
+        if res_type in self.output:
+            return True
+        if not self.output or content is None:
+            return False
+        if isinstance(content, dict):
+            return bool(content.get("contained")) or res_type in _NESTING
+        # stored content is compact JSON (orjson): a nested resource names its type so
+        return any(b'"resourceType":"%s"' % t.encode() in content for t in self.output)
 
     def present(self, ctx: RequestContext, resource: dict[str, Any]) -> dict[str, Any]:
-        """The resource as this request may see it once every output hook has run."""
+        """The resource as this request may see it once every output hook has run, on it
+        and on the resources nested in it."""
         for hook in self.output.get(resource.get("resourceType", ""), ()):
             resource = hook(ctx, resource)
-        return resource
+        return self._nested(ctx, resource) if self.output else resource
+
+    def _nested(self, ctx: RequestContext, resource: dict[str, Any]) -> dict[str, Any]:
+        """`present` applied to contained resources, Bundle entries and Parameters parts
+        (a copy where one changed; the stored resource is never modified)."""
+        out = resource
+        contained = resource.get("contained")
+        if isinstance(contained, list):
+            shown = [self._shown(ctx, r) for r in contained]
+            if any(a is not b for a, b in zip(shown, contained, strict=True)):
+                out = {**out, "contained": shown}
+        for key, holder in (("entry", "resource"), ("parameter", "resource"), ("part", "resource")):
+            items = resource.get(key)
+            if not isinstance(items, list):
+                continue
+            shown = [self._item(ctx, item, holder) for item in items]
+            if any(a is not b for a, b in zip(shown, items, strict=True)):
+                out = {**out, key: shown}
+        return out
+
+    def _shown(self, ctx: RequestContext, value: Any) -> Any:
+        return self.present(ctx, value) if isinstance(value, dict) else value
+
+    def _item(self, ctx: RequestContext, item: Any, holder: str) -> Any:
+        if not isinstance(item, dict):
+            return item
+        out = item
+        if isinstance(item.get(holder), dict):
+            shown = self.present(ctx, item[holder])
+            if shown is not item[holder]:
+                out = {**out, holder: shown}
+        if isinstance(item.get("part"), list):
+            parts = self._nested(ctx, {"part": item["part"]})["part"]
+            if parts is not item["part"]:
+                out = {**out, "part": parts}
+        return out
 
     def before_delete(self, ctx: RequestContext, res_type: str, res_id: str) -> None:
         for hook in self.delete:
@@ -104,6 +153,9 @@ class FhirEngine:
         self.routes: list[Any] = []  # extra Starlette routes added by services
         # Services add to /metadata (security, SMART...): fn(statement, base_url) mutates it.
         self.capability_contributors: list[Any] = []
+        # `socle demo`: after the demo Bundles are loaded, each service may add its own demo
+        # data: fn(engine, tenant, bundles, seed) -> a line for the user (or None).
+        self.demo_loaders: list[Any] = []
         self.hooks = Hooks()
         # Every access decision goes through the guard; socle.security installs the real one.
         self.guard: Guard = OpenGuard()

@@ -17,7 +17,7 @@ class InsPlugin:
     name = "ins"
 
     def register(self, engine: FhirEngine) -> None:
-        from socle.ins import operations
+        from socle.ins import demo, operations
         from socle.ins.hooks import make_write_hook
         from socle.ins.index import make_after_write
         from socle.ins.outgoing import filter_patient
@@ -28,6 +28,7 @@ class InsPlugin:
         engine.hooks.after_write.append(make_after_write(engine))
         # RNIV: the INS leaves the server only with a qualified identity (read, search…)
         engine.hooks.add_output("Patient", lambda _ctx, patient: filter_patient(patient))
+        engine.demo_loaders.append(demo.load_registry)
 
 
 plugin = InsPlugin()

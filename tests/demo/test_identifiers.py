@@ -70,9 +70,11 @@ def test_invalid_nirs(nir: str) -> None:
 
 
 def test_make_nir_lays_out_sex_birth_and_place() -> None:
-    nir = make_nir("female", 1972, 3, "2B", "033", 17)
-    assert nir == "272032B033017" + nir_key("272032B033017")
+    nir = make_nir("female", 1982, 3, "2B", "033", 17)
+    assert nir == "282032B033017" + nir_key("282032B033017")
     assert is_valid_nir(nir)
+    # born in Corsica before 1976: department 20, as INSEE numbered it then
+    assert make_nir("female", 1972, 3, "2B", "033", 17)[:13] == "2720320033017"
     overseas = make_nir("male", 2001, 11, "971", "20", 5)
     assert overseas[:13] == "1011197120005"
     assert is_valid_nir(overseas)

@@ -73,7 +73,7 @@ def _presenter(engine, ctx):  # noqa: ANN001, ANN202
     """Output hooks (e.g. the INS outgoing rule) apply to history entries too."""
 
     def present(version):  # noqa: ANN001, ANN202
-        if version.content is None or not engine.hooks.reshapes(version.res_type):
+        if version.content is None or not engine.hooks.reshapes(version.res_type, version.content):
             return None  # served as stored
         return engine.hooks.present(ctx, orjson.loads(version.content))
 

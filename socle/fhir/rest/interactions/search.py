@@ -169,7 +169,7 @@ def _outcome_entry(issues: list[Issue], truncated: bool, limits: Any) -> dict[st
 
 def _entry(engine, ctx, stored, mode: str, summary: str | None, elements: str | None) -> dict:
     resource: Any
-    reshaped = engine.hooks.reshapes(stored.res_type)
+    reshaped = engine.hooks.reshapes(stored.res_type, stored.content)
     if summary in (None, "false") and not elements and not reshaped:
         resource = orjson.Fragment(stored.content)  # spliced as stored, never re-parsed
     else:
