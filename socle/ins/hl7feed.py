@@ -671,8 +671,17 @@ def _upsert(engine: FhirEngine, s: Any, ctx: RequestContext, msg: Any, who: str)
     if not locals_:
         raise _no_local_id()
     missing = ident.missing_traits(birthplace=False)
-    if not ident.birth_family or not ident.birth_date or not ident.sex:
-        raise Hl7Error("AE", "101", "Missing mandatory trait(s): " + "; ".join(missing), "PID-5")
+    absent = [
+        f
+        for f, v in (
+            ("PID-5", ident.birth_family),
+            ("PID-7", ident.birth_date),
+            ("PID-8", ident.sex),
+        )
+        if not v
+    ]
+    if absent:
+        raise Hl7Error("AE", "101", "Missing mandatory trait(s): " + "; ".join(missing), absent[0])
     found = _find_one(s, locals_)
     existing, old_patient = found if found else (None, None)
     if existing is not None:

@@ -140,7 +140,7 @@ def test_escapes_spaces_and_null_in_pid(ins_engine, tenant) -> None:  # noqa: AN
     ack = _send(
         ins_engine, tenant, _msh("A28", "n2"), f"PID|||N2^^^H&1.2.250.1.999.41&ISO^PI{nulls}"
     )
-    assert "MSA|AE|n2" in ack and "|101^" in ack
+    assert "MSA|AE|n2" in ack and "ERR||PID^^7|101^" in ack  # located at the missing field
 
 
 def test_death_and_future_birth(ins_engine, tenant) -> None:  # noqa: ANN001
