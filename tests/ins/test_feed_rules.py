@@ -136,7 +136,7 @@ def test_escapes_spaces_and_null_in_pid(ins_engine, tenant) -> None:  # noqa: AN
         "phone": "0299999999",
         "email": "luc@example.org",
     }
-    nulls = '|||DURAND^LUC^^^^^L||""|M'
+    nulls = '||DURAND^LUC^^^^^L||""|M'
     ack = _send(
         ins_engine, tenant, _msh("A28", "n2"), f"PID|||N2^^^H&1.2.250.1.999.41&ISO^PI{nulls}"
     )
