@@ -1,11 +1,28 @@
-"""The write hook: RNIV rules on every Patient written directly (REST, Bundles, loader).
+"""The write hook: INS and RNIV rules on every Patient written directly (REST, Bundles, loader).
 
-Only Patients under identity vigilance (carrying an identity reliability or RNIV status
-extension) are checked; others are left alone. The hook refuses (422) an invalid INS
-matricule, a douteuse/fictive identity claiming a validated status, missing mandatory
-traits for VALI/QUAL, and an upgrade without its evidence; it downgrades (in place, RNIV)
-an identity whose strict trait was modified. The INS operations set a context flag and
-are not checked twice.
+On **every** Patient write (INS operations and the HL7 feed set a context flag and apply
+the rules themselves):
+
+* INS identifier values (the four INS systems) are stored without the spaces, dots and
+  dashes people type (``nir.clean``), so that searches and the identity index find them;
+* INS identifiers the outgoing rule hid from the client (the stored identity is not
+  qualifiée) and that the new version lacks are put back as stored: a client that read
+  the Patient (GET, or the PATCH base) never saw them, so leaving them out is not a
+  removal. One the client replaced by an INS of its own is put back as ``old``;
+* every INS identifier that arrives (any ``use``: a matricule with a wrong key is never
+  valid) must pass ``check_nir``; those carried over from the stored version are not
+  judged again;
+* at most one current (not ``old``) INS identifier (FR Core fr-core-2).
+
+Patients under identity vigilance (an identity reliability or RNIV status extension, in
+the new version or the stored one) then get the RNIV rules (`status.check_direct_write`):
+refused (422) for content whose statuses or first names disagree, a douteuse/fictive
+identity claiming a higher status, missing traits, an upgrade without evidence dated
+after the stored identity reached its status, or the INS of a récupérée/qualifiée
+identity replaced without a new INSi record; downgraded (in place, RNIV) when a strict
+trait was modified, or when the reliability extensions were removed (`invalidate`). The
+server dates each status change (`M.EXT_RNIV_STATUS_DATE`) from the stored version,
+whatever the client sent.
 
 It runs in the writer's transaction (`engine.hooks.write`): the version being
 replaced is read there, so a Bundle that writes one Patient twice compares each write
@@ -14,12 +31,16 @@ with the previous one, and no second connection is taken while the writer holds 
 
 from __future__ import annotations
 
+import copy
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from socle.fhir.errors import FhirError, Issue
 from socle.ins import model as M
 from socle.ins import status as S
+from socle.ins.nir import INS_SYSTEMS, check_nir, clean
+from socle.ins.outgoing import shares_ins
 from socle.ins.service import OP_FLAG
 
 if TYPE_CHECKING:
@@ -28,31 +49,131 @@ if TYPE_CHECKING:
     from socle.fhir.storage.store import StoreSession
 
 
-def _previous(s: StoreSession, resource: dict[str, Any]) -> M.Identity | None:
-    """The identity of the version being replaced, if it was under identity vigilance."""
+def _stored(s: StoreSession, resource: dict[str, Any]) -> dict[str, Any] | None:
+    """The version being replaced (None for a creation or a deleted Patient)."""
     stored = s.read("Patient", resource["id"])
     if stored is None or stored.content is None:
         return None
-    previous = orjson.loads(stored.content)
-    return M.read_identity(previous) if M.is_managed(previous) else None
+    return orjson.loads(stored.content)
+
+
+def _ins_identifiers(patient: dict[str, Any]) -> list[dict[str, Any]]:
+    return [
+        i
+        for i in patient.get("identifier") or []
+        if isinstance(i, dict) and i.get("system") in INS_SYSTEMS
+    ]
+
+
+def _key(identifier: dict[str, Any]) -> tuple[str, str]:
+    value = identifier.get("value")
+    return identifier["system"], clean(value) if isinstance(value, str) else ""
+
+
+def _normalise_ins(resource: dict[str, Any]) -> None:
+    """Store INS values as check_nir reads them (no spaces, dots, dashes; 2A/2B)."""
+    for identifier in _ins_identifiers(resource):
+        if isinstance(identifier.get("value"), str):
+            identifier["value"] = clean(identifier["value"])
+
+
+def _restore_hidden_ins(previous: dict[str, Any], resource: dict[str, Any]) -> None:
+    """Put back the INS identifiers the outgoing rule hid and the new version lacks.
+
+    The client could not send what it never saw: such an identifier is kept as stored
+    (same use, type, system, value), or as ``old`` when the client brought a current
+    INS of its own (the hidden one was replaced: one current INS, fr-core-2)."""
+    if shares_ins(previous):  # qualifiée: the client saw its INS, a removal is meant
+        return
+    sent = {_key(i) for i in _ins_identifiers(resource)}
+    current = any(i.get("use") != "old" for i in _ins_identifiers(resource))
+    hidden = [copy.deepcopy(i) for i in _ins_identifiers(previous) if _key(i) not in sent]
+    if not hidden:
+        return
+    for identifier in hidden:
+        if current and identifier.get("use") != "old":
+            identifier["use"] = "old"
+    resource["identifier"] = [*(resource.get("identifier") or []), *hidden]
+
+
+def _current_ins(identifiers: list[dict[str, Any]]) -> set[tuple[str, str]]:
+    """The INS that are not set aside (``use`` other than old)."""
+    return {_key(i) for i in identifiers if i.get("use") != "old"}
+
+
+def _check_ins_identifiers(resource: dict[str, Any], previous: dict[str, Any] | None) -> None:
+    """Refuse (422) an arriving INS that is not a matricule, or two current INS."""
+    stored = _ins_identifiers(previous or {})
+    issues = _invalid_ins(resource, {_key(i) for i in stored})
+    current = _current_ins(_ins_identifiers(resource))
+    if len(current) > 1 and current != _current_ins(stored):  # a stored pair is not re-judged
+        issues.append(
+            Issue(
+                "error",
+                "business-rule",
+                f"{len(current)} current INS identifiers: a Patient has one official INS "
+                "(FR Core fr-core-2); a replaced one has use 'old'",
+                ["Patient.identifier"],
+            )
+        )
+    if issues:
+        raise FhirError(422, "business-rule", issues[0].diagnostics, issues=issues)
+
+
+def _invalid_ins(resource: dict[str, Any], carried: set[tuple[str, str]]) -> list[Issue]:
+    """check_nir on each INS identifier, whatever its use, but those `carried` over."""
+    issues: list[Issue] = []
+    for n, identifier in enumerate(resource.get("identifier") or []):
+        if not (isinstance(identifier, dict) and identifier.get("system") in INS_SYSTEMS):
+            continue
+        if _key(identifier) in carried:
+            continue
+        check = check_nir(identifier.get("value"), system=identifier["system"])
+        if not check.valid:
+            issues.append(
+                Issue(
+                    "error",
+                    "business-rule",
+                    f"INS {check.value} ({identifier['system']}): {check.reason}",
+                    [f"Patient.identifier[{n}]"],
+                )
+            )
+    return issues
+
+
+def _apply_rniv(resource: dict[str, Any], previous: dict[str, Any] | None) -> None:
+    """RNIV rules on a Patient under identity vigilance; rewrites `resource` in place."""
+    old = M.read_identity(previous) if previous and M.is_managed(previous) else None
+    new = M.read_identity(resource)
+    withdrawn = old is not None and not M.is_managed(resource)
+    if withdrawn:
+        new = S.evidence_withdrawn(old, new)
+    result, event = S.check_direct_write(old, new)
+    if withdrawn:
+        event = event or S.INVALIDATE
+    if event is not None:
+        rewritten = M.write_identity(resource, result)
+        resource.clear()
+        resource.update(rewritten)
+    # dated by the server from the stored version, never from the body
+    kept = old is not None and old.status == result.status
+    M.set_status_date(resource, old.status_date if old is not None and kept else M.now_instant())
 
 
 def make_write_hook(engine: FhirEngine):  # noqa: ARG001 - same factory shape as the others
-    """The write hook applying the RNIV rules to direct writes."""
+    """The write hook applying the INS and RNIV rules to direct writes."""
 
     def ins_write_hook(
         s: StoreSession, ctx: RequestContext, resource: dict[str, Any], created: bool
     ) -> None:
         if resource.get("resourceType") != "Patient" or ctx.extras.get(OP_FLAG):
             return
-        if not M.is_managed(resource):
-            return
-        new = M.read_identity(resource)
-        old = _previous(s, resource) if not created and resource.get("id") else None
-        result, event = S.check_direct_write(old, new)
-        if event is not None:
-            rewritten = M.write_identity(resource, result)
-            resource.clear()
-            resource.update(rewritten)
+        previous = _stored(s, resource) if not created and resource.get("id") else None
+        _normalise_ins(resource)
+        if previous is not None:
+            _restore_hidden_ins(previous, resource)
+        _check_ins_identifiers(resource, previous)
+        if M.is_managed(resource) or (previous is not None and M.is_managed(previous)):
+            _apply_rniv(resource, previous)
 
     return ins_write_hook

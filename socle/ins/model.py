@@ -23,12 +23,18 @@ VALI (validée), QUAL (qualifiée). The FR Core status is kept consistent with i
 PROV/RECUP -> PROV, VALI/QUAL -> VALI. A resource without the Socle extension gets its
 RNIV status derived: VALI with an official INS -> QUAL, VALI -> VALI, PROV/VIDE with an
 INS (or collected through INSi) -> RECUP, otherwise PROV.
+
+A second Socle extension (`EXT_RNIV_STATUS_DATE`, a dateTime kept by the server, never
+taken from a client) records when the identity reached its current status: evidence
+presented later for an upgrade must not predate it (a downgrade is not undone by the
+evidence it set aside, see `status.check_direct_write`).
 """
 
 from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -51,6 +57,7 @@ CS_COMMUNE = "https://mos.esante.gouv.fr/NOS/TRE_R13-CommuneOM/FHIR/TRE-R13-Comm
 # Socle's own definitions (placeholder canonical base, see docs/ins.md)
 SOCLE = "https://socle.example.org/fhir"
 EXT_RNIV_STATUS = f"{SOCLE}/StructureDefinition/ins-rniv-status"
+EXT_RNIV_STATUS_DATE = f"{SOCLE}/StructureDefinition/ins-rniv-status-date"
 CS_RNIV_STATUS = f"{SOCLE}/CodeSystem/ins-rniv-status"
 CS_INS_EVENT = f"{SOCLE}/CodeSystem/ins-event"
 LOCAL_ID_SYSTEM = f"{SOCLE}/sid/ipp"  # default local identifier (IPP) system
@@ -69,6 +76,8 @@ ATTRIBUTES = {
     HOMA: "Homonyme avéré",
 }
 FR_STATUS_OF = {PROV: "PROV", RECUP: "PROV", VALI: "VALI", QUAL: "VALI"}
+# FR Core identityStatus codes read as a status (VIDE: "not yet qualified", older senders)
+FR_STATUS_CODES = {"PROV": "PROV", "VIDE": "PROV", "VALI": "VALI"}
 STATUS_DISPLAY_0445 = {"PROV": "Identité provisoire", "VALI": "Identité validée"}
 VALIDATION_MODES = {
     "AN": "Extrait d'acte de naissance",
@@ -121,6 +130,9 @@ class Identity:
     active: bool = True
     replaced_by: str | None = None
     local_ids: list[tuple[str, str]] = field(default_factory=list)
+    status_date: str = ""  # when the status was reached (EXT_RNIV_STATUS_DATE)
+    fr_status: str = ""  # the FR Core identityStatus as read (checked against `status`)
+    name_given: list[str] = field(default_factory=list)  # name[official].given as read
 
     @property
     def first_given(self) -> str:
@@ -180,10 +192,11 @@ def read_identity(patient: dict[str, Any]) -> Identity:
     if official:
         ident.birth_family = N.trait(official.get("family"))
         listed = _ext(official.get("extension"), EXT_BIRTH_LIST_GIVEN)
+        ident.name_given = N.given_list([g for g in official.get("given") or [] if g])
         if listed and listed[0].get("valueString"):
             ident.given = N.given_list(listed[0]["valueString"])
         else:
-            ident.given = N.given_list([g for g in official.get("given") or [] if g])
+            ident.given = list(ident.name_given)
     usual = next((n for n in names if n.get("use") == "usual"), None)
     if usual:
         ident.used_family = N.trait(usual.get("family"))
@@ -222,8 +235,10 @@ def read_identity(patient: dict[str, Any]) -> Identity:
         if method:
             ident.method = method
         ident.collection_date = _sub(ext, "dateCollection") or ident.collection_date
+    ident.fr_status = fr_status
     for ext in _ext(patient.get("extension"), EXT_RNIV_STATUS):
         rniv = (ext.get("valueCoding") or {}).get("code")
+    ident.status_date = status_date_of(patient)
     if rniv in STATUSES:
         ident.status = rniv
     elif fr_status == "VALI":
@@ -237,6 +252,42 @@ def read_identity(patient: dict[str, Any]) -> Identity:
         if link.get("type") == "replaced-by":
             ident.replaced_by = ((link.get("other") or {}).get("reference") or "") or None
     return ident
+
+
+def status_date_of(patient: dict[str, Any]) -> str:
+    """When the Patient's identity reached its status ('' when not recorded)."""
+    for ext in _ext(patient.get("extension"), EXT_RNIV_STATUS_DATE):
+        if isinstance(ext.get("valueDateTime"), str):
+            return ext["valueDateTime"]
+    return ""
+
+
+def set_status_date(patient: dict[str, Any], when: str) -> None:
+    """Record (in place) when the identity reached its status; '' removes the record."""
+    exts = [
+        e
+        for e in patient.get("extension") or []
+        if not (isinstance(e, dict) and e.get("url") == EXT_RNIV_STATUS_DATE)
+    ]
+    if when:
+        at = next(
+            (
+                i + 1
+                for i, e in enumerate(exts)
+                if isinstance(e, dict) and e.get("url") == EXT_RNIV_STATUS
+            ),
+            len(exts),
+        )
+        exts.insert(at, {"url": EXT_RNIV_STATUS_DATE, "valueDateTime": when})
+    if exts:
+        patient["extension"] = exts
+    else:
+        patient.pop("extension", None)
+
+
+def now_instant() -> str:
+    """The current instant, as FHIR writes it (UTC, milliseconds)."""
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def is_managed(patient: dict[str, Any]) -> bool:
@@ -276,7 +327,12 @@ def _copy(resource: dict[str, Any]) -> dict[str, Any]:
 
 
 def write_identity(patient: dict[str, Any], ident: Identity) -> dict[str, Any]:
-    """A copy of `patient` carrying `ident` (traits, INS, status, attributes)."""
+    """A copy of `patient` carrying `ident` (traits, INS, status, attributes).
+
+    The status date is renewed when `ident`'s status differs from the one `patient`
+    carries (or `patient` was not under identity vigilance), else kept: callers pass the
+    stored version, so a status change is dated by the server, not by a client."""
+    since = _status_date_after(patient, ident)
     out = _copy(patient)
     out["resourceType"] = "Patient"
     names = [n for n in out.get("name") or [] if n.get("use") not in ("official", "usual")]
@@ -303,7 +359,8 @@ def write_identity(patient: dict[str, Any], ident: Identity) -> dict[str, Any]:
     exts = [
         e
         for e in out.get("extension") or []
-        if e.get("url") not in (EXT_RELIABILITY, EXT_RNIV_STATUS, EXT_BIRTH_PLACE)
+        if e.get("url")
+        not in (EXT_RELIABILITY, EXT_RNIV_STATUS, EXT_RNIV_STATUS_DATE, EXT_BIRTH_PLACE)
     ]
     exts.append(reliability_extension(ident))
     for attr in sorted(ident.attributes):
@@ -324,6 +381,8 @@ def write_identity(patient: dict[str, Any], ident: Identity) -> dict[str, Any]:
             "valueCoding": coding(CS_RNIV_STATUS, ident.status, STATUSES[ident.status]),
         }
     )
+    if since:
+        exts.append({"url": EXT_RNIV_STATUS_DATE, "valueDateTime": since})
     if ident.birthplace:
         exts.append(
             {
@@ -347,6 +406,21 @@ def write_identity(patient: dict[str, Any], ident: Identity) -> dict[str, Any]:
     else:
         out.pop("identifier", None)
     return out
+
+
+def _status_date_after(patient: dict[str, Any], ident: Identity) -> str:
+    """The status date of `ident` written over `patient` (see `write_identity`)."""
+    if not is_managed(patient) or _status_of(patient) != ident.status:
+        return now_instant()
+    return ident.status_date or status_date_of(patient)
+
+
+def _status_of(patient: dict[str, Any]) -> str:
+    """The RNIV status of `patient`: its Socle extension (as `read_identity` reads it, the
+    last one), without reading the whole identity when it is there (the feed's path)."""
+    found = _ext(patient.get("extension"), EXT_RNIV_STATUS)
+    code = (found[-1].get("valueCoding") or {}).get("code") if found else None
+    return code if code in STATUSES else read_identity(patient).status
 
 
 def reliability_extension(ident: Identity) -> dict[str, Any]:

@@ -19,7 +19,7 @@ PASSWORD = "correct horse battery"
 RPPS = "https://rpps.esante.gouv.fr"
 G15 = "https://mos.esante.gouv.fr/NOS/TRE_G15-ProfessionSante/FHIR/TRE-G15-ProfessionSante"
 INS = "urn:oid:1.2.250.1.213.1.4.10"
-NIR = "2850775123456"
+NIR = "285077512345655"
 
 
 @pytest.fixture

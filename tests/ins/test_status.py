@@ -72,12 +72,13 @@ def test_write_hook_refuses_and_downgrades(ins_client) -> None:  # noqa: ANN001
     assert r.status_code == 422 and "Wrong key" in r.text
     r = c.post("/fhir/Patient", json=person(status=M.VALI, mode="CN", place=""))
     assert r.status_code == 422 and "lieu de naissance" in r.text
-    # an unmanaged patient with a junk INS-like identifier is left alone
+    # a junk INS is refused even on a Patient outside identity vigilance
     plain = {
         "resourceType": "Patient",
         "identifier": [{"system": "urn:oid:1.2.250.1.213.1.4.10", "value": "123"}],
     }
-    assert c.post("/fhir/Patient", json=plain).status_code == 201
+    r = c.post("/fhir/Patient", json=plain)
+    assert r.status_code == 422 and "15 characters" in r.text
     # provisional -> qualified by a plain PUT: refused
     created = c.post("/fhir/Patient", json=person()).json()
     upgraded = person(ins=nir(), status=M.QUAL, mode="CN", pid=created["id"])

@@ -156,7 +156,7 @@ def world(sec_engine, tenant) -> World:  # noqa: ANN001
         tenant,
         {
             "resourceType": "Patient",
-            "identifier": [{"system": INS, "value": "2850775123456"}],
+            "identifier": [{"system": INS, "value": "285077512345655"}],
             "name": [{"family": "Martin", "given": ["Alice"]}],
             "gender": "female",
             "birthDate": "1985-07-01",
@@ -168,7 +168,7 @@ def world(sec_engine, tenant) -> World:  # noqa: ANN001
         tenant,
         {
             "resourceType": "Patient",
-            "identifier": [{"system": INS, "value": "1790475123457"}],
+            "identifier": [{"system": INS, "value": "179047512345759"}],
             "name": [{"family": "Durand", "given": ["Bob"]}],
             "gender": "male",
             "birthDate": "1979-04-01",

@@ -11,6 +11,7 @@ import httpx
 import pyotp
 import pytest
 
+from socle.demo.identifiers import nir_key
 from socle.security.accounts import AccountStore, find_patient, subject_attributes
 from tests.security.conftest import INS, internal_write, practitioner
 
@@ -140,7 +141,8 @@ def test_subject_attributes_by_kind() -> None:
 
 
 def test_find_patient_by_ins_or_id(sec_engine, security, tenant) -> None:  # noqa: ANN001
-    nir = "1" + str(uuid.uuid4().int)[:12]
+    body = f"1850375123{uuid.uuid4().int % 999 + 1:03d}"  # a valid matricule: the INS rules
+    nir = body + nir_key(body)
     pid = internal_write(
         sec_engine,
         tenant,

@@ -51,7 +51,7 @@ def test_every_access_is_audited_and_the_patient_sees_who(api, world, token) -> 
         == 200
     )
     alice = token(
-        "patient", patient=world.alice, fhirUser=f"Patient/{world.alice}", ins="2850775123456"
+        "patient", patient=world.alice, fhirUser=f"Patient/{world.alice}", ins="285077512345655"
     )
     events = _trail(api, alice, world.alice)
     for event in events:

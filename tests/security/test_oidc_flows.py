@@ -26,7 +26,7 @@ from tests.security.servers import free_port, running
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 RPPS = "99700000077"
-NIR = "2850775123456"
+NIR = "285077512345655"
 
 
 @pytest.fixture(scope="module")

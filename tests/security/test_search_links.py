@@ -72,14 +72,14 @@ def test_chains_across_patients_are_refused_for_a_patient(api, world, token, sec
 def test_links_into_open_types_and_patient_identity_are_allowed(api, world, token) -> None:  # noqa: ANN001
     gp = token("practitioner", **pro(world, "gp"))
     r = api.get(
-        "/fhir/DocumentReference?subject:Patient.identifier=urn:oid:1.2.250.1.213.1.4.10|2850775123456",
+        "/fhir/DocumentReference?subject:Patient.identifier=urn:oid:1.2.250.1.213.1.4.10|285077512345655",
         headers=bearer(gp),
     )
     assert world.docs["report"] in _ids(r)
     r = api.get("/fhir/DocumentReference?author:Practitioner.family=Traitant", headers=bearer(gp))
     assert world.docs["report"] in _ids(r)
     # without a type, `subject.identifier` may test a Group: refused, saying how to narrow it
-    r = api.get("/fhir/DocumentReference?subject.identifier=2850775123456", headers=bearer(gp))
+    r = api.get("/fhir/DocumentReference?subject.identifier=285077512345655", headers=bearer(gp))
     assert r.status_code == 403 and "Group" in r.json()["issue"][0]["diagnostics"]
 
 

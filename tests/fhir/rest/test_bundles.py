@@ -99,7 +99,7 @@ def test_batch_get_sees_delete_first(client) -> None:  # noqa: ANN001
 
 
 def test_conditional_create_in_transaction_and_conditional_reference(client) -> None:  # noqa: ANN001
-    ins = "280047512345678"
+    ins = "280047512345658"
     client.post("/fhir/Patient", json=with_ins(patient(), ins))
     bundle = _tx(
         [

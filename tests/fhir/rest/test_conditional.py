@@ -6,8 +6,8 @@ from tests.fhir.rest.helpers import INS_TEST, patient, with_ins
 
 
 def test_conditional_create_if_none_exist(client) -> None:  # noqa: ANN001
-    res = with_ins(patient(), "180017512300012")
-    cond = {"If-None-Exist": f"identifier={INS_TEST}|180017512300012"}
+    res = with_ins(patient(), "180017512300130")
+    cond = {"If-None-Exist": f"identifier={INS_TEST}|180017512300130"}
     first = client.post("/fhir/Patient", json=res, headers=cond)
     assert first.status_code == 201
     second = client.post("/fhir/Patient", json=res, headers=cond)
@@ -19,8 +19,8 @@ def test_conditional_create_if_none_exist(client) -> None:  # noqa: ANN001
 
 
 def test_conditional_update(client) -> None:  # noqa: ANN001
-    url = f"/fhir/Patient?identifier={INS_TEST}|280017512300099"
-    res = with_ins(patient(), "280017512300099")
+    url = f"/fhir/Patient?identifier={INS_TEST}|280017512300276"
+    res = with_ins(patient(), "280017512300276")
     created = client.put(url, json=res)
     assert created.status_code == 201
     pid = created.json()["id"]
@@ -35,9 +35,9 @@ def test_conditional_update(client) -> None:  # noqa: ANN001
 
 def test_conditional_delete(client) -> None:  # noqa: ANN001
     for _ in range(2):
-        client.post("/fhir/Patient", json=with_ins(patient(), "180019912300011"))
-    keep = client.post("/fhir/Patient", json=with_ins(patient(), "180019912300012")).json()["id"]
-    r = client.delete(f"/fhir/Patient?identifier={INS_TEST}|180019912300011")
+        client.post("/fhir/Patient", json=with_ins(patient(), "180019912300161"))
+    keep = client.post("/fhir/Patient", json=with_ins(patient(), "180019912300260")).json()["id"]
+    r = client.delete(f"/fhir/Patient?identifier={INS_TEST}|180019912300161")
     assert r.status_code == 200
     assert "Deleted 2" in r.json()["issue"][0]["diagnostics"]
     assert client.get(f"/fhir/Patient/{keep}").status_code == 200

@@ -77,8 +77,8 @@ def test_parallel_if_match_only_one_wins(fhir_engine, tenant) -> None:  # noqa: 
 @pytest.mark.parametrize("n", [12])
 def test_parallel_conditional_creates_make_one_resource(fhir_engine, tenant, n) -> None:  # noqa: ANN001
     ctx = RequestContext(tenant=tenant)
-    res = _patient(identifier=[{"system": INS, "value": "190017512399912"}])
-    cond = f"identifier={INS}|190017512399912"
+    res = _patient(identifier=[{"system": INS, "value": "190017512399994"}])
+    cond = f"identifier={INS}|190017512399994"
 
     def create(_i: int) -> str:
         return _retrying(
