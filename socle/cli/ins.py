@@ -25,6 +25,11 @@ def add_commands(sub: argparse._SubParsersAction, db_options) -> None:  # noqa: 
     p = cmd("load-registry", "load the reference identity registry (JSON or NDJSON)", load)
     p.add_argument("file", help="registry file ('-' for standard input)")
     p.add_argument("--replace", action="store_true", help="replace the tenant's registry")
+    p.add_argument(
+        "--allow-empty",
+        action="store_true",
+        help="with --replace, accept a file with no record (empties the registry)",
+    )
     p = cmd("demo-registry", "generate an invented registry (test OID), print or load it", demo)
     p.add_argument("--count", type=int, default=200)
     p.add_argument("--seed", type=int, default=1)
@@ -111,11 +116,21 @@ def load(args: argparse.Namespace) -> int:
         return 1
     engine = _engine(args)
     try:
-        n = service.load_registry(engine, args.tenant, read_records(data), args.replace)
+        warnings: list = []
+        n = service.load_registry(
+            engine,
+            args.tenant,
+            read_records(data),
+            args.replace,
+            allow_empty=args.allow_empty,
+            warnings=warnings,
+        )
     except FhirError as exc:
         return _fail(exc)
     finally:
         engine.close()
+    for issue in warnings:
+        print(f"warning: {issue.diagnostics}", file=sys.stderr)
     print(f"{n} identities loaded into the registry of tenant {args.tenant}")
     return 0
 
@@ -176,6 +191,8 @@ def retrieve(args: argparse.Namespace) -> int:
                     "nir": args.card_nir,
                     "birthDate": args.birth_date or "",
                     "given": args.given,
+                    "family": args.family,
+                    "gender": args.gender,
                 },
             )
         else:

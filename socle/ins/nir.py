@@ -49,10 +49,18 @@ SEX_DIGITS = {"1": "male", "2": "female", "3": "male", "4": "female", "7": "male
 _KIND_OF_SEX_DIGIT = {"1": "NIR", "2": "NIR", "3": "provisional", "4": "provisional"}
 _KIND_OF_SEX_DIGIT.update({"7": "NIA", "8": "NIA"})
 _OVERSEAS = {"971", "972", "973", "974", "975", "976", "977", "978"}
-_SPACES = re.compile(r"[\s.\-]+")
+# the separators people write in a NIR: spaces (any, no-break ones too) and dots; a dash
+# is not one, lest "-185…" (a sign) or "1-85-03…" pass for a matricule
+_SPACES = re.compile(r"[\s.]+")
 _BIRTH_DATE = re.compile(r"(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?", re.ASCII)
-_GENDERS = {"male": "male", "female": "female", "M": "male", "F": "female"}
+_GENDERS = {"male": "male", "female": "female", "m": "male", "f": "female"}
 _GENDERS.update({"1": "male", "2": "female"})
+# municipal districts (arrondissements) whose INSEE codes a NIR may hold for their city's
+_DISTRICTS = (
+    (75101, 75120, "75056"),  # Paris
+    (69381, 69389, "69123"),  # Lyon
+    (13201, 13216, "13055"),  # Marseille
+)
 
 
 def _digits(text: str) -> bool:
@@ -113,26 +121,27 @@ class NirCheck:
 
 
 def clean(value: str) -> str:
-    """Remove the spaces, dots and dashes people type in a NIR; upper-case 2a/2b."""
+    """Remove the spaces and dots people type in a NIR; upper-case 2a/2b."""
     return _SPACES.sub("", value or "").upper()
 
 
 def check_nir(
-    value: str,
+    value: Any,
     *,
     system: str | None = None,
-    gender: str | None = None,
+    gender: Any = None,
     birth_date: str | date | None = None,
-    birthplace: str | None = None,
+    birthplace: Any = None,
 ) -> NirCheck:
     """Check a 15-character INS matricule (NIR or NIA) and, optionally, the patient's traits.
 
-    `system` is the identifier system (``urn:oid:…`` or a bare OID): it must be one of the
-    four INS systems. `gender` (male/female), `birth_date` (YYYY-MM-DD) and `birthplace`
-    (5-character INSEE code) are compared with what the number encodes.
+    `value` is text (spaces and dots are separators; anything else is a reason). `system`
+    is the identifier system (``urn:oid:…`` or a bare OID): it must be one of the four INS
+    systems. `gender` (male/female, M/F, 1/2, any case), `birth_date` (YYYY, YYYY-MM or
+    YYYY-MM-DD) and `birthplace` (5-character INSEE code) are compared with what the number
+    encodes: every disagreement is a warning.
     """
-    raw = value if isinstance(value, str) else ""
-    v = clean(raw)
+    v = clean(value) if isinstance(value, str) else ""
     out = NirCheck(v)
     add = out.issues.append
     if system is not None:
@@ -145,21 +154,7 @@ def check_nir(
                     f"{', '.join(sorted(INS_SYSTEMS))})",
                 )
             )
-    if not v:
-        add(NirIssue("empty", "The matricule is empty"))
-        return out
-    if len(v) != 15:
-        add(NirIssue("length", f"A matricule has 15 characters (13 + a 2-digit key), got {len(v)}"))
-        return out
-    bad = next((i for i, c in enumerate(v) if not (c.isascii() and c.isalnum())), None)
-    if bad is not None:
-        add(
-            NirIssue(
-                "characters",
-                f"Character {bad + 1} {v[bad]!r}: only the digits 0-9 are allowed "
-                "(and 2A/2B at characters 6-7)",
-            )
-        )
+    if not _readable(value, v, out):
         return out
     body, key = v[:13], v[13:]
     if not _structure(body, out):
@@ -188,6 +183,37 @@ def check_nir(
             )
     _compare_traits(out, gender, birth_date, birthplace)
     return out
+
+
+def _readable(value: Any, v: str, out: NirCheck) -> bool:
+    """Whether `v` (the cleaned `value`) is text of 15 ASCII letters or digits; else say why.
+
+    Characters come before the length: "-185037512345641" has a sign, not 16 characters."""
+    add = out.issues.append
+    if value is None:
+        add(NirIssue("empty", "No matricule given (None)"))
+        return False
+    if not isinstance(value, str):
+        kind = type(value).__name__
+        add(NirIssue("type", f"The matricule must be text (a string), not {kind}: {value!r}"))
+        return False
+    if not v:
+        add(NirIssue("empty", "The matricule is empty" + (" (only spaces)" if value else "")))
+        return False
+    bad = next((i for i, c in enumerate(v) if not (c.isascii() and c.isalnum())), None)
+    if bad is not None:
+        if bad == 0 and v[0] in "+-":
+            why = "a matricule has no sign"
+        elif v[bad] == "-":
+            why = "a dash is not a separator (spaces and dots are)"
+        else:
+            why = "only the digits 0-9 are allowed (and 2A/2B at characters 6-7)"
+        add(NirIssue("characters", f"Character {bad + 1} {v[bad]!r}: {why}"))
+        return False
+    if len(v) != 15:
+        add(NirIssue("length", f"A matricule has 15 characters (13 + a 2-digit key), got {len(v)}"))
+        return False
+    return True
 
 
 def _structure(body: str, out: NirCheck) -> bool:
@@ -238,111 +264,182 @@ def _structure(body: str, out: NirCheck) -> bool:
 
 
 def _place(place: str, out: NirCheck) -> None:
-    add = out.issues.append
-    dept = place[:2]
-    if dept in ("2A", "2B"):
-        commune = place[2:]
-        if not _digits(commune) or commune == "000":
-            add(NirIssue("commune", f"Characters 8-10 {commune!r}: not a Corsican commune"))
-            return
-    elif not _digits(place):
-        add(
-            NirIssue(
-                "place",
-                f"Characters 6-10 {place!r}: the birthplace must be digits "
-                "(or 2A/2B + 3 digits for Corsica)",
-            )
-        )
+    fault = _place_fault(place)
+    if fault is not None:
+        code, characters, why = fault
+        out.issues.append(NirIssue(code, f"Characters {characters}: {why}"))
         return
-    elif dept == "00":
-        add(NirIssue("department", "Characters 6-7: département 00 does not exist"))
-        return
-    elif dept == "99":
-        country = place[2:]
-        if country in ("000", "100") or int(country) < 101:
-            add(
-                NirIssue(
-                    "country",
-                    f"Characters 8-10: {country} is not an INSEE country "
-                    "code of birth abroad (99101-99999)",
-                )
-            )
-            return
-        out.born_abroad = True
-    elif dept == "97" or dept == "98":
-        if place[:3] not in _OVERSEAS and dept == "97":
-            add(
-                NirIssue(
-                    "department",
-                    f"Characters 6-8: {place[:3]} is not an overseas département (971-978)",
-                )
-            )
-            return
-        if place[3:] == "00":
-            add(NirIssue("commune", f"Characters 9-10: commune 00 does not exist in {place[:3]}"))
-            return
-    elif place[2:] == "000":
-        add(NirIssue("commune", f"Characters 8-10: commune 000 does not exist in {dept}"))
-        return
+    out.born_abroad = place.startswith("99")
     out.birthplace = place
 
 
+def _place_fault(place: str) -> tuple[str, str, str] | None:
+    """What makes a 5-character birthplace impossible: (issue code, the NIR characters it
+    is in, why), or None. One rule for the NIR's place and for an INSEE code given alone."""
+    dept, commune = place[:2], place[2:]
+    if dept in ("2A", "2B"):
+        if not _digits(commune) or commune == "000":
+            return "commune", "8-10", f"{commune!r} is not a Corsican commune"
+        return None
+    if len(place) != 5 or not _digits(place):
+        return (
+            "place",
+            "6-10",
+            f"{place!r}: a birthplace is 5 digits (or 2A/2B + 3 digits for Corsica)",
+        )
+    if dept == "00":
+        return "department", "6-7", "département 00 does not exist"
+    if dept == "99":
+        if commune == "100":
+            return "country", "8-10", "99100 is France, not a country of birth abroad"
+        if int(commune) < 101:
+            return (
+                "country",
+                "8-10",
+                f"{commune} is not an INSEE country code of birth abroad (99101-99999)",
+            )
+        return None
+    if dept == "97" and place[:3] not in _OVERSEAS:
+        return "department", "6-8", f"{place[:3]} is not an overseas département (971-978)"
+    if dept in ("97", "98") and place[3:] == "00":
+        return "commune", "9-10", f"commune 00 does not exist in {place[:3]}"
+    if dept not in ("97", "98") and commune == "000":
+        return "commune", "8-10", f"commune 000 does not exist in {dept}"
+    return None
+
+
+def insee_reason(code: Any) -> str | None:
+    """None when `code` is a possible INSEE birthplace code (a commune: 2 digits or 2A/2B +
+    3 digits; 99 + a country for a birth abroad; 99999 unknown), else why it is not."""
+    if not isinstance(code, str):
+        return f"an INSEE code is a string, not {type(code).__name__}"
+    fault = _place_fault(code.strip().upper())
+    return None if fault is None else fault[2]
+
+
 def _compare_traits(
-    out: NirCheck, gender: str | None, birth_date: str | date | None, birthplace: str | None
+    out: NirCheck, gender: Any, birth_date: str | date | None, birthplace: Any
 ) -> None:
-    add = out.issues.append
-    sex = _GENDERS.get(gender or "")
+    """Warnings for every trait that disagrees with what the number encodes."""
+    _compare_sex(out, gender)
+    if birth_date and out.year is not None and out.month is not None:
+        _compare_birth_date(out, birth_date)
+    _compare_birthplace(out, birthplace)
+
+
+def _compare_sex(out: NirCheck, gender: Any) -> None:
+    """male/female, M/F or 1/2, in any case and with stray spaces ("Female", " f")."""
+    sex = _GENDERS.get(str(gender).strip().lower()) if gender is not None else None
     if sex and out.sex and sex != out.sex:
-        add(
+        out.issues.append(
             NirIssue(
                 "sex-mismatch",
                 f"The matricule encodes sex {out.sex}, the patient is {sex}",
                 "warning",
             )
         )
-    if birth_date and out.year is not None and out.month is not None:
-        text = birth_date.isoformat() if isinstance(birth_date, date) else str(birth_date)
-        parts = _BIRTH_DATE.fullmatch(text)
-        if parts is None:
-            # never int() an unread date (it raised on "1985-3-7"): say why nothing is compared
-            add(
-                NirIssue(
-                    "birth-date",
-                    f"The birth date {text!r} is not YYYY, YYYY-MM or YYYY-MM-DD: "
-                    "not compared with the matricule",
-                    "warning",
-                )
-            )
-        elif parts[1][2:] != out.year:
-            add(
-                NirIssue(
-                    "year-mismatch",
-                    f"The matricule encodes birth year ..{out.year}, the birth date is {text}",
-                    "warning",
-                )
-            )
-        elif (
-            out.regular_month
-            and parts[2] is not None
-            and parts[2] != "00"  # month unknown (INSi writes 00): nothing to compare
-            and int(parts[2]) != out.month
-        ):
-            add(
-                NirIssue(
-                    "month-mismatch",
-                    f"The matricule encodes birth month {out.month:02d}, the birth date is {text}",
-                    "warning",
-                )
-            )
-    if birthplace and out.birthplace and birthplace.upper() != out.birthplace:
+
+
+def _real_date(year: str, month: str | None, day: str | None) -> bool:
+    """A date that exists; 00 for an unknown day, or day and month, as INSi writes them."""
+    if year == "0000" or (month in (None, "00") and day not in (None, "00")):
+        return False
+    if month in (None, "00"):
+        return True
+    if not 1 <= int(month) <= 12:
+        return False
+    if day in (None, "00"):
+        return True
+    try:
+        date(int(year), int(month), int(day))
+    except ValueError:
+        return False
+    return True
+
+
+def _compare_birth_date(out: NirCheck, birth_date: str | date) -> None:
+    """Year and month against the number: each disagreement is reported, and a date that
+    cannot be read, or does not exist (1985-02-30), is said not to be compared."""
+    add = out.issues.append
+    text = birth_date.isoformat() if isinstance(birth_date, date) else str(birth_date).strip()
+    parts = _BIRTH_DATE.fullmatch(text)
+    if parts is None:
+        # never int() an unread date (it raised on "1985-3-7"): say why nothing is compared
         add(
             NirIssue(
-                "birthplace-mismatch",
-                f"The matricule encodes birthplace {out.birthplace}, "
-                f"the patient's INSEE code is {birthplace}",
+                "birth-date",
+                f"The birth date {text!r} is not YYYY, YYYY-MM or YYYY-MM-DD: "
+                "not compared with the matricule",
                 "warning",
             )
         )
+        return
+    year, month, day = parts.groups()
+    if not _real_date(year, month, day):
+        add(
+            NirIssue(
+                "birth-date",
+                f"The birth date {text!r} does not exist: not compared with the matricule",
+                "warning",
+            )
+        )
+        return
+    if year[2:] != out.year:
+        add(
+            NirIssue(
+                "year-mismatch",
+                f"The matricule encodes birth year ..{out.year}, the birth date is {text}",
+                "warning",
+            )
+        )
+    # a month 00 (unknown, as INSi writes it) or a special month of the number: no comparison
+    if out.regular_month and month not in (None, "00") and int(month) != out.month:
+        add(
+            NirIssue(
+                "month-mismatch",
+                f"The matricule encodes birth month {out.month:02d}, the birth date is {text}",
+                "warning",
+            )
+        )
+
+
+def _compare_birthplace(out: NirCheck, birthplace: Any) -> None:
+    if not isinstance(birthplace, str) or not birthplace.strip() or not out.birthplace:
+        return
+    if not same_place(out.birthplace, birthplace):
+        out.issues.append(
+            NirIssue(
+                "birthplace-mismatch",
+                f"The matricule encodes birthplace {out.birthplace}, "
+                f"the patient's INSEE code is {birthplace.strip()}",
+                "warning",
+            )
+        )
+
+
+def _place_key(code: str) -> str:
+    """One spelling per place: Corsica's communes kept their numbers when département 20
+    (a NIR of a birth before 1976) became 2A and 2B, so 20004 is 2A004 (Ajaccio)."""
+    code = code.strip().upper()
+    return "20" + code[2:] if code[:2] in ("2A", "2B") else code
+
+
+def _city(code: str) -> str:
+    """The commune code of a Paris, Lyon or Marseille district (arrondissement) code."""
+    if len(code) == 5 and _digits(code):
+        n = int(code)
+        for low, high, city in _DISTRICTS:
+            if low <= n <= high:
+                return city
+    return code
+
+
+def same_place(a: str, b: str) -> bool:
+    """Whether two INSEE codes name one birthplace: equal, Corsica's 20xxx and 2Axxx/2Bxxx,
+    or a district and its city (75112 and 75056). Two districts of a city stay apart: both
+    are precise, and they disagree."""
+    ka, kb = _place_key(a), _place_key(b)
+    return ka == kb or _city(ka) == kb or ka == _city(kb)
 
 
 def nir_reason(value: str, **traits: Any) -> str | None:

@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+import copy
+import re
+from collections.abc import Callable, Collection
+from datetime import date
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from socle.fhir.errors import FhirError, Issue, bad_request, operation_outcome
-from socle.fhir.guard import READ, Access
+from socle.fhir.errors import FhirError, Issue, bad_request
+from socle.fhir.guard import READ, UPDATE, Access
 from socle.fhir.operations.registry import INSTANCE, TYPE, OperationCall
 from socle.ins import model as M
 from socle.ins import service
 from socle.ins import status as S
 from socle.ins import teleservice as T
-from socle.ins.nir import INS_SYSTEMS, check_nir
+from socle.ins.nir import INS_SYSTEMS, NirIssue, check_nir
 from socle.ins.outgoing import filter_resource
 
 if TYPE_CHECKING:
@@ -22,6 +25,7 @@ if TYPE_CHECKING:
     from socle.fhir.engine import FhirEngine
 
 MATCH_GRADE = "http://hl7.org/fhir/StructureDefinition/match-grade"
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
 
 
 def _str(call: OperationCall, *names: str) -> str | None:
@@ -112,6 +116,7 @@ def ins_check(call: OperationCall) -> dict[str, Any]:
         # the outgoing rule: the INS of an identity that is not qualifiée is not shared,
         # not even in the answer that checks it
         hidden = ident.status != M.QUAL
+        paths = _patient_paths(patient, ident)
     else:
         value = _str(call, "value", "ins", "matricule")
         if value is None:
@@ -121,16 +126,9 @@ def ins_check(call: OperationCall) -> dict[str, Any]:
         birth = _str(call, "birthDate")
         place = _str(call, "birthplace")
         hidden = False  # the caller's own number
+        paths = _parameter_paths(call)
     check = check_nir(value, system=system, gender=gender, birth_date=birth, birthplace=place)
-    issues = [
-        Issue(
-            i.severity,
-            "invalid" if i.severity == "error" else "informational",
-            _masked(i.message, check.value) if hidden else i.message,
-            [i.code],
-        )
-        for i in check.issues
-    ]
+    issues = [_check_issue(i, check.value, hidden, paths) for i in check.issues]
     params: list[dict[str, Any]] = [{"name": "valid", "valueBoolean": check.valid}]
     if not hidden:
         params.append({"name": "value", "valueString": check.value})
@@ -143,8 +141,77 @@ def ins_check(call: OperationCall) -> dict[str, Any]:
     if check.reason:
         reason = _masked(check.reason, check.value) if hidden else check.reason
         params.append({"name": "reason", "valueString": reason})
-    params.append({"name": "outcome", "resource": operation_outcome(issues)})
+    outcome = {"resourceType": "OperationOutcome", "issue": issues or _ALL_OK}
+    params.append({"name": "outcome", "resource": outcome})
     return {"resourceType": "Parameters", "parameter": params}
+
+
+CS_INS_CHECK = f"{M.SOCLE}/CodeSystem/ins-check"  # check_nir's issue codes
+_ALL_OK = [{"severity": "information", "code": "informational", "diagnostics": "All OK"}]
+# the input each check_nir finding is about (the rest: the matricule itself)
+_INPUT_OF = {
+    "system": "system",
+    "nia-kind": "system",
+    "nir-kind": "system",
+    "sex-mismatch": "gender",
+    "year-mismatch": "birthDate",
+    "month-mismatch": "birthDate",
+    "birth-date": "birthDate",
+    "birthplace-mismatch": "birthplace",
+}
+
+
+def _check_issue(
+    finding: NirIssue, value: str, hidden: bool, paths: dict[str, str]
+) -> dict[str, Any]:
+    """One OperationOutcome issue of $ins-check: check_nir's code in `details` (a coded
+    reason), `expression` the FHIRPath of the input it is about, when there is one."""
+    error = finding.severity == "error"
+    issue: dict[str, Any] = {
+        "severity": finding.severity,
+        "code": "invalid" if error else "informational",
+        "details": {"coding": [{"system": CS_INS_CHECK, "code": finding.code}]},
+        "diagnostics": _masked(finding.message, value) if hidden else finding.message,
+    }
+    path = paths.get(_INPUT_OF.get(finding.code, "value"))
+    if path:
+        issue["expression"] = [path]
+    return issue
+
+
+def _parameter_paths(call: OperationCall) -> dict[str, str]:
+    """FHIRPath of each $ins-check input the call has (see `_param_path`)."""
+    names = {
+        "value": ("value", "ins", "matricule"),
+        "system": ("system",),
+        "gender": ("gender",),
+        "birthDate": ("birthDate",),
+        "birthplace": ("birthplace",),
+    }
+    return {key: path for key, aliases in names.items() if (path := _param_path(call, *aliases))}
+
+
+def _posted_path(posted: list[Any], name: str) -> str | None:
+    for i, param in enumerate(posted):
+        if isinstance(param, dict) and param.get("name") == name:
+            value_key = next((k for k in param if k.startswith("value")), None)
+            return f"Parameters.parameter[{i}]" + (f".{value_key}" if value_key else "")
+    return None
+
+
+def _patient_paths(patient: dict[str, Any], ident: M.Identity) -> dict[str, str]:
+    """FHIRPath, in the Patient, of the INS and the traits $ins-check compared with it."""
+    out = {"gender": "Patient.gender", "birthDate": "Patient.birthDate"}
+    for i, idf in enumerate(patient.get("identifier") or []):
+        if (idf.get("system"), idf.get("value")) == (ident.ins_system, ident.ins):
+            out["value"] = f"Patient.identifier[{i}].value"
+            out["system"] = f"Patient.identifier[{i}].system"
+            break
+    for i, ext in enumerate(patient.get("extension") or []):
+        if ext.get("url") == M.EXT_BIRTH_PLACE:
+            out["birthplace"] = f"Patient.extension[{i}]"
+            break
+    return out
 
 
 def _masked(text: str, value: str) -> str:
@@ -161,72 +228,249 @@ def ins_retrieve(call: OperationCall) -> dict[str, Any]:
     if call.param("cardNir") or call.param("carte-vitale"):
         card = {
             "nir": _str(call, "cardNir", "carte-vitale") or "",
-            "birthDate": _str(call, "birthDate") or "",
-            "given": (_list(call, "given") or [None])[0],
+            "birthDate": _str(call, "birthDate", "birthdate") or "",
+            "given": " ".join(_list(call, "given")) or None,
+            "family": _str(call, "family"),
+            "gender": _str(call, "gender"),
         }
     traits = None if card else _traits(call)
     if call.res_id is None and card is None and traits is None:
         raise bad_request(
             "$ins-retrieve needs traits (family, given, birthDate, gender) or "
-            "Carte Vitale data (cardNir, birthDate)"
+            "Carte Vitale data (cardNir, birthDate)",
+            code="required",
         )
-    result, patient = service.retrieve(
-        call.engine, call.ctx.tenant, pid=call.res_id, traits=traits, card=card, ctx=call.ctx
-    )
+    if card is not None:
+        result, patient = _retrieve_by_card(call, card)
+    else:
+        result, patient = service.retrieve(
+            call.engine, call.ctx.tenant, pid=call.res_id, traits=traits, ctx=call.ctx
+        )
     return _insi_parameters(result, patient)
 
 
+def _card_lookup(call: OperationCall, card: dict[str, Any]) -> T.InsiResult:
+    """The Carte Vitale récupération with every trait the caller gave (read-only)."""
+    with call.engine.store.session(call.ctx.tenant) as s:
+        return T.retrieve_by_card(
+            s,
+            holder_nir=card["nir"],
+            birth_date=card["birthDate"],
+            given=card["given"],
+            family=card["family"],
+            sex=card["gender"],
+        )
+
+
+def _retrieve_by_card(
+    call: OperationCall, card: dict[str, Any]
+) -> tuple[T.InsiResult, dict[str, Any] | None]:
+    """Carte Vitale récupération that honours the family and gender given with the card.
+
+    `service.retrieve` hands the card's NIR, birth date and first names alone to the
+    teleservice, so the lookup is made here with every trait. On an instance, only the
+    identity the card and those traits designate is applied, through a récupération by
+    its own registry traits (the twin of the other sex on the same card is not a
+    candidate; anything else than 00 writes nothing)."""
+    found = _card_lookup(call, card)
+    if call.res_id is None:
+        return found, None
+    if found.code != T.FOUND:
+        _not_fictive(call)  # as the service refuses it, before any lookup
+        return found, None
+    rec = found.identities[0]
+    traits = {
+        "family": rec["nom"],
+        "given": rec["prenoms"],
+        "birthDate": rec["date_naissance"],
+        "gender": rec["sexe"],
+        "birthplace": rec["lieu_naissance"] or None,
+    }
+    return service.retrieve(
+        call.engine, call.ctx.tenant, pid=call.res_id, traits=traits, ctx=call.ctx
+    )
+
+
+def _not_fictive(call: OperationCall) -> None:
+    """404/410 for an unknown Patient, 422 for a fictive identity (INSi does not know it)."""
+    with call.engine.store.session(call.ctx.tenant) as s:
+        patient = call.engine.crud.read(s, "Patient", call.res_id or "").resource or {}
+    if M.FICT in M.read_identity(patient).attributes:
+        raise S.TransitionError("A fictive identity is not known to INSi")
+
+
 def ins_verify(call: OperationCall) -> dict[str, Any]:
-    """INSi vérification of an INS and traits; on an instance, of the Patient's own."""
+    """INSi vérification of an INS and traits; on an instance, of the Patient's own.
+
+    Traits INSi cannot read are refused before any comparison (400 for the caller's;
+    422 for a Patient's own, whose INS is then left as it is: no insi-fail)."""
     ins = _str(call, "ins", "value", "matricule")
     system = _str(call, "system")
     traits = _traits(call)
     if call.res_id is None and (ins is None or traits is None):
-        raise bad_request("$ins-verify needs 'ins' and the traits")
-    result, patient = service.verify(
-        call.engine,
-        call.ctx.tenant,
-        pid=call.res_id,
-        ins=ins,
-        system=system,
-        traits=traits,
-        ctx=call.ctx,
-    )
+        raise bad_request(
+            "$ins-verify needs 'ins' and the traits (family, given, birthDate, gender)",
+            code="required",
+        )
+    try:
+        result, patient = service.verify(
+            call.engine,
+            call.ctx.tenant,
+            pid=call.res_id,
+            ins=ins,
+            system=system,
+            traits=traits,
+            ctx=call.ctx,
+        )
+    except FhirError as exc:
+        if call.res_id is None or exc.status != 400:
+            raise
+        raise _unverifiable(call.res_id, exc) from exc
     return _insi_parameters(result, patient)
 
 
+def _unverifiable(pid: str, exc: FhirError) -> FhirError:
+    """A stored Patient whose INS or traits INSi cannot read: the request was right, the
+    content is not (422), and each issue names the Patient."""
+    issues = [
+        Issue(i.severity, i.code, f"Patient/{pid} cannot be verified: {i.diagnostics}")
+        for i in exc.issues
+    ]
+    return FhirError(422, issues[0].code, issues[0].diagnostics, issues=issues)
+
+
 def ins_validate(call: OperationCall) -> dict[str, Any]:
-    """Record the check of an identity document (validationMode code, e.g. CN, PA)."""
+    """Record the check of an identity document (validationMode code, e.g. CN, PA).
+
+    A missing or unknown `mode`, or a `date` that is not one, is a bad request (400); a
+    known document that cannot validate (a driving licence…) is a business rule (422)."""
     mode = _str(call, "mode", "validationMode")
+    if not mode:
+        raise bad_request(
+            "$ins-validate needs the identity document checked in 'mode' (one of "
+            f"{', '.join(sorted(M.HIGH_TRUST_DOCUMENTS))})",
+            _param_path(call, "mode", "validationMode"),
+            code="required",
+        )
+    if mode not in M.VALIDATION_MODES:
+        raise bad_request(
+            f"mode {mode!r} is not an identity validation mode code (known: "
+            f"{', '.join(sorted(M.VALIDATION_MODES))})",
+            _param_path(call, "mode", "validationMode"),
+        )
+    on = _str(call, "date")
+    if on is not None and not _is_date(on):
+        raise bad_request(f"date {on!r} is not a date (YYYY-MM-DD)", _param_path(call, "date"))
     patient = service.apply_event(
-        call.engine,
-        call.ctx.tenant,
-        call.res_id or "",
-        S.DOCUMENT,
-        ctx=call.ctx,
-        mode=mode,
-        on=_str(call, "date"),
+        call.engine, call.ctx.tenant, call.res_id or "", S.DOCUMENT, ctx=call.ctx, mode=mode, on=on
     )
     return filter_resource(patient)
+
+
+def _is_date(text: str) -> bool:
+    """YYYY-MM-DD and real (fromisoformat alone also reads 20250102 and 2025-W01-1)."""
+    if not _DATE.fullmatch(text):
+        return False
+    try:
+        date.fromisoformat(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _param_path(call: OperationCall, *names: str) -> str | None:
+    """The FHIRPath of the first of `names` the call has: its entry in the posted
+    Parameters (``Parameters.parameter[2].valueString``), else ``http.name`` for a query
+    parameter (FHIR's convention for HTTP parameters)."""
+    posted = (call.body or {}).get("parameter") if call.body else None
+    for name in names:
+        if isinstance(posted, list) and (path := _posted_path(posted, name)):
+            return path
+        if name in call.params:
+            return f"http.{name}"
+    return None
 
 
 def ins_invalidate(call: OperationCall) -> dict[str, Any]:
     """Send an identity back to provisoire (identity vigilance decision)."""
-    patient = service.apply_event(
-        call.engine, call.ctx.tenant, call.res_id or "", S.INVALIDATE, ctx=call.ctx
-    )
+    pid = call.res_id or ""
+    unchanged = _unchanged(call, lambda ident: S.apply(ident, S.INVALIDATE)[0])
+    if unchanged is not None:
+        return filter_resource(unchanged)
+    patient = service.apply_event(call.engine, call.ctx.tenant, pid, S.INVALIDATE, ctx=call.ctx)
     return filter_resource(patient)
 
 
 def ins_attribute(call: OperationCall) -> dict[str, Any]:
-    """Set (value=true, default) or clear an identity attribute: DOUT, FICT or HOMA."""
-    attribute = _str(call, "attribute") or ""
-    raw = call.param("value", True)
-    value = raw if isinstance(raw, bool) else str(raw).lower() != "false"
+    """Set (value=true) or clear (value=false) an identity attribute: DOUT, FICT or HOMA."""
+    attribute = _str(call, "attribute")
+    if not attribute:
+        raise bad_request(
+            f"$ins-attribute needs 'attribute' (one of {', '.join(sorted(M.ATTRIBUTES))})",
+            code="required",
+        )
+    if attribute not in M.ATTRIBUTES:
+        raise bad_request(
+            f"attribute {attribute!r} is not one of {', '.join(sorted(M.ATTRIBUTES))}",
+            _param_path(call, "attribute"),
+        )
+    value = _boolean(call, "value")
+    unchanged = _unchanged(call, lambda ident: _with_attribute(ident, attribute, value))
+    if unchanged is not None:
+        return filter_resource(unchanged)
     patient = service.set_attribute(
         call.engine, call.ctx.tenant, call.res_id or "", attribute, value, ctx=call.ctx
     )
     return filter_resource(patient)
+
+
+def _boolean(call: OperationCall, name: str) -> bool:
+    """A required boolean parameter: valueBoolean, or the text true/false (a query)."""
+    raw = call.param(name)
+    if raw is None or raw == "":
+        raise bad_request(
+            f"'{name}' is required: true to set the attribute, false to clear it",
+            code="required",
+        )
+    if isinstance(raw, bool):
+        return raw
+    text = str(raw).strip().lower() if isinstance(raw, str) else None
+    if text not in ("true", "false"):
+        raise bad_request(
+            f"'{name}' must be a boolean (true or false), not {raw!r}", _param_path(call, name)
+        )
+    return text == "true"
+
+
+def _with_attribute(ident: M.Identity, attribute: str, value: bool) -> M.Identity:
+    """The identity `service.set_attribute` would store (DOUT/FICT demote it to PROV)."""
+    new = copy.deepcopy(ident)
+    if not value:
+        new.attributes.discard(attribute)
+        return new
+    new.attributes.add(attribute)
+    if attribute in (M.DOUT, M.FICT) and new.status != M.PROV:
+        new, _ = S.apply(new, S.DOUBT, detail=attribute)
+    return new
+
+
+def _unchanged(
+    call: OperationCall, change: Callable[[M.Identity], M.Identity]
+) -> dict[str, Any] | None:
+    """The current Patient when `change` leaves its identity as it is, else None.
+
+    A repeated $ins-attribute or $ins-invalidate then writes no version, Provenance or
+    AuditEvent ("PROV -> PROV"): it answers the current state, to a caller who may update
+    the Patient (the guard decides as for the write it spares)."""
+    pid = call.res_id or ""
+    with call.engine.store.session(call.ctx.tenant) as s:
+        patient = call.engine.crud.read(s, "Patient", pid).resource or {}
+    ident = M.read_identity(patient)
+    # compared as written: fields derived on writing (the FR Core status) do not count
+    if M.write_identity(patient, change(ident)) != M.write_identity(patient, ident):
+        return None
+    call.engine.guard.authorize(call.ctx, Access(UPDATE, "Patient", pid, patient))
+    return patient
 
 
 def _match_bundle(call: OperationCall, found: list[tuple[Any, dict]]) -> dict[str, Any]:

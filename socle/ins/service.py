@@ -187,6 +187,8 @@ def retrieve(
                 holder_nir=card.get("nir", ""),
                 birth_date=card.get("birthDate", ""),
                 given=card.get("given"),
+                family=card.get("family"),
+                sex=card.get("gender"),
             )
         else:
             t = traits or {}
@@ -259,9 +261,19 @@ def _traits_of(ident: M.Identity) -> dict[str, Any]:
     }
 
 
-def load_registry(engine: FhirEngine, tenant: str, records: list[Any], replace: bool) -> int:
+def load_registry(
+    engine: FhirEngine,
+    tenant: str,
+    records: list[Any],
+    replace: bool,
+    *,
+    allow_empty: bool = False,
+    warnings: list[Any] | None = None,
+) -> int:
+    """Load registry records in one transaction (all or nothing); `warnings` collects the
+    records loaded despite a disagreement with their matricule."""
     with engine.store.session(tenant, write=True) as s:
-        return T.load(s, records, replace=replace)
+        return T.load(s, records, replace=replace, allow_empty=allow_empty, warnings=warnings)
 
 
 def match(

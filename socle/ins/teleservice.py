@@ -20,7 +20,10 @@ Operations, with INSi's answer codes:
 matricule history), ``01`` none, ``02`` several (the caller must add traits).
 Traits compare in their comparison forms (`socle.ins.normalize`): case, accents,
 ligatures, hyphens, apostrophes and extra spaces do not matter; a first name matches the
-first of the registry's list, or the whole list.
+first of the registry's list, or the whole list. Every query's traits are checked first
+(`trait_issues`), the same way for the three operations: a missing one is ``required``, one
+INSi cannot read (1962-02-30, gender X, a name of no letter, an INSEE code ``abc``) is
+``invalid``, a 400 that lists them all, never a 01.
 """
 
 from __future__ import annotations
@@ -39,15 +42,13 @@ from sqlalchemy import delete, insert, select
 from socle.fhir.errors import FhirError, Issue
 from socle.ins import model as M
 from socle.ins import normalize as N
-from socle.ins.nir import INS_OIDS, OID_TEST, check_nir
+from socle.ins.nir import INS_OIDS, OID_TEST, check_nir, insee_reason, same_place
 from socle.ins.tables import ins_registry, ins_registry_key
 
 if TYPE_CHECKING:
     from socle.fhir.storage.store import StoreSession
 
 FOUND, NONE, SEVERAL = "00", "01", "02"
-# INSEE COG code: 2 digits (or 2A/2B) + 3 digits
-_INSEE_CODE = re.compile(r"(?:\d\d|2A|2B)\d{3}", re.ASCII)
 LABELS = {
     FOUND: "Une identité trouvée",
     NONE: "Aucune identité trouvée",
@@ -122,95 +123,94 @@ def sex_of(value: Any) -> str | None:
     return SEX_CODES.get(text) or SEX_CODES.get(text.upper()) or SEX_CODES.get(text.lower())
 
 
-def check_record(rec: Any, where: str = "") -> tuple[dict[str, Any] | None, list[Issue]]:
-    """Normalise one registry record; issues explain every problem."""
-    issues: list[Issue] = []
-    if not isinstance(rec, dict):
-        return None, [Issue("error", "structure", f"{where}: a record must be a JSON object")]
+# JSON types of a record's fields: text, or text or a number (a matricule, a sex code 1/2
+# or an INSEE code may be written as a JSON number: its digits are read)
+_TEXT_FIELDS = ("oid", "nom", "date_naissance")
+_TEXT_OR_NUMBER_FIELDS = ("matricule", "sexe", "lieu_naissance")
+# what a record may disagree with its matricule on and still be loaded, with a warning (a
+# NIR keeps the month and place of its first registration); a sex other than the sex
+# digit's, or an NIA under the NIR OID, refuses it (see `_agreement`)
+_TOLERATED = {"year-mismatch", "month-mismatch", "birthplace-mismatch", "nia-kind"}
 
-    def bad(msg: str) -> None:
-        issues.append(Issue("error", "invalid", f"{where}: {msg}" if where else msg))
 
-    # a field of the wrong JSON type is a clear error, never a crash of the whole load
-    for name in ("matricule", "oid", "nom", "sexe", "date_naissance", "lieu_naissance"):
-        if rec.get(name) is not None and not isinstance(rec[name], (str, int)):
-            bad(f"{name} must be a string, got {type(rec[name]).__name__}")
+def _type_faults(rec: dict[str, Any]) -> tuple[dict[str, Any], list[str], set[str]]:
+    """The record with its wrongly typed fields blanked, what was wrong with them, and
+    their names: a field of the wrong JSON type is a clear error, never a crash of the
+    whole load, nor a "missing trait" (``nom: 123``)."""
+    faults, wrong = [], set()
+    for name in (*_TEXT_FIELDS, *_TEXT_OR_NUMBER_FIELDS):
+        value = rec.get(name)
+        number_ok = name in _TEXT_OR_NUMBER_FIELDS and isinstance(value, int)
+        if value is None or isinstance(value, str) or (number_ok and not isinstance(value, bool)):
+            continue
+        faults.append(f"{name} must be a string, got {type(value).__name__} {value!r}")
+        rec = {**rec, name: None}
+        wrong.add(name)
+    for name in ("historique", "carte_vitale"):
+        if rec.get(name) is not None and not isinstance(rec[name], list):
+            faults.append(f"{name} must be a list, got {type(rec[name]).__name__}")
             rec = {**rec, name: None}
     prenoms = rec.get("prenoms")
     if prenoms is not None and not (
         isinstance(prenoms, str)
         or (isinstance(prenoms, list) and all(isinstance(p, str) for p in prenoms))
     ):
-        bad("prenoms must be a string (first names separated by spaces) or a list of strings")
-        prenoms = None
-    for name in ("historique", "carte_vitale"):
-        if rec.get(name) is not None and not isinstance(rec[name], list):
-            bad(f"{name} must be a list, got {type(rec[name]).__name__}")
-            rec = {**rec, name: None}
+        faults.append(
+            "prenoms must be a string (first names separated by spaces) or a list of strings"
+        )
+        rec = {**rec, "prenoms": None}
+        wrong.add("prenoms")
+    return rec, faults, wrong
+
+
+def _agreement(
+    matricule: str, oid: str, sex: str, birth: str, place: str
+) -> tuple[list[str], list[str]]:
+    """(errors, warnings) of a valid matricule against its own record: an NIA (7/8) under
+    the NIR OID, or a sex other than the sex digit's, is refused (a reference registry
+    cannot hold an INS that contradicts it); a birth year, month or place that differs,
+    or a NIR (1/2) under the NIA OID, is loaded with a warning."""
+    check = check_nir(matricule, system=oid, gender=sex, birth_date=birth, birthplace=place)
+    errors, warnings = [], []
+    for issue in check.issues:
+        if issue.code == "sex-mismatch":
+            errors.append(f"sexe disagrees with the matricule's sex digit: {issue.message}")
+        elif issue.code == "nir-kind":
+            errors.append(f"matricule {check.value} under OID {oid}: {issue.message}")
+        elif issue.code in _TOLERATED:
+            warnings.append(issue.message)
+    return errors, warnings
+
+
+def check_record(rec: Any, where: str = "") -> tuple[dict[str, Any] | None, list[Issue]]:
+    """Normalise one registry record; issues explain every problem (errors refuse it)."""
+    if not isinstance(rec, dict):
+        return None, [Issue("error", "structure", f"{where}: a record must be a JSON object")]
+    prefix = f"{where}: " if where else ""
+    rec, faults, wrong = _type_faults(rec)
     oid = str(rec.get("oid") or OID_TEST).removeprefix("urn:oid:")
     if oid not in INS_OIDS:
-        bad(f"oid {oid!r} is not an INS OID")
+        faults.append(f"oid {oid!r} is not an INS OID")
     matricule = str(rec.get("matricule") or "")
     check = check_nir(matricule, system=oid)
-    if not check.valid:
-        bad(f"matricule {matricule!r}: {check.reason}")
+    if not check.valid and "matricule" not in wrong:
+        faults.append(f"matricule {matricule!r}: {check.reason}")
     family = N.trait(str(rec.get("nom") or ""))
-    given = N.given_list(prenoms)
+    given = N.given_list(rec.get("prenoms"))
     sex = sex_of(rec.get("sexe"))
     raw_birth = str(rec.get("date_naissance") or "")
     birth = insi_date(raw_birth) or ""
     place = str(rec.get("lieu_naissance") or "").strip().upper()
-    if not family:
-        bad("missing trait: nom (birth name)")
-    if not given:
-        bad("missing trait: prenoms (birth first names)")
-    if sex is None:
-        bad(f"sexe must be M or F, got {rec.get('sexe')!r}")
-    if not raw_birth:
-        bad("missing trait: date_naissance")
-    elif not birth:
-        bad(
-            f"date_naissance {raw_birth!r} is not a real date "
-            "(YYYY-MM-DD; 00 for an unknown day, or day and month)"
-        )
-    if place and not _INSEE_CODE.fullmatch(place):
-        bad(f"lieu_naissance {place!r} is not a 5-character INSEE code")
-    history = []
-    for i, old in enumerate(rec.get("historique") or []):
-        if not isinstance(old, dict):
-            bad(f"historique[{i}] must be an object {{matricule, oid}}")
-            continue
-        old_m = str(old.get("matricule") or "")
-        old_oid = str(old.get("oid") or oid).removeprefix("urn:oid:")
-        old_check = check_nir(old_m, system=old_oid)
-        if not old_check.valid:
-            bad(f"historique[{i}] {old_m!r}: {old_check.reason}")
-        elif old_check.value == check.value:
-            bad(f"historique[{i}] {old_m!r} is the current matricule")
-        history.append({"matricule": old_check.value, "oid": old_oid})
-    cards = []
-    for card in rec.get("carte_vitale") or []:
-        if not isinstance(card, (str, int)) or isinstance(card, bool):
-            bad(f"carte_vitale {card!r} must be a string (the card holder's NIR)")
-            continue
-        card_check = check_nir(str(card))  # a number, as the matricule may be
-        if not card_check.valid:
-            bad(f"carte_vitale {card!r}: {card_check.reason}")
-        cards.append(card_check.value)
-    if issues:
-        return None, issues
-    if (
-        check.valid
-        and sex
-        and (
-            warn := [
-                i
-                for i in check_nir(matricule, gender=sex, birth_date=birth).issues
-                if i.severity == "warning"
-            ]
-        )
-    ):
-        issues.extend(Issue("warning", "informational", f"{where}: {w.message}") for w in warn)
+    traits = _trait_faults(rec, family, given, sex, raw_birth, birth, place)
+    faults += [fault for name, fault in traits if name not in wrong]
+    history, more = _history(rec.get("historique") or [], oid, check.value)
+    cards, most = _cards(rec.get("carte_vitale") or [])
+    faults += more + most
+    warnings: list[str] = []
+    if not faults:
+        faults, warnings = _agreement(check.value, oid, sex or "", birth, place)
+    if faults:
+        return None, [Issue("error", "invalid", prefix + f) for f in faults]
     return {
         "matricule": check.value,
         "oid": oid,
@@ -222,7 +222,78 @@ def check_record(rec: Any, where: str = "") -> tuple[dict[str, Any] | None, list
         "lieu_naissance": place,
         "historique": history,
         "carte_vitale": cards,
-    }, issues
+    }, [Issue("warning", "informational", prefix + w) for w in warnings]
+
+
+def _trait_faults(
+    rec: dict[str, Any],
+    family: str,
+    given: list[str],
+    sex: str | None,
+    raw_birth: str,
+    birth: str,
+    place: str,
+) -> list[tuple[str, str]]:
+    """(field, fault) of each trait of a record that is missing or impossible."""
+    faults = []
+    if not family:
+        faults.append(("nom", "missing trait: nom (birth name)" + _no_letter(rec.get("nom"))))
+    if not given:
+        why = "missing trait: prenoms (birth first names)" + _no_letter(rec.get("prenoms"))
+        faults.append(("prenoms", why))
+    if sex is None:
+        faults.append(("sexe", f"sexe must be M or F, got {rec.get('sexe')!r}"))
+    if not raw_birth:
+        faults.append(("date_naissance", "missing trait: date_naissance"))
+    elif not birth:
+        why = (
+            f"date_naissance {raw_birth!r} is not a real date "
+            "(YYYY-MM-DD; 00 for an unknown day, or day and month)"
+        )
+        faults.append(("date_naissance", why))
+    if place and (why := insee_reason(place)) is not None:
+        why = f"lieu_naissance {place!r} is not an INSEE birthplace code: {why}"
+        faults.append(("lieu_naissance", why))
+    return faults
+
+
+def _no_letter(value: Any) -> str:
+    """Why a name given as text normalised to nothing."""
+    return f" ({value!r} holds no letter)" if value else ""
+
+
+def _history(olds: list[Any], oid: str, current: str) -> tuple[list[dict[str, str]], list[str]]:
+    """The former matricules of a record, each under its own OID (default: the record's)."""
+    history, faults = [], []
+    for i, old in enumerate(olds):
+        if not isinstance(old, dict):
+            faults.append(f"historique[{i}] must be an object {{matricule, oid}}")
+            continue
+        old_m = str(old.get("matricule") or "")
+        old_oid = str(old.get("oid") or oid).removeprefix("urn:oid:")
+        old_check = check_nir(old_m, system=old_oid)
+        if not old_check.valid:
+            faults.append(f"historique[{i}] {old_m!r}: {old_check.reason}")
+        elif old_check.value == current:
+            faults.append(f"historique[{i}] {old_m!r} is the current matricule")
+        elif any(issue.code == "nir-kind" for issue in old_check.issues):
+            faults.append(f"historique[{i}] {old_m!r} under OID {old_oid}: an NIA is not a NIR")
+        history.append({"matricule": old_check.value, "oid": old_oid})
+    return history, faults
+
+
+def _cards(cards: list[Any]) -> tuple[list[str], list[str]]:
+    """The Carte Vitale NIRs a record is read from (a JSON number is read as its digits)."""
+    out, faults = [], []
+    for card in cards:
+        if not isinstance(card, (str, int)) or isinstance(card, bool):
+            faults.append(f"carte_vitale {card!r} must be a string (the card holder's NIR)")
+            continue
+        card_check = check_nir(str(card))
+        if not card_check.valid:
+            faults.append(f"carte_vitale {card!r}: {card_check.reason}")
+        out.append(card_check.value)
+    return out, faults
 
 
 def _same_person(clean: list[tuple[str, dict[str, Any]]]) -> list[Issue]:
@@ -280,11 +351,21 @@ def _formers(rec: dict[str, Any]) -> list[str]:
     return [h["matricule"] for h in rec.get("historique") or []]
 
 
-def load(s: StoreSession, records: Iterable[Any], *, replace: bool = False) -> int:
+def load(
+    s: StoreSession,
+    records: Iterable[Any],
+    *,
+    replace: bool = False,
+    allow_empty: bool = False,
+    warnings: list[Issue] | None = None,
+) -> int:
     """Load records into the tenant's registry; any invalid record refuses the whole load.
 
     Without `replace`, a record whose matricule (current or former) is already in the
-    registry replaces that identity instead of adding a second one."""
+    registry replaces that identity instead of adding a second one. With it, a file of no
+    record (empty, ``[]``) is refused unless `allow_empty`: a truncated export would
+    otherwise silently empty the registry. `warnings`, when given, receives the records'
+    warnings (traits that disagree with their matricule but are loaded)."""
     clean, issues, placed = [], [], []
     for i, rec in enumerate(records):
         out, found = check_record(rec, f"record {i + 1}")
@@ -301,6 +382,15 @@ def load(s: StoreSession, records: Iterable[Any], *, replace: bool = False) -> i
             f"{len(errors)} invalid registry record(s): {errors[0].diagnostics}",
             issues=errors[:100],
         )
+    if replace and not clean and not allow_empty:
+        raise FhirError(
+            400,
+            "required",
+            "The registry file holds no identity: replacing the registry with it would empty "
+            "the registry (allow it explicitly: allow_empty, CLI --allow-empty)",
+        )
+    if warnings is not None:
+        warnings.extend(i for i in issues if i.severity != "error")
     if replace:
         s.execute(delete(ins_registry_key).where(ins_registry_key.c.tenant == s.tenant))
         s.execute(delete(ins_registry).where(ins_registry.c.tenant == s.tenant))
@@ -370,11 +460,83 @@ def read_records(data: bytes) -> list[Any]:
 # --------------------------------------------------------------------------- queries
 
 
+@dataclass(slots=True, frozen=True)
+class Query:
+    """The traits of an INSi query, checked: comparison forms, '' for a trait not given."""
+
+    family: str = ""  # birth name, comparison form
+    given: tuple[str, ...] = ()  # first names, stored forms
+    birth: str = ""  # INSi form YYYY-MM-DD (00 for unknown parts)
+    sex: str = ""  # male / female
+    birthplace: str = ""  # INSEE code
+
+
+TRAIT_NAMES = ("family", "given", "birthDate", "gender", "birthplace")
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, list):
+        return " ".join(str(v) for v in value if v is not None).strip()
+    return str(value).strip()
+
+
+def _trait_fault(name: str, raw: str) -> str | None:
+    """Why a given trait cannot be sent to INSi, or None."""
+    if name == "family" and not N.compare_key(raw):
+        return f"family {raw!r} holds no letter of a name"
+    if name == "given" and not N.given_list(raw):  # "?" would match every first name
+        return f"given {raw!r} holds no letter of a first name"
+    if name == "birthDate" and insi_date(raw) is None:
+        return (
+            f"birthDate {raw!r} is not a real date (YYYY-MM-DD, YYYY-MM or YYYY; 00 for an "
+            "unknown day, or day and month)"
+        )
+    if name == "gender" and sex_of(raw) is None:
+        return f"gender {raw!r}: INSi knows M (male) and F (female)"
+    if name == "birthplace" and (why := insee_reason(raw)) is not None:
+        return f"birthplace {raw!r} is not an INSEE code: {why}"
+    return None
+
+
+def trait_issues(
+    traits: dict[str, Any], required: Iterable[str], what: str
+) -> tuple[Query, list[Issue]]:
+    """Check the traits of an INSi query (`traits` keyed by `TRAIT_NAMES`) before any
+    lookup: a missing required trait (`required` issue) or one INSi cannot read (`invalid`:
+    1962-02-30, gender X, a name of no letter) is refused, never compared."""
+    raw = {name: _text(traits.get(name)) for name in TRAIT_NAMES}
+    needed = set(required)
+    issues: list[Issue] = []
+    for name in TRAIT_NAMES:
+        if not raw[name]:
+            if name in needed:
+                issues.append(Issue("error", "required", f"{what} needs {name} (missing)"))
+        elif (why := _trait_fault(name, raw[name])) is not None:
+            issues.append(Issue("error", "invalid", why))
+    query = Query(
+        family=N.compare_key(raw["family"]),
+        given=tuple(N.given_list(raw["given"])),
+        birth=insi_date(raw["birthDate"]) or "",
+        sex=sex_of(raw["gender"]) or "",
+        birthplace=raw["birthplace"].upper(),
+    )
+    return query, issues
+
+
+def refuse(issues: list[Issue]) -> None:
+    """Raise the 400 that lists every issue (its code is the first one's), if any."""
+    if issues:
+        first = issues[0]
+        raise FhirError(400, first.code, first.diagnostics, issues=issues)
+
+
 def _rows(s: StoreSession, stmt: Any) -> list[dict[str, Any]]:
     return [orjson.loads(r.content) for r in s.execute(stmt)]
 
 
-def _given_ok(query_given: list[str], rec: dict[str, Any]) -> bool:
+def _given_ok(query_given: Iterable[str], rec: dict[str, Any]) -> bool:
     """The query's first names are the registry's first first name, or its first names in
     their order (the whole list, or its beginning), in comparison form.
 
@@ -387,6 +549,18 @@ def _given_ok(query_given: list[str], rec: dict[str, Any]) -> bool:
         return True
     names = N.given_list(rec["prenoms"])
     return any(N.compare_key(" ".join(names[:k])) == wanted for k in range(1, len(names) + 1))
+
+
+def _agrees(rec: dict[str, Any], q: Query) -> bool:
+    """A registry identity agrees with every trait the query gives (an identity of unknown
+    birthplace agrees with any)."""
+    place = rec["lieu_naissance"]
+    return (
+        (not q.family or N.compare_key(rec["nom"]) == q.family)
+        and (not q.sex or SEX_CODES[rec["sexe"]] == q.sex)
+        and _given_ok(q.given, rec)
+        and (not q.birthplace or not place or same_place(place, q.birthplace))
+    )
 
 
 def _answer(found: list[dict[str, Any]], detail: str = "") -> InsiResult:
@@ -406,58 +580,47 @@ def retrieve(
     sex: str,
     birthplace: str | None = None,
 ) -> InsiResult:
-    """Récupération by traits (all but the birthplace are required)."""
-    missing = [
-        n
-        for n, v in (
-            ("family", family),
-            ("given", given),
-            ("birthDate", birth_date),
-            ("gender", sex),
-        )
-        if not v
-    ]
-    if missing:
-        raise FhirError(400, "required", "INSi retrieval needs the traits: " + ", ".join(missing))
-    birth = insi_date(birth_date)
-    if birth is None:
-        raise FhirError(400, "invalid", f"birthDate {birth_date!r} is not a real date")
-    gender = sex_of(sex)
-    if gender is None:
-        raise FhirError(400, "invalid", f"gender {sex!r}: INSi knows M (male) and F (female)")
+    """Récupération by traits (all but the birthplace are required, and all are checked)."""
+    traits = {"family": family, "given": given, "birthDate": birth_date, "gender": sex}
+    q, issues = trait_issues(
+        {**traits, "birthplace": birthplace}, traits, "INSi retrieval by traits"
+    )
+    refuse(issues)
     r = ins_registry.c
     stmt = select(r.content).where(
         r.tenant == s.tenant,
-        r.birth_date == birth,
-        r.sex == gender,
-        r.family == N.compare_key(family),
+        r.birth_date == q.birth,
+        r.sex == q.sex,
+        r.family == q.family,
     )
-    names = N.given_list(given)
-    if not names:  # "?" or "-" normalise to nothing, which would match every first name
-        raise FhirError(400, "invalid", f"given {given!r} holds no letter of a first name")
-    found = [rec for rec in _rows(s, stmt) if _given_ok(names, rec)]
-    if birthplace:
-        found = [
-            rec
-            for rec in found
-            if not rec["lieu_naissance"] or rec["lieu_naissance"] == birthplace.upper()
-        ]
-    return _answer(found)
+    return _answer([rec for rec in _rows(s, stmt) if _agrees(rec, q)])
 
 
 def retrieve_by_card(
-    s: StoreSession, *, holder_nir: str, birth_date: str, given: str | None = None
+    s: StoreSession,
+    *,
+    holder_nir: str,
+    birth_date: str,
+    given: str | list[str] | None = None,
+    family: str | None = None,
+    sex: str | None = None,
 ) -> InsiResult:
     """Récupération with Carte Vitale data: holder's NIR, beneficiary's birth date.
 
     The beneficiaries of a card are the identities that list it (children on a parent's
-    card) and the holder, whose own matricule (current or former) is the card's NIR."""
+    card) and the holder, whose own matricule (current or former) is the card's NIR. The
+    other traits, when given, must agree too (INSi compares every trait it is sent): the
+    sex tells twins apart, a wrong birth name finds nobody."""
+    traits = {"family": family, "given": given, "birthDate": birth_date, "gender": sex}
+    q, issues = trait_issues(traits, ("birthDate",), "INSi retrieval by Carte Vitale")
     check = check_nir(holder_nir)
-    if not check.valid:
-        raise FhirError(400, "invalid", f"Carte Vitale NIR {holder_nir!r}: {check.reason}")
-    birth = insi_date(birth_date)
-    if birth is None:
-        raise FhirError(400, "invalid", f"birthDate {birth_date!r} is not a real date")
+    if not _text(holder_nir):
+        issues.insert(0, Issue("error", "required", "Carte Vitale retrieval needs cardNir"))
+    elif not check.valid:
+        issues.insert(
+            0, Issue("error", "invalid", f"Carte Vitale NIR {holder_nir!r}: {check.reason}")
+        )
+    refuse(issues)
     k, r = ins_registry_key.c, ins_registry.c
     stmt = select(r.content).where(
         r.tenant == s.tenant,
@@ -468,10 +631,9 @@ def retrieve_by_card(
                 k.value == check.value,
             )
         ),
-        r.birth_date == birth,
+        r.birth_date == q.birth,
     )
-    found = [rec for rec in _rows(s, stmt) if _given_ok(N.given_list(given), rec)]
-    return _answer(found)
+    return _answer([rec for rec in _rows(s, stmt) if _agrees(rec, q)])
 
 
 def registry_hit(s: StoreSession, value: str) -> tuple[dict[str, Any], str, str] | None:
@@ -508,33 +670,46 @@ def verify(
 ) -> InsiResult:
     """Vérification: 00 when the INS exists and the traits agree, else 01 with the reason.
 
-    The OID is part of the INS; without one (None) the matricule is verified under the
-    OID the registry holds it under, which the answer carries."""
+    The INS and the traits are checked first, as for a retrieval: a query INSi cannot
+    read (1962-02-30, no gender, gender X, a name of no letter) is a 400, not a "traits
+    differ" 01 (which, on a local identity, would set its INS aside). The OID is part of
+    the INS; without one (None) the matricule is verified under the OID the registry
+    holds it under, which the answer carries."""
     oid = oid.removeprefix("urn:oid:") if oid else None
     check = check_nir(matricule, system=oid) if oid else check_nir(matricule)
+    traits = {"family": family, "given": given, "birthDate": birth_date, "gender": sex}
+    q, issues = trait_issues({**traits, "birthplace": birthplace}, traits, "INSi verification")
     if not check.valid:
-        raise FhirError(400, "invalid", f"INS {matricule!r}: {check.reason}")
+        issues.insert(0, Issue("error", "invalid", f"INS {matricule!r}: {check.reason}"))
+    refuse(issues)
     hit = registry_hit(s, check.value)
     if hit is None:
         return InsiResult(NONE, [], f"INS {check.value} is not known")
     rec, kind, known_oid = hit
     if oid is not None and known_oid != oid:
         return InsiResult(NONE, [], f"INS {check.value} is not known under OID {oid}")
-    differences = []
-    if N.compare_key(family) != N.compare_key(rec["nom"]):
-        differences.append("nom de naissance")
-    if not N.compare_key(" ".join(N.given_list(given))) or not _given_ok(N.given_list(given), rec):
-        differences.append("prénom")
-    if insi_date(birth_date) != rec["date_naissance"]:
-        differences.append("date de naissance")
-    if sex_of(sex) != SEX_CODES[rec["sexe"]]:
-        differences.append("sexe")
-    if birthplace and rec["lieu_naissance"] and birthplace.upper() != rec["lieu_naissance"]:
-        differences.append("lieu de naissance")
+    differences = _differences(rec, q)
     if differences:
         return InsiResult(NONE, [], "traits differ from the registry: " + ", ".join(differences))
     detail = "former matricule: the current one is returned" if kind == "former" else ""
     return InsiResult(FOUND, [rec], detail)
+
+
+def _differences(rec: dict[str, Any], q: Query) -> list[str]:
+    """The traits of a checked query that the registry identity does not have (French)."""
+    out = []
+    if q.family != N.compare_key(rec["nom"]):
+        out.append("nom de naissance")
+    if not _given_ok(q.given, rec):
+        out.append("prénom")
+    if q.birth != rec["date_naissance"]:
+        out.append("date de naissance")
+    if q.sex != SEX_CODES[rec["sexe"]]:
+        out.append("sexe")
+    place = rec["lieu_naissance"]
+    if q.birthplace and place and not same_place(place, q.birthplace):
+        out.append("lieu de naissance")
+    return out
 
 
 def identity_of(rec: dict[str, Any], base: M.Identity | None = None) -> M.Identity:

@@ -144,3 +144,24 @@ def test_mllp_exposes_its_metrics(tmp_path) -> None:  # noqa: ANN001
     assert 'socle_hl7_messages_total{ack="AR",event="other"} 1.0' in text
     assert "socle_hl7_transaction_messages_count 2.0" in text
     assert "socle_hl7_message_seconds_count 3.0" in text
+
+
+def test_load_registry_replace_with_nothing_needs_allow_empty(
+    tmp_path, capsys, monkeypatch
+) -> None:  # noqa: ANN001
+    monkeypatch.setenv("SOCLE_DATA_DIR", str(tmp_path))
+    db = ["--database", f"sqlite:///{tmp_path / 'ins.db'}"]
+    good, empty = tmp_path / "reg.json", tmp_path / "empty.json"
+    # loaded with a warning: the birth year disagrees with the matricule's
+    good.write_text(json.dumps([registry_record(date_naissance="1986-03-07")]))
+    empty.write_text("[]")
+    assert main(["ins", "load-registry", str(good), *db]) == 0
+    assert "warning:" in capsys.readouterr().err
+    assert main(["ins", "load-registry", "--replace", str(empty), *db]) == 1
+    assert "empty" in capsys.readouterr().err
+    retrieve = ["ins", "retrieve", "--family", "martin", "--given", "marie"]
+    retrieve += ["--birth-date", "1986-03-07", "--gender", "F", *db]
+    assert main(retrieve) == 0  # still there
+    capsys.readouterr()
+    assert main(["ins", "load-registry", "--replace", "--allow-empty", str(empty), *db]) == 0
+    assert main(retrieve) != 0

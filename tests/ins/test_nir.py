@@ -159,3 +159,113 @@ def test_ins_oids() -> None:
     nir_kind = check_nir(nia, system="urn:oid:1.2.250.1.213.1.4.8")
     assert nir_kind.valid and {i.code for i in nir_kind.issues} == {"nir-kind"}
     assert check_nir(nia).kind == "NIA" and check_nir("185037512345641").kind == "NIR"
+
+
+@pytest.mark.parametrize("gender", ["f", "Female", " F", "FEMALE ", "2"])
+def test_gender_is_read_in_any_case_and_spacing(gender: str) -> None:
+    check = check_nir("185037512345641", gender=gender)
+    assert {i.code for i in check.issues} == {"sex-mismatch"}, gender
+
+
+@pytest.mark.parametrize("gender", ["m", "Male", " M", "MALE ", "1"])
+def test_gender_agreeing_in_any_case_is_no_mismatch(gender: str) -> None:
+    assert check_nir("185037512345641", gender=gender).issues == []
+
+
+def test_every_birth_date_mismatch_is_reported() -> None:
+    # `outcome` lists every issue: the month is compared even when the year differs
+    codes = [i.code for i in check_nir("185037512345641", birth_date="1986-04-01").issues]
+    assert codes == ["year-mismatch", "month-mismatch"]
+
+
+@pytest.mark.parametrize("birth", ["1985-02-30", "1986-02-30", "1985-13-01", "1985-00-12"])
+def test_impossible_birth_date_is_flagged_not_compared(birth: str) -> None:
+    check = check_nir("185037512345641", birth_date=birth)
+    assert check.valid  # the number is fine: the date given with it is not
+    assert [(i.code, i.severity) for i in check.issues] == [("birth-date", "warning")]
+    assert "does not exist" in check.issues[0].message
+
+
+@pytest.mark.parametrize(
+    ("value", "code", "text"),
+    [
+        (185037512345641, "type", "must be text (a string), not int"),
+        (None, "empty", "No matricule given (None)"),
+        ("   ", "empty", "only spaces"),
+        ("-185037512345641", "characters", "no sign"),
+        ("+185037512345641", "characters", "no sign"),
+        ("1-85-03-75-123-456-41", "characters", "a dash is not a separator"),
+    ],
+)
+def test_what_is_not_a_matricule_says_why(value: object, code: str, text: str) -> None:
+    check = check_nir(value)  # type: ignore[arg-type]
+    assert not check.valid
+    assert [i.code for i in check.errors] == [code] and text in check.reason
+
+
+def test_spaces_and_dots_are_the_separators() -> None:
+    for written in ("1 85 03 75 123 456 41", "1.85.03.75.123.456.41", "1\u00a085 03 75 123 456 41"):
+        assert check_nir(written).valid, written
+
+
+def _born_in(place: str, sex: str = "male", year: int = 1970) -> str:
+    from socle.demo.identifiers import make_nir
+
+    return make_nir(sex, year, 3, place[:2], place[2:], 5)
+
+
+@pytest.mark.parametrize(
+    ("nir_place", "patient_place"),
+    [
+        ("20004", "2A004"),  # Corsica before 1976 (20) and Ajaccio's code today
+        ("20033", "2b033"),  # Bastia, any case
+        ("2A004", "20004"),
+        ("75112", "75056"),  # a Paris arrondissement and Paris
+        ("75056", "75101"),
+        ("69383", "69123"),  # Lyon
+        ("13216", "13055"),  # Marseille
+        ("35238", " 35238 "),
+    ],
+)
+def test_same_birthplace_is_no_mismatch(nir_place: str, patient_place: str) -> None:
+    check = check_nir(_born_in(nir_place), birthplace=patient_place)
+    assert check.valid and check.issues == [], check.issues
+
+
+@pytest.mark.parametrize(
+    ("nir_place", "patient_place"),
+    [
+        ("75112", "75115"),  # two arrondissements: both precise, and they disagree
+        ("75112", "69123"),  # Paris is not Lyon
+        ("20004", "2A033"),
+        ("13201", "13056"),
+    ],
+)
+def test_other_birthplace_is_a_mismatch(nir_place: str, patient_place: str) -> None:
+    codes = [i.code for i in check_nir(_born_in(nir_place), birthplace=patient_place).issues]
+    assert codes == ["birthplace-mismatch"]
+
+
+@pytest.mark.parametrize(
+    ("code", "reason"),
+    [
+        ("35238", None),
+        ("2A004", None),
+        ("99135", None),
+        ("99999", None),  # unknown birthplace
+        ("97105", None),
+        ("abc", "a birthplace is 5 digits"),
+        ("3523", "a birthplace is 5 digits"),
+        ("00000", "département 00 does not exist"),
+        ("99100", "99100 is France"),
+        ("99050", "not an INSEE country code"),
+        ("35000", "commune 000"),
+        ("97900", "not an overseas département"),
+        (35238, "not int"),
+    ],
+)
+def test_insee_reason(code: object, reason: str | None) -> None:
+    from socle.ins.nir import insee_reason
+
+    found = insee_reason(code)
+    assert (found is None) if reason is None else (reason in (found or "")), found

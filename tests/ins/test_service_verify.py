@@ -94,3 +94,59 @@ def test_ins_verify_operation_without_system(ins_client, ins_engine, tenant) -> 
     assert params["result"]["valueCode"] == "00"
     systems = {i["system"] for i in params["identity"]["resource"]["identifier"]}
     assert f"urn:oid:{OID_NIR}" in systems
+
+
+@pytest.mark.parametrize(
+    ("traits", "code", "text"),
+    [
+        ({"birthDate": "1962-02-30"}, "invalid", "birthDate '1962-02-30' is not a real date"),
+        ({"gender": ""}, "required", "INSi verification needs gender"),
+        ({"gender": None}, "required", "INSi verification needs gender"),
+        ({"gender": "X"}, "invalid", "gender 'X': INSi knows M (male) and F (female)"),
+        ({"given": "?"}, "invalid", "given '?' holds no letter of a first name"),
+        ({"family": "?"}, "invalid", "family '?' holds no letter of a name"),
+        ({"birthplace": "99100"}, "invalid", "99100 is France"),
+    ],
+)
+def test_verification_refuses_what_insi_cannot_read(ins_engine, tenant, traits, code, text) -> None:  # noqa: ANN001
+    """A 400 before any comparison, not 01 "traits differ" (it used to answer 01)."""
+    rec = registry_record()
+    service.load_registry(ins_engine, tenant, [rec], replace=False)
+    assert _verify(ins_engine, tenant, rec["matricule"]).code == T.FOUND
+    with pytest.raises(FhirError) as refused:
+        _verify(ins_engine, tenant, rec["matricule"], **traits)
+    assert refused.value.status == 400 and refused.value.code == code
+    assert text in refused.value.issues[0].diagnostics
+
+
+def test_verification_lists_every_bad_input(ins_engine, tenant) -> None:  # noqa: ANN001
+    good = nir()
+    bad_key = good[:13] + f"{int(good[13:]) % 97 + 1:02d}"
+    with pytest.raises(FhirError) as refused:
+        _verify(ins_engine, tenant, bad_key, gender="", birthDate="1962-02-30")
+    found = [(i.code, i.diagnostics.split(" ")[0]) for i in refused.value.issues]
+    assert found == [("invalid", "INS"), ("invalid", "birthDate"), ("required", "INSi")]
+
+
+def test_instance_verification_with_unreadable_traits_changes_nothing(
+    ins_client, ins_engine, tenant
+) -> None:  # noqa: ANN001
+    """In process, the Patient's own traits are checked as a caller's: the 400 comes before
+    any write, so the INS is not set aside (no insi-fail)."""
+    from socle.ins import model as M
+    from tests.ins.conftest import parameters, person
+
+    service.load_registry(ins_engine, tenant, [registry_record()], replace=False)
+    c = ins_client
+    pid = c.post("/fhir/Patient", json=person(given="Marie")).json()["id"]
+    assert c.post(f"/fhir/Patient/{pid}/$ins-retrieve", json=parameters()).status_code == 200
+    with ins_engine.store.session(tenant, write=True) as s:
+        stored = ins_engine.crud.read(s, "Patient", pid).resource
+        stored["gender"] = "unknown"
+        ins_engine.crud.update(s, service.op_context(None, tenant), "Patient", pid, stored)
+    with pytest.raises(FhirError, match="gender 'unknown'") as refused:
+        service.verify(ins_engine, tenant, pid=pid)
+    assert refused.value.status == 400
+    with ins_engine.store.session(tenant) as s:
+        ident = M.read_identity(ins_engine.crud.read(s, "Patient", pid).resource)
+    assert ident.status == M.RECUP and ident.ins and not ident.old_ins

@@ -237,7 +237,7 @@ def test_unknown_day_and_month_of_birth(ins_engine, tenant) -> None:  # noqa: AN
 
 
 def test_nia_replaced_by_nir(ins_engine, tenant) -> None:  # noqa: ANN001
-    nia = _nia()
+    nia = _nia("8")  # a woman: an even sex digit
     person = {"nom": "OKAFOR", "prenoms": "NGOZI", "sexe": "F", "date_naissance": "1962-05-14"}
     first = registry_record(matricule=nia, oid="1.2.250.1.213.1.4.9", **person)
     first["lieu_naissance"] = "99135"
@@ -338,3 +338,135 @@ def test_read_records_formats() -> None:
         T.read_records(orjson.dumps(rec) + b"\n{oops")
     with pytest.raises(FhirError, match="identities"):
         T.read_records(b'{"identities": {"nom": "X"}}')
+
+
+@pytest.mark.parametrize(
+    ("traits", "code", "text"),
+    [
+        ({"family": "?"}, "invalid", "family '?' holds no letter of a name"),
+        ({"family": ""}, "required", "needs family"),
+        ({"birthplace": "abc"}, "invalid", "birthplace 'abc' is not an INSEE code"),
+        ({"birthplace": "99100"}, "invalid", "99100 is France"),
+        ({"sex": "X", "given": "?"}, "invalid", "given '?'"),  # every issue, in order
+    ],
+)
+def test_retrieval_refuses_what_insi_cannot_read(ins_engine, tenant, traits, code, text) -> None:  # noqa: ANN001
+    _load(ins_engine, tenant, [registry_record()])
+    query = {"family": "Martin", "given": "Marie", "birth_date": "1985-03-07", "sex": "F"}
+    with ins_engine.store.session(tenant) as s:
+        assert T.retrieve(s, **query).code == T.FOUND
+        with pytest.raises(FhirError) as refused:
+            T.retrieve(s, **{**query, **traits})
+    assert refused.value.status == 400 and refused.value.code == code
+    assert text in refused.value.issues[0].diagnostics
+    if "sex" in traits:
+        assert [i.code for i in refused.value.issues] == ["invalid", "invalid"]
+
+
+def _family_on_one_card(engine, tenant):  # noqa: ANN001, ANN202
+    mother = registry_record(
+        matricule=nir(year=1960, order=3), prenoms="ANNE", date_naissance="1960-03-02"
+    )
+    twins = [
+        registry_record(
+            matricule=nir(sex=sex, year=2015, month=6, order=order),
+            prenoms="CAMILLE",
+            sexe=code,
+            date_naissance="2015-06-01",
+            carte_vitale=[mother["matricule"]],
+        )
+        for sex, code, order in (("female", "F", 4), ("male", "M", 5))
+    ]
+    _load(engine, tenant, [mother, *twins])
+    return mother, *twins
+
+
+def test_card_retrieval_compares_sex_and_family_when_given(ins_engine, tenant) -> None:  # noqa: ANN001
+    mother, girl, boy = _family_on_one_card(ins_engine, tenant)
+    card = {"holder_nir": mother["matricule"], "birth_date": "2015-06-01"}
+    with ins_engine.store.session(tenant) as s:
+        assert T.retrieve_by_card(s, **card).code == T.SEVERAL
+        for sex, twin in (("M", boy), ("female", girl)):
+            r = T.retrieve_by_card(s, **card, sex=sex)
+            assert r.code == T.FOUND and r.identities[0]["matricule"] == twin["matricule"]
+        assert T.retrieve_by_card(s, **card, sex="F", family="Le Martin").code == T.NONE
+        assert T.retrieve_by_card(s, **card, sex="F", family="martin").code == T.FOUND
+        assert T.retrieve_by_card(s, **card, family="Durand").code == T.NONE
+
+
+@pytest.mark.parametrize(
+    ("extra", "code", "text"),
+    [
+        ({"given": "?"}, "invalid", "given '?' holds no letter"),
+        ({"sex": "X"}, "invalid", "gender 'X'"),
+        ({"family": "-"}, "invalid", "family '-' holds no letter"),
+        ({"birth_date": ""}, "required", "needs birthDate"),
+        ({"holder_nir": ""}, "required", "needs cardNir"),
+        ({"holder_nir": "-185037512345641"}, "invalid", "no sign"),
+    ],
+)
+def test_card_retrieval_checks_its_input(ins_engine, tenant, extra, code, text) -> None:  # noqa: ANN001
+    mother, _, _ = _family_on_one_card(ins_engine, tenant)
+    card = {"holder_nir": mother["matricule"], "birth_date": "2015-06-01", **extra}
+    with ins_engine.store.session(tenant) as s, pytest.raises(FhirError) as refused:
+        T.retrieve_by_card(s, **card)
+    assert refused.value.status == 400 and refused.value.code == code
+    assert text in refused.value.issues[0].diagnostics
+
+
+def test_registry_records_are_refused_with_the_precise_reason(ins_engine, tenant) -> None:  # noqa: ANN001
+    from socle.ins.nir import OID_NIR
+
+    nia = _nia("8")  # a woman's NIA
+    records = [
+        registry_record(lieu_naissance="00000"),
+        registry_record(matricule=nir(order=2), lieu_naissance="99100"),
+        registry_record(matricule=nir(order=3), nom=123),
+        registry_record(matricule=nia, oid=OID_NIR, lieu_naissance="99135"),
+        registry_record(matricule=nir(order=5), sexe="M"),
+        registry_record(matricule=nir(order=6), nom="?"),
+        registry_record(matricule=nir(order=7), sexe=True),
+    ]
+    with pytest.raises(FhirError) as err:
+        _load(ins_engine, tenant, records)
+    text = " | ".join(i.diagnostics for i in err.value.issues)
+    for expected in (
+        "record 1: lieu_naissance '00000' is not an INSEE birthplace code: département 00",
+        "record 2: lieu_naissance '99100' is not an INSEE birthplace code: 99100 is France",
+        "record 3: nom must be a string, got int 123",
+        f"record 4: matricule {nia} under OID {OID_NIR}: A number starting with 7 or 8 is an NIA",
+        "record 5: sexe disagrees with the matricule's sex digit",
+        "record 6: missing trait: nom (birth name) ('?' holds no letter)",
+        "record 7: sexe must be a string, got bool True",
+    ):
+        assert expected in text, (expected, text)
+    assert "record 3: missing trait" not in text  # the wrong type, not a missing name
+
+
+def test_registry_warnings_are_given_to_the_caller(ins_engine, tenant) -> None:  # noqa: ANN001
+    from socle.ins.nir import OID_NIA
+
+    moved = registry_record(lieu_naissance="75056", matricule=nir(place="75112"))
+    nir_as_nia = registry_record(matricule=nir(order=8), oid=OID_NIA)
+    warnings: list = []
+    with ins_engine.store.session(tenant, write=True) as s:
+        assert T.load(s, [moved, nir_as_nia], warnings=warnings) == 2
+    assert [w.diagnostics.split(":")[0] for w in warnings] == ["record 2"]
+    assert "An NIA normally starts with 7 or 8" in warnings[0].diagnostics
+
+
+def test_replacing_the_registry_with_nothing_needs_allow_empty(ins_engine, tenant) -> None:  # noqa: ANN001
+    _load(ins_engine, tenant, [registry_record()])
+    for empty in ([], T.read_records(b""), T.read_records(b"[]")):
+        with ins_engine.store.session(tenant, write=True) as s, pytest.raises(FhirError) as err:
+            T.load(s, empty, replace=True)
+        assert err.value.status == 400 and "would empty the registry" in str(err.value)
+    with ins_engine.store.session(tenant) as s:  # still there
+        r = T.retrieve(s, family="Martin", given="Marie", birth_date="1985-03-07", sex="F")
+        assert r.code == T.FOUND
+    with ins_engine.store.session(tenant, write=True) as s:
+        assert T.load(s, [], replace=False) == 0  # adding nothing is harmless
+        assert T.load(s, [], replace=True, allow_empty=True) == 0
+    with ins_engine.store.session(tenant) as s:
+        r = T.retrieve(s, family="Martin", given="Marie", birth_date="1985-03-07", sex="F")
+        assert r.code == T.NONE
