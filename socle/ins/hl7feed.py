@@ -54,6 +54,7 @@ from socle.ins import status as S
 from socle.ins import vigilance as V
 from socle.ins.contexts import server_context
 from socle.ins.nir import INS_OIDS, OID_NIA, OID_NIR
+from socle.ins.nir import clean as clean_nir
 
 if TYPE_CHECKING:
     from socle.fhir.engine import FhirEngine
@@ -554,13 +555,14 @@ def _value(segment: Any, n: int) -> str:
 
 
 def _read_ins(ident: M.Identity, cx: list[tuple[str, str, str, str]]) -> None:
-    """The INS matricule of PID-3 (spaces a sender wrote it with removed); two different
-    ones are refused: which one is the patient's cannot be told."""
+    """The INS matricule of PID-3, cleaned as `nir.clean` does (spaces and dots removed,
+    2a/2b upper-cased); two different ones are refused: which is the patient's cannot be
+    told."""
     found: set[tuple[str, str]] = set()
     for value, _system, oid, kind in cx:
         if _role(oid, kind) == "INS":
             oid = oid or (OID_NIA if kind.upper() == "INS-NIA" else OID_NIR)
-            found.add(("".join(value.split()), f"urn:oid:{oid}"))
+            found.add((clean_nir(value), f"urn:oid:{oid}"))
     if len(found) > 1:
         raise Hl7Error("AE", "205", "PID-3 carries two different INS matricules", "PID-3")
     if found:
@@ -706,7 +708,7 @@ def _upsert(engine: FhirEngine, s: Any, ctx: RequestContext, msg: Any, who: str)
     patient = M.write_identity(
         {**base, "identifier": identifiers + _local_identifiers(locals_)}, checked
     )
-    patient.update(_demographics(pid_segment, msg.unescape, patient))
+    patient.update(_demographics(pid_segment, unescaper(msg), patient))
     patient = {k: v for k, v in patient.items() if v is not None}
     patient.setdefault("active", True)
     if existing is None:
@@ -1000,31 +1002,44 @@ _KEEP_ENDINGS = re.compile(r"(\r\n|\r|\n)")
 
 
 def outgoing(raw: bytes) -> bytes:
-    """An accepted message as it is forwarded to the subscriber: the INS identifiers of
-    PID-3 and MRG-1 removed unless PID-32 says the identity is qualified (RNIV's outgoing
-    rule holds for messages too); anything else is sent as received, byte for byte
-    where nothing is removed."""
+    """An accepted message as it is forwarded to the subscriber, under RNIV's outgoing
+    rule: the INS leaves only with an identity PID-32 says is qualified. Removed: the INS
+    repetitions of MRG-1 always (the merged or renamed record, whose status nothing
+    says), and, unless the PID segment's own PID-32 says QUAL, those of its PID-2, PID-3
+    and PID-4 and its PID-19 (where a NIR may be written). Anything else is sent as
+    received, byte for byte when nothing is removed."""
     text, codec = decode(raw)
     if len(text) < 8:
         return raw
-    fsep, comp, rep, sub = text[3], text[4], text[5], text[7]
+    seps = (text[3], text[4], text[5], text[7])  # field, component, repetition, subcomponent
     parts = _KEEP_ENDINGS.split(text)
-    qualified = any(
-        p.startswith("PID" + fsep) and "QUAL" in _codes(p.split(fsep), 32, rep, comp) for p in parts
-    )
-    if qualified:
-        return raw
     changed = False
     for i, segment in enumerate(parts):
-        where = {"PID": 3, "MRG": 1}.get(segment[:3]) if segment[3:4] == fsep else None
-        fields = segment.split(fsep)
-        if where is None or len(fields) <= where:
+        if segment[3:4] != seps[0] or segment[:3] not in ("PID", "MRG"):
             continue
-        kept = [r for r in fields[where].split(rep) if not _is_ins(r, comp, sub)]
-        if len(kept) != len(fields[where].split(rep)):
-            fields[where] = rep.join(kept)
-            parts[i], changed = fsep.join(fields), True
+        shown = _without_ins(segment, seps)
+        if shown != segment:
+            parts[i], changed = shown, True
     return "".join(parts).encode(codec) if changed else raw
+
+
+def _without_ins(segment: str, seps: tuple[str, str, str, str]) -> str:
+    """A PID or MRG segment with the INS it may not share removed (see `outgoing`)."""
+    fsep, comp, rep, sub = seps
+    fields = segment.split(fsep)
+    if segment[:3] == "MRG":
+        cx_fields, blanked = (1,), ()
+    elif "QUAL" in _codes(fields, 32, rep, comp):
+        return segment
+    else:
+        cx_fields, blanked = (2, 3, 4), (19,)
+    for n in cx_fields:
+        if len(fields) > n:
+            fields[n] = rep.join(r for r in fields[n].split(rep) if not _is_ins(r, comp, sub))
+    for n in blanked:
+        if len(fields) > n:
+            fields[n] = ""
+    return fsep.join(fields)
 
 
 def _codes(fields: list[str], n: int, rep: str, comp: str) -> list[str]:

@@ -40,7 +40,7 @@ from socle.fhir.errors import FhirError, Issue
 from socle.ins import model as M
 from socle.ins import status as S
 from socle.ins.nir import INS_SYSTEMS, check_nir, clean
-from socle.ins.outgoing import shares_ins
+from socle.ins.outgoing import filter_patient
 from socle.ins.service import OP_FLAG
 
 if TYPE_CHECKING:
@@ -77,23 +77,27 @@ def _normalise_ins(resource: dict[str, Any]) -> None:
             identifier["value"] = clean(identifier["value"])
 
 
-def _restore_hidden_ins(previous: dict[str, Any], resource: dict[str, Any]) -> None:
+def _restore_hidden_ins(previous: dict[str, Any], resource: dict[str, Any]) -> set[tuple[str, str]]:
     """Put back the INS identifiers the outgoing rule hid and the new version lacks.
 
     The client could not send what it never saw: such an identifier is kept as stored
     (same use, type, system, value), or as ``old`` when the client brought a current
-    INS of its own (the hidden one was replaced: one current INS, fr-core-2)."""
-    if shares_ins(previous):  # qualifiée: the client saw its INS, a removal is meant
-        return
+    INS of its own (the hidden one was replaced: one current INS, fr-core-2). Returns the
+    keys of the current INS put back: the client never saw them."""
+    shown = {_key(i) for i in _ins_identifiers(filter_patient(previous))}
     sent = {_key(i) for i in _ins_identifiers(resource)}
     current = any(i.get("use") != "old" for i in _ins_identifiers(resource))
-    hidden = [copy.deepcopy(i) for i in _ins_identifiers(previous) if _key(i) not in sent]
-    if not hidden:
-        return
+    hidden = [
+        copy.deepcopy(i)
+        for i in _ins_identifiers(previous)
+        if _key(i) not in sent and _key(i) not in shown  # one it saw and left out: removed
+    ]
     for identifier in hidden:
         if current and identifier.get("use") != "old":
             identifier["use"] = "old"
-    resource["identifier"] = [*(resource.get("identifier") or []), *hidden]
+    if hidden:
+        resource["identifier"] = [*(resource.get("identifier") or []), *hidden]
+    return _current_ins(hidden)
 
 
 def _current_ins(identifiers: list[dict[str, Any]]) -> set[tuple[str, str]]:
@@ -141,13 +145,26 @@ def _invalid_ins(resource: dict[str, Any], carried: set[tuple[str, str]]) -> lis
     return issues
 
 
-def _apply_rniv(resource: dict[str, Any], previous: dict[str, Any] | None) -> None:
-    """RNIV rules on a Patient under identity vigilance; rewrites `resource` in place."""
-    old = M.read_identity(previous) if previous and M.is_managed(previous) else None
+def _apply_rniv(
+    resource: dict[str, Any], previous: dict[str, Any] | None, unseen: set[tuple[str, str]]
+) -> None:
+    """RNIV rules on a Patient under identity vigilance; rewrites `resource` in place.
+
+    A stored Patient without vigilance extensions is judged with its derived status (a
+    plain Patient with an INS is récupérée): claiming a higher one needs the evidence.
+    `unseen`: the current INS the client did not send (restored): a new INSi record
+    must come with the INS that INSi returned, not with one the client never saw."""
+    old = M.read_identity(previous) if previous else None
     new = M.read_identity(resource)
-    withdrawn = old is not None and not M.is_managed(resource)
-    if withdrawn:
+    withdrawn = previous is not None and _evidence_removed(previous, resource)
+    if withdrawn and old is not None:
         new = S.evidence_withdrawn(old, new)
+    elif old is not None and unseen and _new_insi_record(old, new):
+        raise S.TransitionError(
+            "A new INSi record (methodCollection INSI, dateCollection) comes with the INS "
+            "INSi returned: send it in Patient.identifier",
+            "Patient.identifier",
+        )
     result, event = S.check_direct_write(old, new)
     if withdrawn:
         event = event or S.INVALIDATE
@@ -160,6 +177,23 @@ def _apply_rniv(resource: dict[str, Any], previous: dict[str, Any] | None) -> No
     M.set_status_date(resource, old.status_date if old is not None and kept else M.now_instant())
 
 
+def _evidence_removed(previous: dict[str, Any], resource: dict[str, Any]) -> bool:
+    """The write drops the vigilance extensions, or the FR Core reliability extension
+    that holds the evidence (document, INSi record) of the stored status."""
+    if not M.is_managed(previous):
+        return False
+    if not M.is_managed(resource):
+        return True
+    return M.has_reliability(previous) and not M.has_reliability(resource)
+
+
+def _new_insi_record(old: M.Identity, new: M.Identity) -> bool:
+    return new.method == "INSI" and (new.method, new.collection_date) != (
+        old.method,
+        old.collection_date,
+    )
+
+
 def make_write_hook(engine: FhirEngine):  # noqa: ARG001 - same factory shape as the others
     """The write hook applying the INS and RNIV rules to direct writes."""
 
@@ -170,10 +204,9 @@ def make_write_hook(engine: FhirEngine):  # noqa: ARG001 - same factory shape as
             return
         previous = _stored(s, resource) if not created and resource.get("id") else None
         _normalise_ins(resource)
-        if previous is not None:
-            _restore_hidden_ins(previous, resource)
+        unseen = _restore_hidden_ins(previous, resource) if previous is not None else set()
         _check_ins_identifiers(resource, previous)
         if M.is_managed(resource) or (previous is not None and M.is_managed(previous)):
-            _apply_rniv(resource, previous)
+            _apply_rniv(resource, previous, unseen)
 
     return ins_write_hook

@@ -182,6 +182,12 @@ def _sub(ext: dict, url: str) -> Any:
     return None
 
 
+def _text(value: Any) -> str:
+    """A date sub-extension's value as text: a client may send any value[x] there, and a
+    non-text one is no date (the structural check refuses it for the FR Core type)."""
+    return value if isinstance(value, str) else ""
+
+
 def read_identity(patient: dict[str, Any]) -> Identity:
     """Read the INS identity of a FR Core Patient (tolerant: absent parts stay empty)."""
     ident = Identity(patient_id=patient.get("id"))
@@ -230,11 +236,11 @@ def read_identity(patient: dict[str, Any]) -> Identity:
         mode = (_sub(ext, "validationMode") or {}).get("code")
         if mode:
             ident.validation_mode = mode
-        ident.validation_date = _sub(ext, "validationDate") or ident.validation_date
+        ident.validation_date = _text(_sub(ext, "validationDate")) or ident.validation_date
         method = (_sub(ext, "methodCollection") or {}).get("code")
         if method:
             ident.method = method
-        ident.collection_date = _sub(ext, "dateCollection") or ident.collection_date
+        ident.collection_date = _text(_sub(ext, "dateCollection")) or ident.collection_date
     ident.fr_status = fr_status
     for ext in _ext(patient.get("extension"), EXT_RNIV_STATUS):
         rniv = (ext.get("valueCoding") or {}).get("code")
@@ -288,6 +294,11 @@ def set_status_date(patient: dict[str, Any], when: str) -> None:
 def now_instant() -> str:
     """The current instant, as FHIR writes it (UTC, milliseconds)."""
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def has_reliability(patient: dict[str, Any]) -> bool:
+    """The Patient carries the FR Core identity reliability extension (the evidence)."""
+    return bool(_ext(patient.get("extension"), EXT_RELIABILITY))
 
 
 def is_managed(patient: dict[str, Any]) -> bool:

@@ -277,7 +277,7 @@ def _place_fault(place: str) -> tuple[str, str, str] | None:
     """What makes a 5-character birthplace impossible: (issue code, the NIR characters it
     is in, why), or None. One rule for the NIR's place and for an INSEE code given alone."""
     dept, commune = place[:2], place[2:]
-    if dept in ("2A", "2B"):
+    if dept in ("2A", "2B") and len(place) == 5:
         if not _digits(commune) or commune == "000":
             return "commune", "8-10", f"{commune!r} is not a Corsican commune"
         return None

@@ -425,13 +425,11 @@ def ins_attribute(call: OperationCall) -> dict[str, Any]:
 
 
 def _boolean(call: OperationCall, name: str) -> bool:
-    """A required boolean parameter: valueBoolean, or the text true/false (a query)."""
+    """A boolean parameter: valueBoolean, or the text true/false (a query); absent, true
+    (sets the attribute, as callers of the first version of the operation expect)."""
     raw = call.param(name)
-    if raw is None or raw == "":
-        raise bad_request(
-            f"'{name}' is required: true to set the attribute, false to clear it",
-            code="required",
-        )
+    if raw is None:
+        return True
     if isinstance(raw, bool):
         return raw
     text = str(raw).strip().lower() if isinstance(raw, str) else None
@@ -466,8 +464,12 @@ def _unchanged(
     with call.engine.store.session(call.ctx.tenant) as s:
         patient = call.engine.crud.read(s, "Patient", pid).resource or {}
     ident = M.read_identity(patient)
-    # compared as written: fields derived on writing (the FR Core status) do not count
-    if M.write_identity(patient, change(ident)) != M.write_identity(patient, ident):
+    # compared as written: fields derived on writing (the FR Core status) do not count,
+    # nor the status date each writing stamps
+    after, before = M.write_identity(patient, change(ident)), M.write_identity(patient, ident)
+    for written in (after, before):
+        M.set_status_date(written, "")
+    if after != before:
         return None
     call.engine.guard.authorize(call.ctx, Access(UPDATE, "Patient", pid, patient))
     return patient

@@ -22,15 +22,22 @@ def shares_ins(patient: dict[str, Any]) -> bool:
     return M.read_identity(patient).status == M.QUAL
 
 
+def _is_ins(identifier: Any) -> bool:
+    return isinstance(identifier, dict) and identifier.get("system") in INS_SYSTEMS
+
+
 def filter_patient(patient: dict[str, Any]) -> dict[str, Any]:
-    """`patient` unchanged when qualified (or without INS), else a copy without INS."""
+    """`patient` unchanged when it has no INS to hide; else a copy without its INS, or,
+    when qualified, without the INS set aside (``use: old``): the INS a qualified identity
+    shares is its current matricule, not the ones it held while it was not qualified."""
     idents = patient.get("identifier") or []
-    if not any(isinstance(i, dict) and i.get("system") in INS_SYSTEMS for i in idents):
+    if not any(_is_ins(i) for i in idents):
         return patient
-    if shares_ins(patient):
+    qualified = shares_ins(patient)
+    if qualified and not any(_is_ins(i) and i.get("use") == "old" for i in idents):
         return patient
     out = dict(patient)
-    kept = [i for i in idents if not (isinstance(i, dict) and i.get("system") in INS_SYSTEMS)]
+    kept = [i for i in idents if not _is_ins(i) or (qualified and i.get("use") != "old")]
     if kept:
         out["identifier"] = kept
     else:

@@ -221,10 +221,12 @@ def _issue(text: str, code: str = "business-rule", where: str | None = None) -> 
 def _content_issues(old: M.Identity | None, new: M.Identity) -> list[Issue]:
     """What makes `new` inconsistent whatever the version it replaces."""
     issues: list[Issue] = []
-    if new.ins:
+    carried = old is not None and (old.ins, old.ins_system) == (new.ins, new.ins_system)
+    if new.ins and not carried:  # a stored INS is not judged again (it may predate a rule)
         check = check_nir(new.ins, system=new.ins_system)
         if not check.valid:
-            issues.append(_issue(f"INS {new.ins}: {check.reason}", where="Patient.identifier"))
+            # not quoted: the identity is not qualifiée (the outgoing rule)
+            issues.append(_issue(f"The INS: {check.reason}", where="Patient.identifier"))
     declared = M.FR_STATUS_CODES.get(new.fr_status)
     if declared and declared != M.FR_STATUS_OF[new.status]:
         issues.append(
@@ -341,7 +343,11 @@ def _missing_evidence(old: M.Identity, new: M.Identity) -> list[str]:
             f"{old.status} (validationDate {new.validation_date or 'absent'}): check the "
             "document again"
         )
-    insi = new.status in (M.RECUP, M.QUAL) and old.status in (M.PROV, M.VALI)
+    # an INS the stored identity holds without an INSi record (a plain Patient's, whose
+    # status is only derived) was never obtained from INSi: qualifying it needs one too
+    insi = new.status in (M.RECUP, M.QUAL) and (
+        old.status in (M.PROV, M.VALI) or old.method != "INSI"
+    )
     # the INSi record the stored PROV/VALI identity already carried is not evidence
     # of a new INSi call (it predates the INS being set aside)
     stale = (old.method, old.collection_date) == (new.method, new.collection_date)

@@ -449,3 +449,97 @@ def test_check_direct_write_refuses_inconsistent_identities() -> None:
     ident.fr_status, ident.name_given = "VALI", ["CLAIRE"]
     with pytest.raises(FhirError, match="birth first names list"):
         S.check_direct_write(None, ident)
+
+
+# --------------------------------------------------------------- review: no blind upgrade
+
+
+def _rniv_qual(read: dict[str, Any], collected: str, validated: str) -> dict[str, Any]:
+    """`read` claiming QUAL with client-dated INSi and CN evidence, its INS untouched."""
+    ident = M.read_identity(read)
+    ident.status, ident.validation_mode, ident.validation_date = M.QUAL, "CN", validated
+    ident.method, ident.collection_date = "INSI", collected
+    return M.write_identity(read, ident)
+
+
+def test_a_hidden_ins_cannot_be_qualified_blind(ins_client) -> None:  # noqa: ANN001
+    """A plain Patient's INS is hidden (derived RECUP, no INSi record): claiming QUAL on
+    it with fresh evidence but without sending the INS is refused, and nothing leaks."""
+    c = ins_client
+    ins = nir(order=581)
+    plain = person(family="Blind", ins=ins)
+    plain = {k: v for k, v in plain.items() if k != "extension"}
+    plain["identifier"] = [{"use": "official", "system": TEST_OID, "value": ins}]
+    pid = _create(c, plain)
+    read = c.get(f"/fhir/Patient/{pid}").json()
+    assert ins not in str(read)
+    r = _put(c, pid, _rniv_qual(read, _today(), _today()))
+    assert r.status_code == 422, r.text
+    assert ins not in r.text and "INS INSi returned" in r.text
+    assert _ident(c, pid).status == M.RECUP
+
+
+def test_an_old_ins_is_not_shared_by_a_qualified_identity(ins_client) -> None:  # noqa: ANN001
+    """The INS a qualified identity shares is its current matricule, not one it held
+    while it was not qualified (kept as old when the client replaced it)."""
+    c = ins_client
+    first, second = nir(order=582), nir(order=583)
+    body = _evidenced(582, status=M.RECUP)
+    pid = _create(c, body)
+    read = c.get(f"/fhir/Patient/{pid}").json()
+    claimed = _rniv_qual(read, _today(), _today())
+    claimed["identifier"] = [
+        *(claimed.get("identifier") or []),
+        {"use": "official", "system": TEST_OID, "value": second},
+    ]
+    r = _put(c, pid, claimed)
+    assert r.status_code == 200, r.text
+    assert second in r.text and first not in r.text
+    assert first not in c.get(f"/fhir/Patient/{pid}").text
+    stored = M.read_identity(_stored(c, pid))
+    assert stored.status == M.QUAL and (TEST_OID, first) in stored.old_ins
+    # a GET-PUT of the qualified identity keeps the old INS it did not see
+    read = c.get(f"/fhir/Patient/{pid}").json()
+    assert _put(c, pid, {**read, "gender": read["gender"]}).status_code == 200
+    assert (TEST_OID, first) in M.read_identity(_stored(c, pid)).old_ins
+
+
+def test_dropping_only_the_reliability_extension_invalidates(ins_client) -> None:  # noqa: ANN001
+    c = ins_client
+    pid = _create(c, _evidenced(584))
+    read = c.get(f"/fhir/Patient/{pid}").json()
+    read["extension"] = [e for e in read["extension"] if e["url"] != M.EXT_RELIABILITY]
+    assert _put(c, pid, read).status_code == 200
+    assert _ident(c, pid).status == M.PROV
+
+
+def test_evidence_dates_of_another_type_are_no_server_error(ins_client) -> None:  # noqa: ANN001
+    c = ins_client
+    pid = _create(c, _evidenced(585, status=M.RECUP))
+    read = c.get(f"/fhir/Patient/{pid}").json()
+    claimed = _rniv_qual(read, _today(), _today())
+    for ext in claimed["extension"]:
+        for sub in ext.get("extension") or []:
+            if sub["url"] in ("validationDate", "dateCollection"):
+                sub.pop("valueDate", None)
+                sub.pop("valueDateTime", None)
+                sub["valueInteger"] = 5
+    r = _put(c, pid, claimed)
+    assert r.status_code in (400, 422), r.text
+    assert r.json()["resourceType"] == "OperationOutcome"
+
+
+def test_a_stored_ins_the_rules_now_refuse_is_carried_unquoted(ins_client) -> None:  # noqa: ANN001
+    """A managed Patient stored with an INS today's rules refuse (written before them):
+    its other changes go through, and no message quotes the number."""
+    c = ins_client
+    engine, tenant = c.app.state.engine, c.app.state.tenant
+    legacy = "2-85-03-35-238-615-81"
+    body = person(family="Legacy", status=M.PROV)
+    body["identifier"] = [{"use": "official", "system": TEST_OID, "value": legacy}]
+    with engine.store.session(tenant, write=True) as s:
+        pid = engine.crud.create(s, op_context(None, tenant), "Patient", body).res_id
+    read = c.get(f"/fhir/Patient/{pid}").json()
+    r = _put(c, pid, {**read, "gender": read["gender"]})
+    assert r.status_code == 200, r.text
+    assert legacy not in r.text

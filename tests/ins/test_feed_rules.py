@@ -204,3 +204,17 @@ def test_forwarded_messages_share_the_ins_only_when_qualified() -> None:
         assert ins not in sent and "OQ^^^H&1.2.250.1.999.41&ISO^PI|" in sent and "HÉLÈNE" in sent
     merge = (_msh("A40", "o2") + "\r" + _pid("OT") + f"\rMRG|{cx}~OS^^^H&1.2^PI\r").encode()
     assert ins not in outgoing(merge).decode() and "MRG|OS^^^H&1.2^PI" in outgoing(merge).decode()
+
+
+def test_forwarded_merge_never_shares_the_merged_records_ins() -> None:
+    from socle.ins.hl7feed import outgoing
+
+    kept, merged = nir("male", 1980, 1, order=5), nir("male", 1980, 1, order=6)
+    cx = "^^^ASIP-SANTE-INS-NIR&1.2.250.1.213.1.4.8&ISO^INS"
+    pid = _fields(f3=f"OT^^^H&1.2^PI~{kept}{cx}", f5="A^B^^^^^L", f19=kept, f32="QUAL")
+    sent = outgoing(f"{_msh('A40', 'o3')}\r{pid}\rMRG|{merged}{cx}~OS^^^H&1.2^PI\r".encode())
+    text = sent.decode()
+    assert merged not in text and f"{kept}{cx}" in text and f"|{kept}|" in text  # PID-19 kept
+    unqualified = pid.replace("|QUAL", "|PROV")
+    text = outgoing(f"{_msh('A31', 'o4')}\r{unqualified}\r".encode()).decode()
+    assert kept not in text  # neither PID-3 nor PID-19

@@ -59,3 +59,15 @@ def test_hex_escapes_are_read_as_utf8_or_latin1(ins_engine, tenant) -> None:  # 
     # stored in the INS forms (accents removed): mojibake would leave "A" or "A " for É
     assert (birth, used) == ("BERARD", "BERARD")
     assert given[0] == "ELODIE" and used_given == ["ELO"]
+
+
+def test_addresses_read_utf8_hex_escapes(ins_engine, tenant) -> None:  # noqa: ANN001
+    pid = (
+        "PID|||HX2^^^HOSP&1.2.250.1.999.9&ISO^PI||MARTIN^PAUL^^^^^L||19800101|M|||"
+        "1 RUE DE L'\\XC389\\COLE^^CR\\XC389\\TEIL^^94000^FRA^H"
+    )
+    _accepted(ins_engine, tenant, _message(pid, "hx2"))
+    with ins_engine.store.session(tenant) as s:
+        _, patient = X.resource_by_identifier(s, "Patient", [(IPP, "HX2")])
+    assert patient["address"][0]["city"] == "CRÉTEIL"
+    assert patient["address"][0]["line"] == ["1 RUE DE L'ÉCOLE"]

@@ -269,3 +269,11 @@ def test_insee_reason(code: object, reason: str | None) -> None:
 
     found = insee_reason(code)
     assert (found is None) if reason is None else (reason in (found or "")), found
+
+
+def test_corsican_insee_codes_have_five_characters() -> None:
+    from socle.ins.nir import insee_reason
+
+    assert insee_reason("2A004") is None and insee_reason("2B033") is None
+    for code in ("2A12", "2A1234", "2B0"):
+        assert insee_reason(code), code
