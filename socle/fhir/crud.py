@@ -370,12 +370,15 @@ class Crud:
 
         Taken from what this transaction already read when it can (a version never
         changes); read otherwise only when the guard needs it (the subject must be
-        allowed to change what is there). The store uses it, when it is `current`'s
+        allowed to change what is there, or a write hook reads it: `Hooks.reads_replaced`).
+        The store uses it, when it is `current`'s
         version, to rewrite only the index tables whose rows change."""
         if current.deleted:
             return None, False
         stored = s.known(res_type, res_id, current.version)
-        if stored is None and _checks_replaced(self.engine.guard):
+        if stored is None and (
+            _checks_replaced(self.engine.guard) or res_type in self.engine.hooks.reads_replaced
+        ):
             stored = s.read(res_type, res_id)
         if stored is None or stored.content is None:
             return None, False

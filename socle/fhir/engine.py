@@ -49,6 +49,9 @@ class Hooks:
     # Output hooks reshape what leaves the server (e.g. the INS outgoing-identifier rule),
     # keyed by resource type so that other types are served as stored, unparsed.
     output: dict[str, list[OutputHook]] = field(default_factory=dict)
+    # Types whose write hooks read the version being replaced (`session.read`): the write
+    # reads it first, once, and also rewrites only the index rows that change.
+    reads_replaced: set[str] = field(default_factory=set)
 
     def before_write(
         self, session: Any, ctx: RequestContext, resource: dict[str, Any], created: bool

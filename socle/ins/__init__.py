@@ -24,6 +24,7 @@ class InsPlugin:
 
         operations.register(engine)
         engine.hooks.write.append(make_write_hook(engine))
+        engine.hooks.reads_replaced.add("Patient")  # the hook compares with the stored one
         # the identity index follows every Patient write, in the writer's transaction
         engine.hooks.after_write.append(make_after_write(engine))
         # RNIV: the INS leaves the server only with a qualified identity (read, search…)
