@@ -7,6 +7,12 @@ catch-up and no write session. A direct write (REST, Bundle, loader) that change
 RNIV status gets its Provenance and AuditEvent recorded there too; INS operations and
 the HL7 feed record their own transitions (they set the `ins_operation` context flag).
 
+Forms kept: names in comparison form (first names in stored form, so that a compound
+first name stays one name: ``JEAN-PIERRE MARIE``), phonetic keys, and the INS as a
+cleaned matricule (`nir.clean`: no spaces, 2A/2B upper-cased), so that an INS typed with
+spaces or a lower-case 2a is one INS. A change of these forms or of the phonetic rules
+needs `socle ins reindex`; `outdated` tells whether a tenant's rows are stale.
+
 Deleting a Patient does not call that hook, so the row of a deleted Patient stays until
 it is written again or reindexed: readers drop such rows (they read the Patients
 they return, and a deleted one is not there). `sync` (catch-up
@@ -16,10 +22,22 @@ for databases filled before the hook existed.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import orjson
-from sqlalchemy import bindparam, delete, insert, select, text, union_all, update
+from sqlalchemy import (
+    bindparam,
+    case,
+    delete,
+    func,
+    insert,
+    select,
+    text,
+    tuple_,
+    union_all,
+    update,
+)
 
 from socle.fhir.context import RequestContext
 from socle.fhir.storage import schema as S
@@ -27,6 +45,7 @@ from socle.fhir.storage.fixed import FixedStatement
 from socle.fhir.storage.store import CurrentRow, StoredVersion
 from socle.ins import model as M
 from socle.ins import normalize as N
+from socle.ins.nir import clean
 from socle.ins.tables import ins_identity, ins_sync
 
 if TYPE_CHECKING:
@@ -47,6 +66,17 @@ def swap_day_month(birth_date: str) -> str | None:
     return f"{y}-{d}-{m}"
 
 
+def clean_ins(value: str | None) -> str | None:
+    """The matricule as the index keeps and compares it (None: no INS)."""
+    return clean(value or "") or None
+
+
+def given_form(given: list[str]) -> str:
+    """The first names as the index keeps them: stored forms, space-separated (a compound
+    first name keeps its hyphen: it is one name)."""
+    return " ".join(f for f in map(N.trait, given) if f)[:200]
+
+
 def row_of(tenant: str, patient_id: str, version: int, ident: M.Identity) -> dict[str, Any]:
     return {
         "tenant": tenant,
@@ -55,10 +85,10 @@ def row_of(tenant: str, patient_id: str, version: int, ident: M.Identity) -> dic
         "status": ident.status,
         "attributes": ",".join(sorted(ident.attributes)),
         "active": ident.active and not ident.replaced_by,
-        "ins": ident.ins or None,
+        "ins": clean_ins(ident.ins),
         "family": N.compare_key(ident.birth_family)[:200],
         "used_family": N.compare_key(ident.used_family)[:200],
-        "given": N.compare_key(" ".join(ident.given))[:200],
+        "given": given_form(ident.given),
         "family_key": N.phonetic(ident.birth_family)[:64],
         "given_key": N.phonetic(ident.first_given)[:64],
         "birth_date": (ident.birth_date or "")[:10],
@@ -272,9 +302,9 @@ def _record_direct(
 
 # Candidate blocks: one SELECT per blocking key, in one UNION ALL, so that each one uses
 # its own index (an OR of them makes SQLite scan the whole tenant). Built once per shape
-# (one or two dates, names, INS) with bound values: building the statement for each query,
-# and cache-keying and adapting the results of a new one, cost SQLAlchemy more than the
-# database took to answer it. Only the columns that scoring reads are fetched.
+# (one or two dates, names, used name, INS) with bound values: building the statement for
+# each query, and cache-keying and adapting the results of a new one, cost SQLAlchemy more
+# than the database took to answer it. Only the columns that scoring reads are fetched.
 CANDIDATE_COLUMNS = (
     "patient_id",
     "active",
@@ -286,14 +316,15 @@ CANDIDATE_COLUMNS = (
     "birth_date",
     "sex",
     "birthplace",
+    "attributes",
 )
-_BLOCKS: dict[tuple[int, bool, bool], Any] = {}
+_BLOCKS: dict[tuple[int, bool, bool, bool], Any] = {}
 
 
-def _blocks(dates: int, names: bool, ins: bool) -> Any:
+def _blocks(dates: int, names: bool, used: bool, ins: bool) -> Any:
     """The candidate statement of one shape: `dates` (0-2) birth dates, the name pair and
-    its inversion, the INS."""
-    found = _BLOCKS.get((dates, names, ins))
+    its inversion, the used name with the first name, the INS."""
+    found = _BLOCKS.get((dates, names, used, ins))
     if found is not None:
         return found
     tests = []
@@ -308,6 +339,10 @@ def _blocks(dates: int, names: bool, ins: bool) -> Any:
         tests.append(
             (_T.family_key == bindparam("k_given")) & (_T.given_key == bindparam("k_family"))
         )
+    if used:
+        tests.append(
+            (_T.family_key == bindparam("k_used")) & (_T.given_key == bindparam("k_given"))
+        )
     if ins:
         tests.append(_T.ins == bindparam("k_ins"))
     columns = [_T[c] for c in CANDIDATE_COLUMNS]
@@ -316,13 +351,14 @@ def _blocks(dates: int, names: bool, ins: bool) -> Any:
         for test in tests
     ]
     stmt = parts[0] if len(parts) == 1 else union_all(*(p.subquery().select() for p in parts))
-    found = _BLOCKS[(dates, names, ins)] = stmt
+    found = _BLOCKS[(dates, names, used, ins)] = stmt
     return found
 
 
 def candidates(s: StoreSession, ident: M.Identity, limit: int = 500) -> list[dict[str, Any]]:
     """Index rows (`CANDIDATE_COLUMNS`) sharing a blocking key with `ident`: birth date
-    (or its day/month inversion), phonetic birth name + first name (or inverted), or the INS."""
+    (or its day/month inversion), phonetic birth name + first name (or inverted), the
+    used name + first name (a record typed under the used name), or the cleaned INS."""
     params: dict[str, Any] = {"k_tenant": s.tenant, "k_limit": limit}
     dates = 0
     if ident.birth_date:
@@ -336,13 +372,221 @@ def candidates(s: StoreSession, ident: M.Identity, limit: int = 500) -> list[dic
     names = bool(family_key and given_key)
     if names:
         params["k_family"], params["k_given"] = family_key, given_key
-    if ident.ins:
-        params["k_ins"] = ident.ins
-    if not (dates or names or ident.ins):
+    used_key = N.phonetic(ident.used_family) if ident.birth_family else ""
+    used = bool(names and used_key and used_key != family_key)
+    if used:
+        params["k_used"] = used_key
+    ins = clean_ins(ident.ins)
+    if ins:
+        params["k_ins"] = ins
+    if not (dates or names or ins):
         return []
     s.flush()  # rows of Patients written earlier in this transaction
     out: dict[str, dict[str, Any]] = {}
-    for values in s.conn.execute(_blocks(dates, names, bool(ident.ins)), params):
+    for values in s.conn.execute(_blocks(dates, names, used, bool(ins)), params):
         if values[0] not in out:  # a row found by two blocks
             out[values[0]] = dict(zip(CANDIDATE_COLUMNS, values, strict=True))
     return list(out.values())[:limit]
+
+
+def rows(s: StoreSession, patient_ids: list[str]) -> dict[str, dict[str, Any]]:
+    """The index rows (`CANDIDATE_COLUMNS`) of these Patients, by id."""
+    s.flush()
+    columns = [_T[c] for c in CANDIDATE_COLUMNS]
+    out: dict[str, dict[str, Any]] = {}
+    ids = list(dict.fromkeys(patient_ids))
+    for i in range(0, len(ids), 500):
+        stmt = select(*columns).where(_T.tenant == s.tenant, _T.patient_id.in_(ids[i : i + 500]))
+        for values in s.conn.execute(stmt):
+            out[values[0]] = dict(zip(CANDIDATE_COLUMNS, values, strict=True))
+    return out
+
+
+def outdated(s: StoreSession, sample: int | None = 1000) -> int:
+    """How many of the tenant's rows (the first `sample`, or all) were written with other
+    forms or phonetic rules than the current ones: more than 0 means `socle ins reindex`.
+
+    A row is recomputable from itself: its keys are the phonetic keys of its names (the
+    first word of `given` is the first name), its INS the cleaned one."""
+    s.flush()
+    stmt = select(_T.family, _T.given, _T.family_key, _T.given_key, _T.ins).where(
+        _T.tenant == s.tenant
+    )
+    if sample is not None:
+        stmt = stmt.order_by(_T.pk).limit(sample)
+    return sum(1 for row in s.conn.execute(stmt) if _stale(*row))
+
+
+def _stale(family: str, given: str, family_key: str, given_key: str, ins: str | None) -> bool:
+    if len(family) < 200 and len(family_key) < 64 and N.phonetic(family) != family_key:
+        return True
+    first = given.split(" ")[0] if given else ""
+    if len(given_key) < 64 and N.phonetic(first) != given_key:
+        return True
+    return ins is not None and clean_ins(ins) != ins
+
+
+# Worklist pairs: the pairs that share a blocking key of `candidates`, so that a pair
+# `find_matches` finds from either side is paired here too, without comparing every pair
+# of the tenant. Two reads of the tenant's active rows, grouped as they come:
+# * a year of birth dates at a time: people born the same day (or on its day/month
+#   inversion) who share a phonetic name key in any position (birth name, first name,
+#   one for the other), or whose used name is written as the other's birth or used name;
+# * ordered by name keys (both, or inverted): with a close date (same year, or same day
+#   and month: a one-digit typo), or else the same sex and birthplace (0.70 on equal
+#   names);
+# and used names by their phonetic key (`_used_name_pairs`: no key is kept for them).
+# Self-joins of the index did the same in SQL, but the day/month inversion and the name
+# blocks were neither hashed by PostgreSQL nor indexed by SQLite at a million rows.
+# Not paired (left to $ins-duplicates): people born the same day (or on its inversion)
+# with no phonetic name key in common, whose names are both misspelled beyond the key or
+# whose used name only sounds like the other's name.
+Pair = tuple[dict[str, Any], dict[str, Any]]
+_READ = 10_000  # rows a fetch brings (the name pass streams)
+
+
+def _select_rows() -> Any:
+    columns = [_T[c] for c in CANDIDATE_COLUMNS]
+    return select(*columns, _T.given_key).where(
+        _T.tenant == bindparam("k_tenant"), _T.active.is_(True)
+    )
+
+
+def _as_row(values: Any) -> dict[str, Any]:
+    row = dict(zip(CANDIDATE_COLUMNS, values, strict=False))
+    row["given_key"] = values[-1]
+    return row
+
+
+_YEAR = _select_rows().where(
+    _T.birth_date >= bindparam("k_from"), _T.birth_date < bindparam("k_to")
+)
+
+
+def _years(s: StoreSession) -> Iterator[list[dict[str, Any]]]:
+    """The tenant's dated rows, a year of birth at a time (an index range each)."""
+    first, last = s.execute(
+        select(func.min(_T.birth_date), func.max(_T.birth_date)).where(
+            _T.tenant == s.tenant, _T.birth_date != ""
+        )
+    ).one()
+    if not first:
+        return
+    for year in range(int(first[:4]), int(last[:4]) + 1):
+        params = {"k_tenant": s.tenant, "k_from": f"{year:04d}", "k_to": f"{year + 1:04d}"}
+        yield [_as_row(v) for v in s.conn.execute(_YEAR, params)]
+
+
+def _day_links(day: list[dict[str, Any]]) -> dict[tuple[str, str], list[dict[str, Any]]]:
+    """The rows of one day by what links two of them: a phonetic key (birth or first
+    name, so that one for the other links too), a name as written (birth or used)."""
+    found: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for row in day:
+        links = {("k", row["family_key"]), ("k", row["given_key"]), ("n", row["family"])}
+        if row["used_family"]:
+            links.add(("n", row["used_family"]))
+        for link in links:
+            if link[1]:
+                found.setdefault(link, []).append(row)
+    return found
+
+
+def _year_pairs(year: list[dict[str, Any]]) -> Iterator[Pair]:
+    days: dict[str, list[dict[str, Any]]] = {}
+    for row in year:
+        days.setdefault(row["birth_date"], []).append(row)
+    linked = {day: _day_links(rows) for day, rows in days.items()}
+    for day, links in linked.items():
+        for rows in links.values():
+            yield from ((a, b) for i, a in enumerate(rows) for b in rows[i + 1 :])
+        swapped = swap_day_month(day)
+        if swapped is not None and swapped > day and swapped in linked:
+            other = linked[swapped]
+            for link, rows in links.items():
+                yield from ((a, b) for a in rows for b in other.get(link, ()))
+
+
+def _dates_close(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """Birth dates that may score: the same year, or the same day and month."""
+    x, y = a["birth_date"], b["birth_date"]
+    return bool(x) and (x[:4] == y[:4] or (len(x) == len(y) == 10 and x[5:] == y[5:]))
+
+
+def _alike(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """The same sex and birthplace: what equal names need for 0.70 without the date."""
+    return (a["sex"], a["birthplace"]) == (b["sex"], b["birthplace"])
+
+
+def _close(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    return _dates_close(a, b) or _alike(a, b)
+
+
+def _name_group_pairs(group: list[dict[str, Any]]) -> Iterator[Pair]:
+    """Rows whose two name keys are one pair: the same names, or inverted (which need
+    a close date: inverted names give 0.8 of the name credits)."""
+    for i, a in enumerate(group):
+        for b in group[i + 1 :]:
+            same = (a["family_key"], a["given_key"]) == (b["family_key"], b["given_key"])
+            if _dates_close(a, b) or (same and _alike(a, b)):
+                yield a, b
+
+
+_LOW = case((_T.family_key < _T.given_key, _T.family_key), else_=_T.given_key)
+_HIGH = case((_T.family_key < _T.given_key, _T.given_key), else_=_T.family_key)
+_BY_NAMES = (
+    _select_rows()
+    .where(_T.family_key != "", _T.given_key != "")
+    .order_by(_LOW, _HIGH)
+    .execution_options(stream_results=True, yield_per=_READ)
+)
+
+
+def _name_pairs(s: StoreSession) -> Iterator[Pair]:
+    group: list[dict[str, Any]] = []
+    key: tuple[str, ...] = ()
+    for values in s.conn.execute(_BY_NAMES, {"k_tenant": s.tenant}):
+        row = _as_row(values)
+        mine = tuple(sorted((row["family_key"], row["given_key"])))
+        if mine != key:
+            yield from _name_group_pairs(group)
+            group, key = [], mine
+        group.append(row)
+    yield from _name_group_pairs(group)
+
+
+def pairs(s: StoreSession) -> Iterator[Pair]:
+    """Pairs of active rows (`CANDIDATE_COLUMNS` each) sharing a blocking key; a pair
+    may come from several blocks (the caller keeps it once)."""
+    s.flush()
+    for year in _years(s):
+        yield from _year_pairs(year)
+    yield from _name_pairs(s)
+    yield from _used_name_pairs(s)
+
+
+def _used_name_pairs(s: StoreSession) -> Iterator[Pair]:
+    """Rows with a used name, paired with the rows whose birth name has its phonetic key
+    (and the same first-name key): the used-name block of `candidates`. The index keeps
+    no key for used names, so they are computed here and looked up on the name index."""
+    columns = [_T[c] for c in CANDIDATE_COLUMNS]
+    stmt = select(*columns, _T.given_key).where(
+        _T.tenant == s.tenant, _T.active.is_(True), _T.used_family != "", _T.given_key != ""
+    )
+    wanted: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for values in s.conn.execute(stmt):
+        row = dict(zip(CANDIDATE_COLUMNS, values, strict=False))
+        key = N.phonetic(row["used_family"])
+        if key and key != row["family_key"]:  # else the names block pairs them
+            wanted.setdefault((key, values[-1]), []).append(row)
+    keys = list(wanted)
+    for i in range(0, len(keys), 500):
+        found = select(*columns, _T.given_key).where(
+            _T.tenant == s.tenant,
+            _T.active.is_(True),
+            tuple_(_T.family_key, _T.given_key).in_(keys[i : i + 500]),
+        )
+        for values in s.conn.execute(found):
+            row = dict(zip(CANDIDATE_COLUMNS, values, strict=False))
+            for used in wanted[(row["family_key"], values[-1])]:
+                if used["patient_id"] != row["patient_id"] and _close(used, row):
+                    yield used, row

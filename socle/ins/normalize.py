@@ -3,10 +3,10 @@
 **Stored form** (`trait`): what INSi returns and what a qualified identity keeps:
 upper case, no diacritics (``É`` -> ``E``, ``Ç`` -> ``C``, and the letters with a
 stroke: ``Ø`` -> ``O``, ``Ł`` -> ``L``, ``Đ`` -> ``D``), ligatures spelled out
-(``Œ`` -> ``OE``, ``Æ`` -> ``AE``, ``ß`` -> ``SS``), typographic apostrophes and dashes
-folded into ``'`` and ``-``, any other character (punctuation, digits) read as a space,
-runs of spaces collapsed, no space around ``-`` and ``'``, repeated ``-`` or ``'`` kept
-once, none at either end.
+(``Œ`` -> ``OE``, ``Æ`` and ``Ǣ`` -> ``AE``, ``ß`` -> ``SS``), typographic apostrophes
+and dashes (the minus sign ``−`` too) folded into ``'`` and ``-``, any other character
+(punctuation, digits) read as a space, runs of spaces collapsed, no space around ``-``
+and ``'``, repeated ``-`` or ``'`` kept once, none at either end.
 
 **Comparison form** (`compare_key`): the stored form with hyphens and apostrophes read
 as spaces, so ``LE-GALL``, ``LE GALL`` and ``L'E GALL``… compare by their words:
@@ -20,15 +20,19 @@ one name (``JEAN-PIERRE``). `given_list` splits a list; `first_given` takes its 
 the spirit of Soundex-FR / Phonex, not a copy of either). On the comparison form without
 spaces it rewrites letter groups to one symbol per sound, in this order:
 
+0. read on the raw value: ``Ç`` -> S (the stored form makes it a C), a word ending in
+   ``EBRE``/``EBRES`` -> ``EVRE`` (LEFEBRE, the V of LEFEBVRE left out);
 1. silent or equivalent spellings: ``CHR``/``CHL`` -> KR/KL, ``PH``->F, ``QU``/``Q``/``CK``
-   ->K, ``SCH``/``TCH``/``SH``/``CH`` -> 9 (the "ch" sound), ``GU`` before E/I/Y -> G,
-   ``GE`` before A/O/U -> J, ``GN``->N,
-   ``TH``->T, ``H`` dropped, ``W``->V, ``Y``->I, ``Z``->S, ``X`` (not final) -> KS;
-2. ``C`` before E/I/Y -> S, other ``C`` -> K; ``G`` before E/I/Y -> J;
-3. vowel groups: ``EAU``/``AU``/``O``->O, ``OU``->U, ``OI``->A (as "wa"),
-   ``AI``/``EI``/``É``-like ``ER``/``EZ`` at the end ->E, ``AN``/``AM``/``EN``/``EM``
-   before a consonant or at the end -> A (the nasal "an"), ``IN``/``AIN``/``EIN``/``UN`` ->
-   1 (the nasal "in"), ``ON``/``OM`` before a consonant -> O;
+   ->K, ``SCH``/``TCH``/``SH``/``CH`` -> 9 (the "ch" sound), ``S`` after a vowel before N
+   dropped (DUCHESNE = DUCHENE), ``GU`` before E/I/Y -> G, ``GE`` before A/O/U -> J,
+   ``GN``->N, ``TH``->T, ``H`` dropped, ``W``->V, ``Y``->I, ``Z``->S, ``X`` (not final) -> KS;
+2. ``C`` before ``OIS`` -> S (FRANCOIS), before E/I/Y -> S, other ``C`` -> K; ``G`` before
+   E/I/Y -> J;
+3. vowel groups: ``EAU``/``AU``/``O``->O, ``OU``->U, ``OI``->A (as "wa"), ``UE`` before a
+   consonant -> U (MUELLER = MULLER), ``ER``/``EZ`` at the end ->E, then
+   ``IN``/``AIN``/``EIN``/``UN`` before a consonant or at the end -> 1 (the nasal "in",
+   before ``AI``/``EI`` -> E: MARTAIN = MARTIN), ``AN``/``AM``/``EN``/``EM`` -> A (the
+   nasal "an") and ``ON``/``OM`` -> O, both before a consonant or at the end;
 4. ``B`` before V dropped (LEFEBVRE = LEFEVRE), ``S`` between vowels -> Z sound (kept as S);
 5. final silent letters dropped: ``E``, ``S``, ``T``, ``D``, ``X``, ``Z`` (repeatedly, but
    never below two symbols), and doubled symbols collapsed.
@@ -75,10 +79,16 @@ _LIGATURES = str.maketrans(
     }
 )
 _APOSTROPHES = re.compile(r"[’‘`´ʼ′]")
-_DASHES = re.compile(r"[‐‑‒–—―]")
+# hyphen, non-breaking hyphen, figure dash, en and em dashes, horizontal bar, minus sign
+_DASHES = re.compile(r"[‐‑‒–—―−]")
 _NOT_KEPT = re.compile(r"[^A-Z '\-]")
 _SPACES = re.compile(r"\s+")
 _AROUND = re.compile(r"\s*([-'])\s*")
+
+
+def _fold(text: str) -> str:
+    """Typographic apostrophes and dashes as ' and -."""
+    return _DASHES.sub("-", _APOSTROPHES.sub("'", text))
 
 
 @lru_cache(maxsize=1 << 16)
@@ -89,10 +99,11 @@ def trait(value: str | None) -> str:
     (a dozen traits each), and a population has far fewer distinct names than people."""
     if not value:
         return ""
-    text = _APOSTROPHES.sub("'", value.translate(_LIGATURES))
-    text = _DASHES.sub("-", text)
-    decomposed = unicodedata.normalize("NFKD", text)
-    text = "".join(c for c in decomposed if not unicodedata.combining(c)).upper()
+    # decomposed before the ligatures are spelled out: Ǣ is Æ + a macron, and the Æ it
+    # decomposes to must become AE like any other; folded on both sides of NFKD, which
+    # turns ´ into a space + an accent and a small em dash (U+FE58) into an em dash
+    text = _fold(unicodedata.normalize("NFKD", _fold(value))).translate(_LIGATURES)
+    text = "".join(c for c in text if not unicodedata.combining(c)).upper()
     text = _NOT_KEPT.sub(" ", text)
     text = _AROUND.sub(r"\1", _SPACES.sub(" ", text)).strip(" -'")
     text = re.sub(r"-{2,}", "-", text)
@@ -143,10 +154,25 @@ _GE = re.compile(r"GE(?=[AOU])")
 _C_SOFT = re.compile(r"C(?=[EIY])")
 _G_SOFT = re.compile(r"G(?=[EIY])")
 _X_INNER = re.compile(r"X(?=.)")
-_NASAL_AN = re.compile(r"[AE][NM](?=[^AEIOUYNM]|$)")
+# the nasal "an" and "on": not before a vowel, nor before the "in" sound (1) either
+_NASAL_AN = re.compile(r"[AE][NM](?=[^AEIOUYNM1]|$)")
 _NASAL_IN = re.compile(r"(?:AI|EI|U|I)N(?=[^AEIOUYNM]|$)")
-_NASAL_ON = re.compile(r"O[NM](?=[^AEIOUYNM]|$)")
+_NASAL_ON = re.compile(r"O[NM](?=[^AEIOUYNM1]|$)")
 _FINAL_ER = re.compile(r"E[RZ]$")
+_EBRE_END = re.compile(r"EB(?=RES?$)")  # LEFEBRE: the silent B of LEFEBVRE, V left out
+_SILENT_S = re.compile(r"(?<=[AEIOU])S(?=N)")  # DUCHESNE = DUCHENE, BESNARD = BENARD
+_C_OIS = re.compile(r"C(?=OIS)")  # FRANCOIS: a cedilla lost by the stored form
+_UE = re.compile(r"UE(?=[^AEIOU])")  # MUELLER = MULLER (German UE for U umlaut)
+
+
+def _phonetic_word(value: str | None) -> str:
+    """The comparison form without spaces, with what needs the raw value or word ends:
+    ``Ç`` is an S (the stored form turns it into a C, which would read as K), and a final
+    ``-EBRE(S)`` of a word is ``-EVRE`` (LEFEBRE for LEFEBVRE/LEFEVRE)."""
+    if not value:
+        return ""
+    value = unicodedata.normalize("NFC", value).replace("ç", "s").replace("Ç", "S")
+    return "".join(_EBRE_END.sub("EV", w) for w in compare_key(value).split(" "))
 
 
 @lru_cache(maxsize=1 << 15)
@@ -155,22 +181,25 @@ def phonetic(value: str | None) -> str:
 
     Cached: matching asks for the keys of the same names over and over (first names
     above all), and a key costs some 30 µs of regular expressions."""
-    word = compare_key(value).replace(" ", "")
+    word = _phonetic_word(value)
     if not word:
         return ""
     for old, new in _RULES_1:
         word = word.replace(old, new)
+    word = _SILENT_S.sub("", word)
     word = _GU.sub("G", word)
     word = _GE.sub("J", word)
     word = _X_INNER.sub("KS", word)
     word = word.replace("H", "")
+    word = _C_OIS.sub("S", word)
     word = _C_SOFT.sub("S", word).replace("C", "K")
     word = _G_SOFT.sub("J", word)
     word = word.replace("Y", "I").replace("Z", "S")
     word = word.replace("EAU", "O").replace("AU", "O").replace("OU", "U").replace("OI", "A")
+    word = _UE.sub("U", word)
     word = _FINAL_ER.sub("E", word)
+    word = _NASAL_IN.sub("1", word)  # the "in" sound, before AI/EI lose their I
     word = word.replace("AI", "E").replace("EI", "E")
-    word = _NASAL_IN.sub("1", word)  # the "in" sound
     word = _NASAL_AN.sub("A", word)
     word = _NASAL_ON.sub("O", word)
     word = word.replace("BV", "V")

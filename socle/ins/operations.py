@@ -523,8 +523,8 @@ def _local_id_matches(
 
     The same identifier in the same assigning authority is the same record: a certain
     match, which the traits-only scoring (its INS aside) cannot see (FHIR $match, ITI-119
-    "ID or Name")."""
-    from socle.ins.vigilance import CERTAIN, Match
+    "ID or Name"). The identifier of a merged record names its survivor, as in $ihe-pix."""
+    from socle.ins.vigilance import CERTAIN, Match, _replaced_by, survivor
 
     tokens = [
         f"{i['system']}|{i['value']}"
@@ -543,7 +543,14 @@ def _local_id_matches(
                 if stored.content is None:
                     continue
                 found = orjson.loads(stored.content)
-                if found.get("active", True) is not False and engine.guard.visible(ctx, found):
+                if _replaced_by(found):  # a merged record: the patient is its survivor
+                    end = s.read("Patient", survivor(engine, s, found["id"]))
+                    found = orjson.loads(end.content) if end is not None and end.content else {}
+                if (
+                    found
+                    and found.get("active", True) is not False
+                    and engine.guard.visible(ctx, found)
+                ):
                     match = Match(found["id"], 1.0, CERTAIN, {"identifier": 1.0})
                     out[found["id"]] = (match, found)
     return [out[pid] for pid in sorted(out)]

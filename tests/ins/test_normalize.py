@@ -61,3 +61,23 @@ def test_first_name_list() -> None:
     assert N.first_given("Jean-Pierre Louis") == "JEAN-PIERRE"
     assert N.given_list(["Léa", "Rose"]) == ["LEA", "ROSE"]
     assert N.given_list(None) == [] and N.first_given("") == ""
+
+
+@pytest.mark.parametrize(
+    ("raw", "stored"),
+    [
+        # a ligature with a diacritic: the diacritic goes, the ligature is spelled out (Ǣ
+        # decomposes to Æ + macron, and that Æ used to be dropped whole)
+        ("Ǣlfred", "AELFRED"),
+        ("ǣsc", "AESC"),
+        ("Ǽlfrida", "AELFRIDA"),
+        ("Ǿlaf", "OLAF"),
+        # the minus sign is a dash like the others, not a space
+        ("Jean−Pierre", "JEAN-PIERRE"),
+        ("Saint‐Aubin", "SAINT-AUBIN"),
+        ("Saint﹘Aubin", "SAINT-AUBIN"),  # small em dash: an em dash once decomposed
+        ("D´Arc", "D'ARC"),  # the acute accent typed as an apostrophe stays one
+    ],
+)
+def test_ligatures_with_diacritics_and_every_dash(raw: str, stored: str) -> None:
+    assert N.trait(raw) == stored

@@ -253,3 +253,14 @@ def test_match_uses_local_identifiers(ins_client) -> None:  # noqa: ANN001
     certain = {"name": "onlyCertainMatches", "valueBoolean": True}
     assert _match(c, both, certain).json()["entry"] == []
     assert [e["resource"]["id"] for e in _match(c, only_id, certain).json()["entry"]] == [a]
+
+
+def test_match_by_the_local_identifier_of_a_merged_record(ins_client) -> None:  # noqa: ANN001
+    """The IPP of a merged record designates its survivor, as $ihe-pix answers."""
+    c = ins_client
+    old = _post(c, person(family="Kerhervé", identifier=[{"system": IPP, "value": "ID-M"}]))
+    new = _post(c, person(family="Kerhervé", given="Marie Claire Anne"))
+    assert merge(c, old, new).status_code == 200
+    query = {"resourceType": "Patient", "identifier": [{"system": IPP, "value": "ID-M"}]}
+    entries = _match(c, query).json()["entry"]
+    assert [e["resource"]["id"] for e in entries] == [new]

@@ -24,29 +24,41 @@ from socle.ins.tables import ins_identity
 
 
 def _ref_name(a: str, b: str, extra: str = "") -> float:
-    if not a or not b:
+    if not a or not (b or extra):
         return 0.0
     if a == b or (extra and a == extra):
         return 1.0
-    if N.phonetic(a) == N.phonetic(b) or (extra and N.phonetic(a) == N.phonetic(extra)):
+    if (b and N.phonetic(a) == N.phonetic(b)) or (extra and N.phonetic(a) == N.phonetic(extra)):
         return 0.85
     jw = max(N.jaro_winkler(a, b), N.jaro_winkler(a, extra) if extra else 0.0)
     return max(0.0, (jw - 0.8) / 0.2) * 0.8
 
 
+def _ref_jw(a: str, b: str) -> float:
+    return max(0.0, (N.jaro_winkler(a, b) - 0.8) / 0.2) * 0.8 if a and b else 0.0
+
+
 def _ref_given(a: str, b: str) -> float:
+    """First names: the whole first first name (JEAN-PIERRE is one name)."""
     if not a or not b:
         return 0.0
     if a == b:
         return 1.0
-    fa, fb = a.split(" ")[0], b.split(" ")[0]
+    aw, bw = a.split(" "), b.split(" ")
+    fa, fb = aw[0], bw[0]
     if fa == fb:
         return 1.0
-    if fa in b.split(" ") or fb in a.split(" "):
+    for x, words in ((fa, bw), (fb, aw)):  # a compound first name typed with a space
+        if "-" in x and words[: len(x.split("-"))] == x.split("-"):
+            return 0.9
+    if fa in bw or fb in aw:
         return 0.8
     if N.phonetic(fa) == N.phonetic(fb):
         return 0.85
-    return max(0.0, (N.jaro_winkler(fa, fb) - 0.8) / 0.2) * 0.8
+    pa, pb = fa.split("-"), fb.split("-")
+    if len(pa) > 1 and len(pa) == len(pb):  # compound names: their least close parts
+        return min(_ref_jw(x, y) for x, y in zip(pa, pb, strict=True))
+    return _ref_jw(fa, fb)
 
 
 def _ref_date(a: str, b: str) -> float:
@@ -62,6 +74,10 @@ def _ref_date(a: str, b: str) -> float:
             return 0.6
         if a[:7] == b[:7]:
             return 0.3
+        return 0.0
+    for short, full in ((a, b), (b, a)):  # a partial date and a date it fits
+        if len(short) < len(full) and full.startswith(short):
+            return {7: 0.5, 4: 0.3}.get(len(short), 0.0)
     return 0.0
 
 
@@ -72,11 +88,15 @@ def reference_score(query: dict[str, Any], row: dict[str, Any]) -> tuple[float, 
     if query.get("used_family"):
         fam = max(fam, _ref_name(query["used_family"], row["family"], row["used_family"]))
     giv = _ref_given(query["given"], row["given"])
+
+    def as_name(given: str) -> str:  # a first name compared with a birth name
+        return given.split(" ")[0].replace("-", " ").replace("'", " ")
+
     inverted = (
         0.8
         * (
-            _ref_name(query["family"], row["given"].split(" ")[0])
-            + _ref_name(query["given"].split(" ")[0], row["family"])
+            _ref_name(query["family"], as_name(row["given"]))
+            + _ref_name(as_name(query["given"]), row["family"])
         )
         / 2
     )
@@ -92,13 +112,23 @@ def reference_score(query: dict[str, Any], row: dict[str, Any]) -> tuple[float, 
     total = 0.3 * fam + 0.2 * giv + 0.3 * dat + 0.1 * sex + 0.1 * place
     if query.get("ins") and row.get("ins") and query["ins"] != row["ins"]:
         total = min(total, 0.69)
+    sexes = {query["sex"], row["sex"]}
+    if len(sexes) == 2 and "" not in sexes and "unknown" not in sexes:
+        total = min(total, 0.84)  # a different sex: possible at most
     return round(min(total, 0.96), 4), details
 
 
 # --------------------------------------------------------------------------- generated pairs
 
 FAMILIES = [f.upper() for f in v.FAMILY_NAMES] + ["LEFEBVRE", "DUPONT", "ROUSSEAU", "H", "O"]
-GIVEN = [g.upper() for g in (*v.GIVEN_MALE, *v.GIVEN_FEMALE)] + ["JEAN-PIERRE", "MARIE CLAIRE"]
+GIVEN = [g.upper() for g in (*v.GIVEN_MALE, *v.GIVEN_FEMALE)] + [
+    "JEAN-PIERRE",
+    "JEAN-PAUL",
+    "MARIE-CLAIRE",
+    "MARIE-ANNE",
+    "MARIE CLAIRE",
+    "JEAN PIERRE",
+]
 PLACES = [c.insee for c in v.COMMUNES[:4]]
 VARIANTS = {"E": "É", "AU": "O", "PH": "F", "TH": "T", "LL": "L", "D": "T", "EAU": "O"}
 
@@ -161,7 +191,7 @@ def _related(ident: M.Identity, rng: random.Random) -> M.Identity:
     elif roll < 0.5:
         other.birth_date = rng.choice(("", date[:7]))
     if rng.random() < 0.1:
-        other.sex = rng.choice(("", "male", "female"))
+        other.sex = rng.choice(("", "male", "female", "unknown", "other"))
     if rng.random() < 0.2:
         other.birthplace = rng.choice(("", *PLACES))
     if rng.random() < 0.2:
@@ -193,12 +223,12 @@ def _pairs(n: int, seed: int = 3) -> list[tuple[dict[str, Any], dict[str, Any]]]
 
 def _written(a: tuple[str, ...], b: tuple[str, ...]) -> tuple[dict[str, Any], dict[str, Any]]:
     def row(t: tuple[str, ...]) -> dict[str, Any]:
-        family, given, birth, used = (*t, "", "")[:4]
+        family, given, birth, used, sex = (*t, "", "", "")[:5]
         ident = M.Identity(
             birth_family=family,
             given=given.split(" ") if given else [],
             birth_date=birth or "1985-03-07",
-            sex="female",
+            sex=sex or "female",
             birthplace="35238",
             used_family=used,
         )
@@ -222,6 +252,12 @@ EDGE_CASES = [
     _written(("H", "O"), ("HH", "OO")),  # names whose phonetic key is empty
     _written(("LEFEBVRE", "PHILIPPE", "1970-04-12"), ("LEFEVRE", "FILIPE", "1970-12-04")),
     _written(("ROUSSEAU", "THOMAS", "1970-04"), ("ROUSSO", "TOMAS", "1970-04-12")),
+    _written(("ROUSSEAU", "THOMAS", "1970"), ("ROUSSEAU", "THOMAS", "1970-04-12")),
+    _written(("DUPONT", "JEAN-PIERRE"), ("DUPONT", "JEAN-PAUL")),  # twins: two names
+    _written(("DUPONT", "JEAN-PIERRE"), ("DUPONT", "JEAN-PIERE")),  # a typo in one part
+    _written(("DUPONT", "JEAN-PIERRE MARC"), ("DUPONT", "JEAN PIERRE")),
+    _written(("ROBIN", "LOUIS", "", "", "male"), ("ROBIN", "LOUISE", "", "", "female")),
+    _written(("MARTAIN", "PAUL"), ("MARTIN", "PAUL")),
 ]
 PAIRS = _pairs(4000) + EDGE_CASES
 
