@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from tests.ins.conftest import nir, person
+
+
+def _observation_of(patient: dict[str, Any]) -> dict[str, Any]:
+    """An Observation about `patient`, contained in it as #p1."""
+    return {
+        "resourceType": "Observation",
+        "status": "final",
+        "code": {"text": "weight"},
+        "contained": [{**patient, "id": "p1"}],
+        "subject": {"reference": "#p1"},
+    }
 
 
 def test_contained_patient_ins_is_hidden_unless_qualified(ins_client) -> None:  # noqa: ANN001
     ins = nir(order=611)
-    inner = {**person(family="Nested", ins=ins, status="RECUP"), "id": "p1"}
-    inner.pop("meta", None)
-    obs = {
-        "resourceType": "Observation",
-        "status": "final",
-        "code": {"text": "weight"},
-        "contained": [inner],
-        "subject": {"reference": "#p1"},
-    }
+    obs = _observation_of(person(family="Nested", ins=ins, status="RECUP"))
     created = ins_client.post("/fhir/Observation", json=obs)
     assert created.status_code == 201, created.text
     assert ins not in created.text
@@ -31,14 +36,7 @@ def test_contained_patient_ins_is_hidden_unless_qualified(ins_client) -> None:  
 
 def test_contained_qualified_patient_keeps_its_ins(ins_client) -> None:  # noqa: ANN001
     ins = nir(order=612)
-    inner = {**person(family="Shared", ins=ins, status="QUAL", mode="CNI"), "id": "p1"}
-    obs = {
-        "resourceType": "Observation",
-        "status": "final",
-        "code": {"text": "weight"},
-        "contained": [inner],
-        "subject": {"reference": "#p1"},
-    }
+    obs = _observation_of(person(family="Shared", ins=ins, status="QUAL", mode="CNI"))
     created = ins_client.post("/fhir/Observation", json=obs)
     assert created.status_code == 201, created.text
     assert ins in ins_client.get(f"/fhir/Observation/{created.json()['id']}").text
