@@ -633,16 +633,15 @@ def _find_one(s: Any, ids: list[LocalId]) -> tuple[str, dict[str, Any]] | None:
 def _refuse_merged(patient: dict[str, Any], pid: str, where: str) -> None:
     """A merged (replaced-by) Patient takes no more messages: its identifier was retired
     by the A40, and what is written on it would be lost to the surviving record."""
-    for link in patient.get("link") or []:
-        if link.get("type") == "replaced-by":
-            survivor = (link.get("other") or {}).get("reference") or "another patient"
-            raise Hl7Error(
-                "AE",
-                "204",
-                f"{where} names Patient/{pid}, merged into {survivor}: send the message "
-                "with the surviving patient's identifier",
-                where,
-            )
+    survivor = V.replaced_by(patient)
+    if survivor is not None:
+        raise Hl7Error(
+            "AE",
+            "204",
+            f"{where} names Patient/{pid}, merged into Patient/{survivor}: send the message "
+            "with the surviving patient's identifier",
+            where,
+        )
 
 
 def _local_identifiers(locals_: list[LocalId]) -> list[dict[str, Any]]:
@@ -668,8 +667,8 @@ def _unchanged(old: dict[str, Any], new: dict[str, Any]) -> bool:
 
 def _upsert(engine: FhirEngine, s: Any, ctx: RequestContext, msg: Any, who: str) -> str:
     """Create or update the Patient keyed by its PID-3 local identifier; returns its id."""
-    pid_segment = _segment(msg, "PID")
-    ident, locals_ = identity_from_pid(pid_segment, unescape=unescaper(msg))
+    pid_segment, unescape = _segment(msg, "PID"), unescaper(msg)
+    ident, locals_ = identity_from_pid(pid_segment, unescape=unescape)
     if not locals_:
         raise _no_local_id()
     missing = ident.missing_traits(birthplace=False)
@@ -708,7 +707,7 @@ def _upsert(engine: FhirEngine, s: Any, ctx: RequestContext, msg: Any, who: str)
     patient = M.write_identity(
         {**base, "identifier": identifiers + _local_identifiers(locals_)}, checked
     )
-    patient.update(_demographics(pid_segment, unescaper(msg), patient))
+    patient.update(_demographics(pid_segment, unescape))
     patient = {k: v for k, v in patient.items() if v is not None}
     patient.setdefault("active", True)
     if existing is None:
@@ -735,7 +734,7 @@ ADDRESS_USES = {"H": "home", "O": "work", "B": "work", "C": "temp", "M": "home"}
 TELECOM_USES = {"PRN": "home", "ORN": "home", "WPN": "work", "VHN": "temp", "EMR": "temp"}
 
 
-def _demographics(pid: Any, unescape: Any, patient: dict[str, Any]) -> dict[str, Any]:
+def _demographics(pid: Any, unescape: Any) -> dict[str, Any]:
     """PID-11 (addresses other than the birthplace), PID-13 (telecom) and PID-29/30
     (death) as Patient elements. HL7 update rules: an absent field changes nothing, a
     field sent as ``""`` removes the element (None here)."""
@@ -822,11 +821,7 @@ def _merge(engine: FhirEngine, s: Any, ctx: RequestContext, msg: Any) -> list[st
     if not target or not source:
         where = "PID-3" if not target else "MRG-1"
         raise Hl7Error("AE", "204", f"A40: unknown patient in {where}", where)
-    if any(
-        link.get("type") == "replaced-by"
-        and (link.get("other") or {}).get("reference") == f"Patient/{target[0]}"
-        for link in source[1].get("link") or []
-    ):
+    if V.replaced_by(source[1]) == target[0]:
         return [target[0], source[0]]
     try:
         V.merge(engine, s, ctx, source[0], target[0])

@@ -524,7 +524,7 @@ def _local_id_matches(
     The same identifier in the same assigning authority is the same record: a certain
     match, which the traits-only scoring (its INS aside) cannot see (FHIR $match, ITI-119
     "ID or Name"). The identifier of a merged record names its survivor, as in $ihe-pix."""
-    from socle.ins.vigilance import CERTAIN, Match, _replaced_by, survivor
+    from socle.ins.vigilance import CERTAIN, Match, replaced_by, survivor
 
     tokens = [
         f"{i['system']}|{i['value']}"
@@ -543,7 +543,7 @@ def _local_id_matches(
                 if stored.content is None:
                     continue
                 found = orjson.loads(stored.content)
-                if _replaced_by(found):  # a merged record: the patient is its survivor
+                if replaced_by(found):  # a merged record: the patient is its survivor
                     end = s.read("Patient", survivor(engine, s, found["id"]))
                     found = orjson.loads(end.content) if end is not None and end.content else {}
                 if (
@@ -627,7 +627,7 @@ def _pix_patients(
 
     Raises the ITI-83 failures: unknown source domain (400), unknown target domain (403),
     identifier not found (404)."""
-    from socle.ins.vigilance import _replaced_by, survivor
+    from socle.ins.vigilance import replaced_by, survivor
 
     base = ctx.base_url.rstrip("/")
     with engine.store.session(ctx.tenant) as s:
@@ -663,7 +663,7 @@ def _pix_patients(
                     patient = orjson.loads(stored.content)
                     found[patient["id"]] = patient
         # a merged identity's survivor, followed from the replaced-by link already read
-        ends = [survivor(engine, s, nxt) for p in found.values() if (nxt := _replaced_by(p))]
+        ends = [survivor(engine, s, nxt) for p in found.values() if (nxt := replaced_by(p))]
         shown = {pid: p for pid, p in found.items() if engine.guard.visible(ctx, p)}
         others = [pid for pid in ends if pid not in found]
         shown.update(service.visible_patients(engine, s, ctx, others))

@@ -431,7 +431,7 @@ def _survivor_id(s: StoreSession, pid: str, max_hops: int = 20) -> str | None:
         patient = _patient(s, current)
         if patient is None:
             return None
-        nxt = _replaced_by(patient)
+        nxt = replaced_by(patient)
         if nxt is None:
             return current
         if nxt in seen:
@@ -584,7 +584,7 @@ def _read(engine: FhirEngine, s: StoreSession, pid: str) -> dict[str, Any]:
     return engine.crud.read(s, "Patient", pid).resource or {}
 
 
-def _replaced_by(patient: dict[str, Any]) -> str | None:
+def replaced_by(patient: dict[str, Any]) -> str | None:
     for link in patient.get("link") or []:
         if link.get("type") == "replaced-by":
             ref = (link.get("other") or {}).get("reference") or ""
@@ -597,7 +597,7 @@ def survivor(engine: FhirEngine, s: StoreSession, pid: str, max_hops: int = 20) 
     seen = {pid}
     current = pid
     for _ in range(max_hops):
-        nxt = _replaced_by(_read(engine, s, current))
+        nxt = replaced_by(_read(engine, s, current))
         if nxt is None:
             return current
         if nxt in seen:
@@ -806,9 +806,9 @@ def _mergeable(
     if source == target:
         raise FhirError(422, "business-rule", "A patient cannot be merged into itself")
     src, tgt = _read(engine, s, source), _read(engine, s, target)
-    if _replaced_by(src):
+    if replaced_by(src):
         raise FhirError(
-            409, "conflict", f"Patient/{source} is already merged into {_replaced_by(src)}"
+            409, "conflict", f"Patient/{source} is already merged into {replaced_by(src)}"
         )
     end = survivor(engine, s, target)
     if end == source or _chain_contains(engine, s, target, source):
@@ -845,7 +845,7 @@ def _chain_contains(engine: FhirEngine, s: StoreSession, start: str, wanted: str
         if current == wanted:
             return True
         seen.add(current)
-        current = _replaced_by(_read(engine, s, current)) or ""
+        current = replaced_by(_read(engine, s, current)) or ""
     return False
 
 
@@ -856,11 +856,11 @@ def unmerge(engine: FhirEngine, s: StoreSession, ctx: RequestContext, source: st
     from socle.ins.status import Transition, records
 
     src = _read(engine, s, source)
-    target = _replaced_by(src)
+    target = replaced_by(src)
     if target is None:
         raise FhirError(422, "business-rule", f"Patient/{source} is not merged")
     tgt = dict(_read(engine, s, target))
-    further = _replaced_by(tgt)
+    further = replaced_by(tgt)
     if further:  # the merge of the target moved the source's resources on: undo it first
         raise FhirError(
             409,
