@@ -13,15 +13,12 @@ from socle.ins import model as M
 if TYPE_CHECKING:
     from socle.fhir.engine import FhirEngine
 
-SEX = {"male": "M", "female": "F"}
-
-
 def records_of_patients(patients: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Registry records (the `load-registry` format) of the Patients with an INS."""
     out = []
     for patient in patients:
         ident = M.read_identity(patient)
-        if not ident.ins or ident.sex not in SEX or not ident.given:
+        if not ident.ins or ident.sex not in ("male", "female") or not ident.given:
             continue
         out.append(
             {
@@ -29,7 +26,7 @@ def records_of_patients(patients: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "oid": ident.ins_system.removeprefix("urn:oid:"),
                 "nom": ident.birth_family,
                 "prenoms": " ".join(ident.given),
-                "sexe": SEX[ident.sex],
+                "sexe": M.SEX_OF_GENDER[ident.sex],
                 "date_naissance": ident.birth_date,
                 "lieu_naissance": ident.birthplace,
             }

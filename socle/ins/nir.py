@@ -53,8 +53,6 @@ _OVERSEAS = {"971", "972", "973", "974", "975", "976", "977", "978"}
 # is not one, lest "-185…" (a sign) or "1-85-03…" pass for a matricule
 _SPACES = re.compile(r"[\s.]+")
 _BIRTH_DATE = re.compile(r"(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?", re.ASCII)
-_GENDERS = {"male": "male", "female": "female", "m": "male", "f": "female"}
-_GENDERS.update({"1": "male", "2": "female"})
 # municipal districts (arrondissements) whose INSEE codes a NIR may hold for their city's
 _DISTRICTS = (
     (75101, 75120, "75056"),  # Paris
@@ -317,6 +315,52 @@ def insee_reason(code: Any) -> str | None:
     return None if fault is None else fault[2]
 
 
+SEX_CODES = {
+    "M": "male",
+    "F": "female",
+    "1": "male",
+    "2": "female",
+    "male": "male",
+    "female": "female",
+}
+
+
+def sex_of(value: Any) -> str | None:
+    """FHIR gender (male/female) of an INSi sex code: M/F, 1/2 or male/female, any case."""
+    text = str(value or "").strip()
+    return SEX_CODES.get(text) or SEX_CODES.get(text.upper()) or SEX_CODES.get(text.lower())
+
+
+_INSI_DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})", re.ASCII)
+
+
+def insi_date(text: Any) -> str | None:
+    """The INSi form YYYY-MM-DD of a birth date, or None when it is not a date.
+
+    The national registries keep a birth date whose day, or day and month, are unknown
+    with ``00`` in their place (``1962-00-00``, ``1962-05-00``); FHIR writes those as
+    ``1962`` and ``1962-05``, read here as the same date. A known day and month must make a
+    real date (``date.fromisoformat`` alone also took ``1985-W10-1``, a week date).
+    """
+    value = str(text or "").strip()
+    if len(value) == 4:
+        value += "-00-00"
+    elif len(value) == 7:
+        value += "-00"
+    parts = _INSI_DATE.fullmatch(value)
+    if parts is None:
+        return None
+    year, month, day = (int(p) for p in parts.groups())
+    if year == 0 or month > 12 or (month == 0 and day != 0):
+        return None
+    if month and day:
+        try:
+            date(year, month, day)
+        except ValueError:
+            return None
+    return value
+
+
 def _compare_traits(
     out: NirCheck, gender: Any, birth_date: str | date | None, birthplace: Any
 ) -> None:
@@ -329,7 +373,7 @@ def _compare_traits(
 
 def _compare_sex(out: NirCheck, gender: Any) -> None:
     """male/female, M/F or 1/2, in any case and with stray spaces ("Female", " f")."""
-    sex = _GENDERS.get(str(gender).strip().lower()) if gender is not None else None
+    sex = sex_of(gender)
     if sex and out.sex and sex != out.sex:
         out.issues.append(
             NirIssue(
@@ -338,23 +382,6 @@ def _compare_sex(out: NirCheck, gender: Any) -> None:
                 "warning",
             )
         )
-
-
-def _real_date(year: str, month: str | None, day: str | None) -> bool:
-    """A date that exists; 00 for an unknown day, or day and month, as INSi writes them."""
-    if year == "0000" or (month in (None, "00") and day not in (None, "00")):
-        return False
-    if month in (None, "00"):
-        return True
-    if not 1 <= int(month) <= 12:
-        return False
-    if day in (None, "00"):
-        return True
-    try:
-        date(int(year), int(month), int(day))
-    except ValueError:
-        return False
-    return True
 
 
 def _compare_birth_date(out: NirCheck, birth_date: str | date) -> None:
@@ -375,7 +402,7 @@ def _compare_birth_date(out: NirCheck, birth_date: str | date) -> None:
         )
         return
     year, month, day = parts.groups()
-    if not _real_date(year, month, day):
+    if insi_date(text) is None:
         add(
             NirIssue(
                 "birth-date",

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import copy
 import random
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -42,7 +41,16 @@ from sqlalchemy import delete, insert, select
 from socle.fhir.errors import FhirError, Issue
 from socle.ins import model as M
 from socle.ins import normalize as N
-from socle.ins.nir import INS_OIDS, OID_TEST, check_nir, insee_reason, same_place
+from socle.ins.nir import (
+    INS_OIDS,
+    OID_TEST,
+    SEX_CODES,
+    check_nir,
+    insee_reason,
+    insi_date,
+    same_place,
+    sex_of,
+)
 from socle.ins.tables import ins_registry, ins_registry_key
 
 if TYPE_CHECKING:
@@ -53,14 +61,6 @@ LABELS = {
     FOUND: "Une identité trouvée",
     NONE: "Aucune identité trouvée",
     SEVERAL: "Plusieurs identités trouvées",
-}
-SEX_CODES = {
-    "M": "male",
-    "F": "female",
-    "1": "male",
-    "2": "female",
-    "male": "male",
-    "female": "female",
 }
 
 
@@ -75,36 +75,6 @@ class InsiResult:
         return LABELS[self.code]
 
 
-_INSI_DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})", re.ASCII)
-
-
-def insi_date(text: Any) -> str | None:
-    """The INSi form YYYY-MM-DD of a birth date, or None when it is not a date.
-
-    The national registries keep a birth date whose day, or day and month, are unknown
-    with ``00`` in their place (``1962-00-00``, ``1962-05-00``); FHIR writes those as
-    ``1962`` and ``1962-05``, read here as the same date. A known day and month must make a
-    real date (``date.fromisoformat`` alone also took ``1985-W10-1``, a week date).
-    """
-    value = str(text or "").strip()
-    if len(value) == 4:
-        value += "-00-00"
-    elif len(value) == 7:
-        value += "-00"
-    parts = _INSI_DATE.fullmatch(value)
-    if parts is None:
-        return None
-    year, month, day = (int(p) for p in parts.groups())
-    if year == 0 or month > 12 or (month == 0 and day != 0):
-        return None
-    if month and day:
-        try:
-            date(year, month, day)
-        except ValueError:
-            return None
-    return value
-
-
 def valid_date(text: Any) -> bool:
     return insi_date(text) is not None
 
@@ -115,12 +85,6 @@ def fhir_date(text: str) -> str:
     while text.endswith("-00"):
         text = text[:-3]
     return text
-
-
-def sex_of(value: Any) -> str | None:
-    """FHIR gender (male/female) of an INSi sex code: M/F, 1/2 or male/female, any case."""
-    text = str(value or "").strip()
-    return SEX_CODES.get(text) or SEX_CODES.get(text.upper()) or SEX_CODES.get(text.lower())
 
 
 # JSON types of a record's fields: text, or text or a number (a matricule, a sex code 1/2
