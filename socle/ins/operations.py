@@ -240,63 +240,10 @@ def ins_retrieve(call: OperationCall) -> dict[str, Any]:
             "Carte Vitale data (cardNir, birthDate)",
             code="required",
         )
-    if card is not None:
-        result, patient = _retrieve_by_card(call, card)
-    else:
-        result, patient = service.retrieve(
-            call.engine, call.ctx.tenant, pid=call.res_id, traits=traits, ctx=call.ctx
-        )
-    return _insi_parameters(result, patient)
-
-
-def _card_lookup(call: OperationCall, card: dict[str, Any]) -> T.InsiResult:
-    """The Carte Vitale récupération with every trait the caller gave (read-only)."""
-    with call.engine.store.session(call.ctx.tenant) as s:
-        return T.retrieve_by_card(
-            s,
-            holder_nir=card["nir"],
-            birth_date=card["birthDate"],
-            given=card["given"],
-            family=card["family"],
-            sex=card["gender"],
-        )
-
-
-def _retrieve_by_card(
-    call: OperationCall, card: dict[str, Any]
-) -> tuple[T.InsiResult, dict[str, Any] | None]:
-    """Carte Vitale récupération that honours the family and gender given with the card.
-
-    `service.retrieve` hands the card's NIR, birth date and first names alone to the
-    teleservice, so the lookup is made here with every trait. On an instance, only the
-    identity the card and those traits designate is applied, through a récupération by
-    its own registry traits (the twin of the other sex on the same card is not a
-    candidate; anything else than 00 writes nothing)."""
-    found = _card_lookup(call, card)
-    if call.res_id is None:
-        return found, None
-    if found.code != T.FOUND:
-        _not_fictive(call)  # as the service refuses it, before any lookup
-        return found, None
-    rec = found.identities[0]
-    traits = {
-        "family": rec["nom"],
-        "given": rec["prenoms"],
-        "birthDate": rec["date_naissance"],
-        "gender": rec["sexe"],
-        "birthplace": rec["lieu_naissance"] or None,
-    }
-    return service.retrieve(
-        call.engine, call.ctx.tenant, pid=call.res_id, traits=traits, ctx=call.ctx
+    result, patient = service.retrieve(
+        call.engine, call.ctx.tenant, pid=call.res_id, traits=traits, card=card, ctx=call.ctx
     )
-
-
-def _not_fictive(call: OperationCall) -> None:
-    """404/410 for an unknown Patient, 422 for a fictive identity (INSi does not know it)."""
-    with call.engine.store.session(call.ctx.tenant) as s:
-        patient = call.engine.crud.read(s, "Patient", call.res_id or "").resource or {}
-    if M.FICT in M.read_identity(patient).attributes:
-        raise S.TransitionError("A fictive identity is not known to INSi")
+    return _insi_parameters(result, patient)
 
 
 def ins_verify(call: OperationCall) -> dict[str, Any]:
