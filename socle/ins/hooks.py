@@ -52,19 +52,10 @@ if TYPE_CHECKING:
 def _stored(s: StoreSession, resource: dict[str, Any]) -> dict[str, Any] | None:
     """The version being replaced (None for a creation or a deleted Patient): the one the
     write already read (`Hooks.reads_replaced`), else read now."""
-    replaced = _int((resource.get("meta") or {}).get("versionId")) - 1
-    stored = s.known("Patient", resource["id"], replaced) if replaced > 0 else None
-    stored = stored or s.read("Patient", resource["id"])
+    stored = s.read("Patient", resource["id"])  # from memory: the write locked the row
     if stored is None or stored.content is None:
         return None
     return orjson.loads(stored.content)
-
-
-def _int(value: Any) -> int:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return 0
 
 
 def _ins_identifiers(patient: dict[str, Any]) -> list[dict[str, Any]]:

@@ -368,9 +368,6 @@ def _missing_evidence(old: M.Identity, new: M.Identity) -> list[str]:
 # --------------------------------------------------------------------------- records
 
 
-now_instant = M.now_instant
-
-
 def records(
     patient_ref: str, transition: Transition, who: str = "Socle INS", reason: str = ""
 ) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -378,7 +375,7 @@ def records(
 
     `patient_ref` is versioned (``Patient/x/_history/n``) when known.
     """
-    stamp = now_instant()
+    stamp = M.now_instant()
     label = f"{transition.before} -> {transition.after}"
     text = f"{EVENTS.get(transition.event, transition.event)}: {label}"
     if transition.detail:

@@ -53,7 +53,6 @@ from socle.ins import index as X
 from socle.ins import model as M
 from socle.ins import normalize as N
 from socle.ins.contexts import server_context
-from socle.ins.status import now_instant
 from socle.ins.tables import ins_identity
 
 if TYPE_CHECKING:
@@ -899,7 +898,7 @@ def unmerge(engine: FhirEngine, s: StoreSession, ctx: RequestContext, source: st
     audit["subtype"] = [prov["activity"]["coding"][0]]
     engine.crud.create(s, server_context(ctx), "Provenance", prov)
     engine.crud.create(s, server_context(ctx), "AuditEvent", audit)
-    return {"source": source, "target": target, "restored": back, "recorded": now_instant()}
+    return {"source": source, "target": target, "restored": back, "recorded": M.now_instant()}
 
 
 def _merge_record(engine: FhirEngine, s: StoreSession, old_ref: str) -> dict[str, Any] | None:
