@@ -39,7 +39,7 @@ import orjson
 from socle.fhir.errors import FhirError, Issue
 from socle.ins import model as M
 from socle.ins import status as S
-from socle.ins.nir import INS_SYSTEMS, check_nir, clean
+from socle.ins.nir import check_nir, clean, is_ins
 from socle.ins.outgoing import filter_patient
 from socle.ins.service import OP_FLAG
 
@@ -59,11 +59,7 @@ def _stored(s: StoreSession, resource: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def _ins_identifiers(patient: dict[str, Any]) -> list[dict[str, Any]]:
-    return [
-        i
-        for i in patient.get("identifier") or []
-        if isinstance(i, dict) and i.get("system") in INS_SYSTEMS
-    ]
+    return [i for i in patient.get("identifier") or [] if is_ins(i)]
 
 
 def _key(identifier: dict[str, Any]) -> tuple[str, str]:
@@ -129,7 +125,7 @@ def _invalid_ins(resource: dict[str, Any], carried: set[tuple[str, str]]) -> lis
     """check_nir on each INS identifier, whatever its use, but those `carried` over."""
     issues: list[Issue] = []
     for n, identifier in enumerate(resource.get("identifier") or []):
-        if not (isinstance(identifier, dict) and identifier.get("system") in INS_SYSTEMS):
+        if not is_ins(identifier):
             continue
         if _key(identifier) in carried:
             continue

@@ -45,6 +45,12 @@ INS_OIDS = {
 }
 INS_SYSTEMS = {f"urn:oid:{oid}": code for oid, code in INS_OIDS.items()}
 
+
+def is_ins(identifier: Any) -> bool:
+    """A FHIR Identifier (JSON) of one of the four INS systems."""
+    return isinstance(identifier, dict) and identifier.get("system") in INS_SYSTEMS
+
+
 SEX_DIGITS = {"1": "male", "2": "female", "3": "male", "4": "female", "7": "male", "8": "female"}
 _KIND_OF_SEX_DIGIT = {"1": "NIR", "2": "NIR", "3": "provisional", "4": "provisional"}
 _KIND_OF_SEX_DIGIT.update({"7": "NIA", "8": "NIA"})

@@ -15,15 +15,11 @@ from __future__ import annotations
 from typing import Any
 
 from socle.ins import model as M
-from socle.ins.nir import INS_SYSTEMS
+from socle.ins.nir import is_ins
 
 
 def shares_ins(patient: dict[str, Any]) -> bool:
     return M.read_identity(patient).status == M.QUAL
-
-
-def _is_ins(identifier: Any) -> bool:
-    return isinstance(identifier, dict) and identifier.get("system") in INS_SYSTEMS
 
 
 def filter_patient(patient: dict[str, Any]) -> dict[str, Any]:
@@ -31,13 +27,13 @@ def filter_patient(patient: dict[str, Any]) -> dict[str, Any]:
     when qualified, without the INS set aside (``use: old``): the INS a qualified identity
     shares is its current matricule, not the ones it held while it was not qualified."""
     idents = patient.get("identifier") or []
-    if not any(_is_ins(i) for i in idents):
+    if not any(is_ins(i) for i in idents):
         return patient
     qualified = shares_ins(patient)
-    if qualified and not any(_is_ins(i) and i.get("use") == "old" for i in idents):
+    if qualified and not any(is_ins(i) and i.get("use") == "old" for i in idents):
         return patient
     out = dict(patient)
-    kept = [i for i in idents if not _is_ins(i) or (qualified and i.get("use") != "old")]
+    kept = [i for i in idents if not is_ins(i) or (qualified and i.get("use") != "old")]
     if kept:
         out["identifier"] = kept
     else:
