@@ -44,6 +44,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import jsonpointer
 import orjson
 from sqlalchemy import func, or_, select
 
@@ -606,29 +607,6 @@ def survivor(engine: FhirEngine, s: StoreSession, pid: str, max_hops: int = 20) 
     return current
 
 
-def _rewrite(value: Any, old: str, new: str) -> tuple[Any, bool]:
-    """Every `reference` equal to `old` set to `new` (unmerge of a merge recorded before
-    the rewritten references were: what it can do)."""
-    if isinstance(value, dict):
-        changed = False
-        out = {}
-        for k, v in value.items():
-            if k == "reference" and v == old:
-                out[k], changed = new, True
-            else:
-                out[k], c = _rewrite(v, old, new)
-                changed = changed or c
-        return out, changed
-    if isinstance(value, list):
-        items, changed = [], False
-        for v in value:
-            nv, c = _rewrite(v, old, new)
-            items.append(nv)
-            changed = changed or c
-        return items, changed
-    return value, False
-
-
 def _references(node: Any, path: str = "") -> Iterator[tuple[str, str]]:
     """(JSON pointer, value) of every `reference` string in a resource."""
     if isinstance(node, dict):
@@ -641,29 +619,6 @@ def _references(node: Any, path: str = "") -> Iterator[tuple[str, str]]:
     elif isinstance(node, list):
         for i, value in enumerate(node):
             yield from _references(value, f"{path}/{i}")
-
-
-def _steps(pointer: str) -> list[str]:
-    return [p.replace("~1", "/").replace("~0", "~") for p in pointer.split("/")[1:]]
-
-
-def _at(node: Any, pointer: str) -> Any:
-    """The value at a JSON pointer (None when the path is not there any more)."""
-    for step in _steps(pointer):
-        if isinstance(node, list) and step.isdigit() and int(step) < len(node):
-            node = node[int(step)]
-        elif isinstance(node, dict) and step in node:
-            node = node[step]
-        else:
-            return None
-    return node
-
-
-def _set_at(node: Any, pointer: str, value: str) -> None:
-    *parents, last = _steps(pointer)
-    for step in parents:
-        node = node[int(step)] if isinstance(node, list) else node[step]
-    node[last] = value
 
 
 def _server_bases(engine: FhirEngine, ctx: RequestContext) -> list[str]:
@@ -729,11 +684,10 @@ def _repoint_all(
             for path, ref in _references(current)
             if (new := _repointed(ref, source, target, bases)) is not None
         ]
-        if rewrites:
-            changed = orjson.loads(orjson.dumps(current))
+        if rewrites:  # `current` is this call's own copy (crud.read parses the content)
             for path, _, new in rewrites:
-                _set_at(changed, path, new)
-            engine.crud.update(s, ctx, res_type, res_id, changed)
+                jsonpointer.set_pointer(current, path, new)
+            engine.crud.update(s, ctx, res_type, res_id, current)
             done.append((f"{res_type}/{res_id}", rewrites))
     return done
 
@@ -934,16 +888,17 @@ def _undo_rewrites(
         res_type, res_id = ref.split("/")[:2]
         current = engine.crud.read(s, res_type, res_id).resource or {}
         rewrites = _recorded_rewrites(target)
-        if rewrites is None:
-            changed_res, changed = _rewrite(current, new_ref, old_ref)
-        else:
-            changed_res, changed = orjson.loads(orjson.dumps(current)), False
-            for path, before, after in rewrites:
-                if before and _at(changed_res, path) == after:
-                    _set_at(changed_res, path, before)
-                    changed = True
+        if rewrites is None:  # every reference to the target, as unmerge then did
+            rewrites = [
+                (path, old_ref, new_ref) for path, r in _references(current) if r == new_ref
+            ]
+        changed = False
+        for path, before, after in rewrites:
+            if before and jsonpointer.resolve_pointer(current, path, None) == after:
+                jsonpointer.set_pointer(current, path, before)
+                changed = True
         if changed:
-            engine.crud.update(s, ctx, res_type, res_id, changed_res)
+            engine.crud.update(s, ctx, res_type, res_id, current)
             back.append(ref)
     return back
 
