@@ -568,25 +568,19 @@ def _used_name_pairs(s: StoreSession) -> Iterator[Pair]:
     """Rows with a used name, paired with the rows whose birth name has its phonetic key
     (and the same first-name key): the used-name block of `candidates`. The index keeps
     no key for used names, so they are computed here and looked up on the name index."""
-    columns = [_T[c] for c in CANDIDATE_COLUMNS]
-    stmt = select(*columns, _T.given_key).where(
-        _T.tenant == s.tenant, _T.active.is_(True), _T.used_family != "", _T.given_key != ""
-    )
+    tenant = {"k_tenant": s.tenant}
+    stmt = _select_rows().where(_T.used_family != "", _T.given_key != "")
     wanted: dict[tuple[str, str], list[dict[str, Any]]] = {}
-    for values in s.conn.execute(stmt):
-        row = dict(zip(CANDIDATE_COLUMNS, values, strict=False))
+    for values in s.conn.execute(stmt, tenant):
+        row = _as_row(values)
         key = N.phonetic(row["used_family"])
         if key and key != row["family_key"]:  # else the names block pairs them
-            wanted.setdefault((key, values[-1]), []).append(row)
+            wanted.setdefault((key, row["given_key"]), []).append(row)
     keys = list(wanted)
     for i in range(0, len(keys), 500):
-        found = select(*columns, _T.given_key).where(
-            _T.tenant == s.tenant,
-            _T.active.is_(True),
-            tuple_(_T.family_key, _T.given_key).in_(keys[i : i + 500]),
-        )
-        for values in s.conn.execute(found):
-            row = dict(zip(CANDIDATE_COLUMNS, values, strict=False))
-            for used in wanted[(row["family_key"], values[-1])]:
+        found = _select_rows().where(tuple_(_T.family_key, _T.given_key).in_(keys[i : i + 500]))
+        for values in s.conn.execute(found, tenant):
+            row = _as_row(values)
+            for used in wanted[(row["family_key"], row["given_key"])]:
                 if used["patient_id"] != row["patient_id"] and _close(used, row):
                     yield used, row
