@@ -13,6 +13,7 @@ from socle.ins import model as M
 if TYPE_CHECKING:
     from socle.fhir.engine import FhirEngine
 
+
 def records_of_patients(patients: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Registry records (the `load-registry` format) of the Patients with an INS."""
     out = []
