@@ -361,7 +361,8 @@ def ins_attribute(call: OperationCall) -> dict[str, Any]:
             f"attribute {attribute!r} is not one of {', '.join(sorted(M.ATTRIBUTES))}",
             _param_path(call, "attribute"),
         )
-    value = _boolean(call, "value")
+    # absent: true (sets the attribute, as callers of the first version expect)
+    value = call.boolean("value", True, _param_path(call, "value"))
     unchanged = _unchanged(call, lambda ident: _with_attribute(ident, attribute, value))
     if unchanged is not None:
         return filter_resource(unchanged)
@@ -369,22 +370,6 @@ def ins_attribute(call: OperationCall) -> dict[str, Any]:
         call.engine, call.ctx.tenant, call.res_id or "", attribute, value, ctx=call.ctx
     )
     return filter_resource(patient)
-
-
-def _boolean(call: OperationCall, name: str) -> bool:
-    """A boolean parameter: valueBoolean, or the text true/false (a query); absent, true
-    (sets the attribute, as callers of the first version of the operation expect)."""
-    raw = call.param(name)
-    if raw is None:
-        return True
-    if isinstance(raw, bool):
-        return raw
-    text = str(raw).strip().lower() if isinstance(raw, str) else None
-    if text not in ("true", "false"):
-        raise bad_request(
-            f"'{name}' must be a boolean (true or false), not {raw!r}", _param_path(call, name)
-        )
-    return text == "true"
 
 
 def _with_attribute(ident: M.Identity, attribute: str, value: bool) -> M.Identity:

@@ -36,17 +36,6 @@ def _str(call: OperationCall, name: str) -> str | None:
     raise bad_request(f"Parameter {name} must be a simple value", name)
 
 
-def _bool(call: OperationCall, name: str, default: bool = False) -> bool:
-    value = call.param(name)
-    if value is None:
-        return default
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.lower() in ("true", "false"):
-        return value.lower() == "true"
-    raise bad_request(f"Parameter {name} must be true or false, not {value!r}", name)
-
-
 def _int(call: OperationCall, name: str) -> int | None:
     value = call.param(name)
     if value is None:
@@ -252,7 +241,7 @@ def expand(call: OperationCall) -> dict[str, Any]:
     if posted is None and not url:
         raise bad_request("$expand needs a url, a valueSet or a ValueSet instance", "url")
     options = ExpandOptions(
-        active_only=_bool(call, "activeOnly"),
+        active_only=call.boolean("activeOnly", False),
         system_versions=_canonical_map(call, "system-version"),
         force_versions=_canonical_map(call, "force-system-version"),
         exclude_systems={
@@ -269,8 +258,8 @@ def expand(call: OperationCall) -> dict[str, Any]:
         offset=_int(call, "offset") or 0,
         count=_int(call, "count"),
         display_language=_str(call, "displayLanguage"),
-        include_designations=_bool(call, "includeDesignations"),
-        include_definition=_bool(call, "includeDefinition"),
+        include_designations=call.boolean("includeDesignations", False),
+        include_definition=call.boolean("includeDefinition", False),
         options=options,
         tenant=call.ctx.tenant,
     )
@@ -342,7 +331,7 @@ def translate(call: OperationCall) -> dict[str, Any]:
             source=_str(call, "source"),
             target=_str(call, "target"),
             target_system=_str(call, "targetsystem") or _str(call, "targetSystem"),
-            reverse=_bool(call, "reverse"),
+            reverse=call.boolean("reverse", False),
             tenant=call.ctx.tenant,
         )
         matches.extend(res.matches)

@@ -228,6 +228,9 @@ def test_expand_errors(term, fhir_engine, monkeypatch):
     )
     assert r.status_code == 404
     assert term.get(EXPAND, params={"url": VS_URL, "count": "-1"}).status_code == 400
+    r = term.get(EXPAND, params={"url": VS_URL, "activeOnly": "yes"})
+    assert r.status_code == 400 and "activeOnly" in r.json()["issue"][0]["diagnostics"]
+    assert r.json()["issue"][0]["expression"] == ["activeOnly"]
     monkeypatch.setattr(fhir_engine.terminology, "max_expansion", 5)
     r = term.get(EXPAND, params={"url": VS_URL})
     assert r.status_code == 422

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from socle.fhir.errors import FhirError
+from socle.fhir.errors import FhirError, bad_request
 
 if TYPE_CHECKING:
     from socle.fhir.context import RequestContext
@@ -37,6 +37,21 @@ class OperationCall:
     def param(self, name: str, default: Any = None) -> Any:
         values = self.params.get(name)
         return values[0] if values else default
+
+    def boolean(self, name: str, default: bool, location: str | None = None) -> bool:
+        """A boolean parameter: valueBoolean, or the text true/false of a query string;
+        `default` when absent, a 400 naming `location` (else the parameter) otherwise."""
+        raw = self.param(name)
+        if raw is None:
+            return default
+        if isinstance(raw, bool):
+            return raw
+        text = raw.strip().lower() if isinstance(raw, str) else None
+        if text not in ("true", "false"):
+            raise bad_request(
+                f"'{name}' must be a boolean (true or false), not {raw!r}", location or name
+            )
+        return text == "true"
 
     def resource_param(self, name: str = "resource") -> dict[str, Any] | None:
         """The named resource parameter, or a bare resource posted as the body."""
