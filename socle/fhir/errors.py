@@ -8,19 +8,20 @@ from typing import Any
 
 @dataclass(slots=True)
 class Issue:
-    """One OperationOutcome.issue: severity, code (IssueType), text and FHIRPath locations."""
+    """One OperationOutcome.issue: severity, code (IssueType), text and FHIRPath locations;
+    `details` (a CodeableConcept) when a coded reason says more than the IssueType."""
 
     severity: str
     code: str
     diagnostics: str
     expression: list[str] = field(default_factory=list)
+    details: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "severity": self.severity,
-            "code": self.code,
-            "diagnostics": self.diagnostics,
-        }
+        out: dict[str, Any] = {"severity": self.severity, "code": self.code}
+        if self.details:
+            out["details"] = self.details
+        out["diagnostics"] = self.diagnostics
         if self.expression:
             out["expression"] = list(self.expression)
         return out

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from socle.fhir.errors import FhirError, Issue, bad_request
+from socle.fhir.errors import FhirError, Issue, bad_request, operation_outcome
 from socle.fhir.guard import READ, UPDATE, Access
 from socle.fhir.operations.registry import INSTANCE, TYPE, OperationCall
 from socle.ins import model as M
@@ -141,13 +141,11 @@ def ins_check(call: OperationCall) -> dict[str, Any]:
     if check.reason:
         reason = _masked(check.reason, check.value) if hidden else check.reason
         params.append({"name": "reason", "valueString": reason})
-    outcome = {"resourceType": "OperationOutcome", "issue": issues or _ALL_OK}
-    params.append({"name": "outcome", "resource": outcome})
+    params.append({"name": "outcome", "resource": operation_outcome(issues)})
     return {"resourceType": "Parameters", "parameter": params}
 
 
 CS_INS_CHECK = f"{M.SOCLE}/CodeSystem/ins-check"  # check_nir's issue codes
-_ALL_OK = [{"severity": "information", "code": "informational", "diagnostics": "All OK"}]
 # the input each check_nir finding is about (the rest: the matricule itself)
 _INPUT_OF = {
     "system": "system",
@@ -161,22 +159,18 @@ _INPUT_OF = {
 }
 
 
-def _check_issue(
-    finding: NirIssue, value: str, hidden: bool, paths: dict[str, str]
-) -> dict[str, Any]:
+def _check_issue(finding: NirIssue, value: str, hidden: bool, paths: dict[str, str]) -> Issue:
     """One OperationOutcome issue of $ins-check: check_nir's code in `details` (a coded
     reason), `expression` the FHIRPath of the input it is about, when there is one."""
     error = finding.severity == "error"
-    issue: dict[str, Any] = {
-        "severity": finding.severity,
-        "code": "invalid" if error else "informational",
-        "details": {"coding": [{"system": CS_INS_CHECK, "code": finding.code}]},
-        "diagnostics": _masked(finding.message, value) if hidden else finding.message,
-    }
     path = paths.get(_INPUT_OF.get(finding.code, "value"))
-    if path:
-        issue["expression"] = [path]
-    return issue
+    return Issue(
+        finding.severity,
+        "invalid" if error else "informational",
+        _masked(finding.message, value) if hidden else finding.message,
+        [path] if path else [],
+        {"coding": [{"system": CS_INS_CHECK, "code": finding.code}]},
+    )
 
 
 def _parameter_paths(call: OperationCall) -> dict[str, str]:
