@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import copy
 import re
-from collections.abc import Callable, Collection
+from collections.abc import Collection
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from socle.fhir.errors import FhirError, Issue, bad_request, operation_outcome
-from socle.fhir.guard import READ, UPDATE, Access
+from socle.fhir.guard import READ, Access
 from socle.fhir.operations.registry import INSTANCE, TYPE, OperationCall
 from socle.ins import model as M
 from socle.ins import service
@@ -335,9 +334,6 @@ def _param_path(call: OperationCall, *names: str) -> str | None:
 def ins_invalidate(call: OperationCall) -> dict[str, Any]:
     """Send an identity back to provisoire (identity vigilance decision)."""
     pid = call.res_id or ""
-    unchanged = _unchanged(call, lambda ident: S.apply(ident, S.INVALIDATE)[0])
-    if unchanged is not None:
-        return filter_resource(unchanged)
     patient = service.apply_event(call.engine, call.ctx.tenant, pid, S.INVALIDATE, ctx=call.ctx)
     return filter_resource(patient)
 
@@ -357,48 +353,10 @@ def ins_attribute(call: OperationCall) -> dict[str, Any]:
         )
     # absent: true (sets the attribute, as callers of the first version expect)
     value = call.boolean("value", True, _param_path(call, "value"))
-    unchanged = _unchanged(call, lambda ident: _with_attribute(ident, attribute, value))
-    if unchanged is not None:
-        return filter_resource(unchanged)
     patient = service.set_attribute(
         call.engine, call.ctx.tenant, call.res_id or "", attribute, value, ctx=call.ctx
     )
     return filter_resource(patient)
-
-
-def _with_attribute(ident: M.Identity, attribute: str, value: bool) -> M.Identity:
-    """The identity `service.set_attribute` would store (DOUT/FICT demote it to PROV)."""
-    new = copy.deepcopy(ident)
-    if not value:
-        new.attributes.discard(attribute)
-        return new
-    new.attributes.add(attribute)
-    if attribute in (M.DOUT, M.FICT) and new.status != M.PROV:
-        new, _ = S.apply(new, S.DOUBT, detail=attribute)
-    return new
-
-
-def _unchanged(
-    call: OperationCall, change: Callable[[M.Identity], M.Identity]
-) -> dict[str, Any] | None:
-    """The current Patient when `change` leaves its identity as it is, else None.
-
-    A repeated $ins-attribute or $ins-invalidate then writes no version, Provenance or
-    AuditEvent ("PROV -> PROV"): it answers the current state, to a caller who may update
-    the Patient (the guard decides as for the write it spares)."""
-    pid = call.res_id or ""
-    with call.engine.store.session(call.ctx.tenant) as s:
-        patient = call.engine.crud.read(s, "Patient", pid).resource or {}
-    ident = M.read_identity(patient)
-    # compared as written: fields derived on writing (the FR Core status) do not count,
-    # nor the status date each writing stamps
-    after, before = M.write_identity(patient, change(ident)), M.write_identity(patient, ident)
-    for written in (after, before):
-        M.set_status_date(written, "")
-    if after != before:
-        return None
-    call.engine.guard.authorize(call.ctx, Access(UPDATE, "Patient", pid, patient))
-    return patient
 
 
 def _match_bundle(call: OperationCall, found: list[tuple[Any, dict]]) -> dict[str, Any]:

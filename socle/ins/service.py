@@ -17,7 +17,7 @@ import orjson
 
 from socle.fhir.context import RequestContext
 from socle.fhir.errors import FhirError
-from socle.fhir.guard import READ, Access
+from socle.fhir.guard import READ, UPDATE, Access
 from socle.ins import index as X
 from socle.ins import model as M
 from socle.ins import status as S
@@ -96,11 +96,14 @@ def apply_event(
     mode: str | None = None,
     on: str | None = None,
 ) -> dict[str, Any]:
-    """Apply one RNIV event (document, invalidate…) to a stored Patient."""
+    """Apply one RNIV event (document, invalidate…) to a stored Patient. Invalidating an
+    identity that is already provisional changes nothing and writes nothing."""
     ctx = op_context(ctx, tenant)
     with engine.store.session(tenant, write=True) as s:
         patient = _current(engine, s, pid)
         ident, transition = S.apply(M.read_identity(patient), event, mode=mode, on=on)
+        if event == S.INVALIDATE and _unchanged(engine, ctx, pid, patient, ident):
+            return patient
         return write_patient(engine, s, ctx, pid, M.write_identity(patient, ident), [transition])
 
 
@@ -112,6 +115,8 @@ def set_attribute(
     value: bool,
     ctx: RequestContext | None = None,
 ) -> dict[str, Any]:
+    """Set or clear an identity attribute (DOUT and FICT demote the identity to PROV); the
+    same call again changes nothing and writes nothing."""
     if attribute not in M.ATTRIBUTES:
         raise FhirError(400, "invalid", f"attribute must be one of {sorted(M.ATTRIBUTES)}")
     ctx = op_context(ctx, tenant)
@@ -133,7 +138,31 @@ def set_attribute(
             transitions.append(
                 S.Transition(S.ATTRIBUTE, ident.status, ident.status, f"-{attribute}")
             )
+        if _unchanged(engine, ctx, pid, patient, ident):
+            return patient
         return write_patient(engine, s, ctx, pid, M.write_identity(patient, ident), transitions)
+
+
+def _unchanged(
+    engine: FhirEngine,
+    ctx: RequestContext,
+    pid: str,
+    patient: dict[str, Any],
+    ident: M.Identity,
+) -> bool:
+    """Whether storing `ident` would leave `patient` as it is: a repeated $ins-attribute or
+    $ins-invalidate then writes no version, Provenance or AuditEvent ("PROV -> PROV"). The
+    caller must still be one who may update the Patient (the guard decides as for the
+    write it spares). Compared as written: fields derived on writing (the FR Core status)
+    do not count, nor the status date each writing stamps."""
+    after = M.write_identity(patient, ident)
+    before = M.write_identity(patient, M.read_identity(patient))
+    for written in (after, before):
+        M.set_status_date(written, "")
+    if after != before:
+        return False
+    engine.guard.authorize(ctx, Access(UPDATE, "Patient", pid, patient))
+    return True
 
 
 def _insi_result_to_patient(
