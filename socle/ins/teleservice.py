@@ -516,15 +516,8 @@ def _given_ok(query_given: Iterable[str], rec: dict[str, Any]) -> bool:
 
 
 def _agrees(rec: dict[str, Any], q: Query) -> bool:
-    """A registry identity agrees with every trait the query gives (an identity of unknown
-    birthplace agrees with any)."""
-    place = rec["lieu_naissance"]
-    return (
-        (not q.family or N.compare_key(rec["nom"]) == q.family)
-        and (not q.sex or SEX_CODES[rec["sexe"]] == q.sex)
-        and _given_ok(q.given, rec)
-        and (not q.birthplace or not place or same_place(place, q.birthplace))
-    )
+    """A registry identity agrees with every trait the query gives (a retrieval)."""
+    return not _differences(rec, q, given_only=True)
 
 
 def _answer(found: list[dict[str, Any]], detail: str = "") -> InsiResult:
@@ -659,17 +652,17 @@ def verify(
     return InsiResult(FOUND, [rec], detail)
 
 
-def _differences(rec: dict[str, Any], q: Query) -> list[str]:
-    """The traits of a checked query that the registry identity does not have (French)."""
-    out = []
-    if q.family != N.compare_key(rec["nom"]):
-        out.append("nom de naissance")
-    if not _given_ok(q.given, rec):
-        out.append("prénom")
-    if q.birth != rec["date_naissance"]:
-        out.append("date de naissance")
-    if q.sex != SEX_CODES[rec["sexe"]]:
-        out.append("sexe")
+def _differences(rec: dict[str, Any], q: Query, given_only: bool = False) -> list[str]:
+    """The traits of a checked query that the registry identity does not have (French
+    names). Every trait counts (a verification), or with `given_only` only those the query
+    gives (a retrieval); an identity of unknown birthplace agrees with any."""
+    traits = (
+        ("nom de naissance", q.family, lambda: q.family == N.compare_key(rec["nom"])),
+        ("prénom", q.given, lambda: _given_ok(q.given, rec)),
+        ("date de naissance", q.birth, lambda: q.birth == rec["date_naissance"]),
+        ("sexe", q.sex, lambda: q.sex == SEX_CODES[rec["sexe"]]),
+    )
+    out = [name for name, asked, same in traits if (asked or not given_only) and not same()]
     place = rec["lieu_naissance"]
     if q.birthplace and place and not same_place(place, q.birthplace):
         out.append("lieu de naissance")
