@@ -57,7 +57,13 @@ def add_commands(sub: argparse._SubParsersAction, db_options) -> None:  # noqa: 
                 help="INS OID of the matricule (urn:oid:…); default: the OID the registry "
                 "holds it under",
             )
-    cmd("reindex", "rebuild the identity matching index from Patient history", reindex)
+    p = cmd("reindex", "rebuild the identity matching index from Patient history", reindex)
+    p.add_argument(
+        "--check",
+        action="store_true",
+        help="change nothing: count the index rows written under older name forms or "
+        "phonetic rules (exit 1 when there are some: run reindex)",
+    )
     p = cmd("worklist", "print the identity vigilance worklist", worklist)
     p.add_argument("--count", type=int, default=50)
 
@@ -244,6 +250,10 @@ def reindex(args: argparse.Namespace) -> int:
 
     engine = _engine(args)
     try:
+        if args.check:
+            stale = service.outdated(engine, args.tenant)
+            print(f"{stale} identity index rows written under older rules")
+            return 1 if stale else 0
         n = service.reindex(engine, args.tenant)
     finally:
         engine.close()

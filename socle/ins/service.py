@@ -389,6 +389,12 @@ def unmerge(
         return V.unmerge(engine, s, ctx, source)
 
 
+def outdated(engine: FhirEngine, tenant: str) -> int:
+    """How many identity index rows of a tenant `reindex` would rewrite (all are read)."""
+    with engine.store.session(tenant) as s:
+        return X.outdated(s, sample=None)
+
+
 def reindex(engine: FhirEngine, tenant: str) -> int:
     """Rebuild the identity index of a tenant from Patient history."""
     from sqlalchemy import delete

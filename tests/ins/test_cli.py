@@ -165,3 +165,38 @@ def test_load_registry_replace_with_nothing_needs_allow_empty(
     capsys.readouterr()
     assert main(["ins", "load-registry", "--replace", "--allow-empty", str(empty), *db]) == 0
     assert main(retrieve) != 0
+
+
+def test_reindex_check_counts_rows_written_under_older_rules(tmp_path, capsys) -> None:  # noqa: ANN001
+    """`socle ins reindex --check` changes nothing and exits 1 while some index rows were
+    written with other phonetic keys; `reindex` rewrites them."""
+    from sqlalchemy import update
+
+    from socle.config import Settings
+    from socle.fhir.engine import FhirEngine
+    from socle.ins import model as M
+    from socle.ins import service
+    from socle.ins.tables import ins_identity
+
+    url = f"sqlite:///{tmp_path / 'ins.db'}"
+    db = ["--database", url, "--data-dir", str(tmp_path), "--tenant", "t1"]
+    assert main(["migrate", "--database", url, "--data-dir", str(tmp_path)]) == 0
+    engine = FhirEngine(Settings(data_dir=tmp_path, database_url=url))
+    engine.load_plugins(["ins"])
+    ident = M.Identity(birth_family="MARTAIN", given=["JEAN"], birth_date="1980-01-02", sex="male")
+    patient = M.write_identity({"resourceType": "Patient"}, ident)
+    with engine.store.session("t1", write=True) as s:
+        pid = engine.crud.create(s, service.op_context(None, "t1"), "Patient", patient).res_id
+    assert main(["ins", "reindex", "--check", *db]) == 0
+    assert "0 identity index rows" in capsys.readouterr().out
+    with engine.store.session("t1", write=True) as s:  # as an older rule wrote it
+        t = ins_identity.c
+        s.execute(update(ins_identity).where(t.patient_id == pid).values(family_key="MARTA"))
+    engine.close()
+    assert main(["ins", "reindex", "--check", *db]) == 1
+    assert "1 identity index rows" in capsys.readouterr().out
+    assert main(["ins", "reindex", "--check", *db]) == 1  # --check changed nothing
+    capsys.readouterr()
+    assert main(["ins", "reindex", *db]) == 0
+    assert "1 patients indexed" in capsys.readouterr().out
+    assert main(["ins", "reindex", "--check", *db]) == 0
