@@ -7,7 +7,8 @@ tree fhirpathpy produces is compiled here into Python closures over plain JSON:
 * paths (`name.given`, choice elements `value`, `$this`, `%resource`, `%rootResource`),
   indexers, literals (string, number, boolean, `{}`);
 * `and`, `or`, `xor`, `implies`, `not()` with three-valued logic; `=`, `!=`, `~`, `!~`,
-  `<`, `<=`, `>`, `>=` on strings and numbers (dates of different precision give empty);
+  `<`, `<=`, `>`, `>=` on strings, numbers and Quantities of the same unit (dates of
+  different precision are compared at the coarser one when it is a date, else empty);
   `|`, `in`, `contains`, `&`, `+`/`-` on numbers;
 * functions: `exists`, `empty`, `not`, `count`, `where`, `all`, `select`, `first`,
   `last`, `distinct`, `isDistinct`, `hasValue`, `extension`, `startsWith`, `endsWith`,
@@ -332,9 +333,41 @@ def _comparable(x: Any, y: Any) -> tuple[Any, Any] | None:
         return x, y
     if type(x) is str and type(y) is str:
         if _looks_temporal(x) and _looks_temporal(y) and len(x) != len(y):
-            return None  # different precision
+            return _at_precision(x, y)
         return x, y
+    if (
+        type(x) is dict
+        and type(y) is dict
+        and _is_number(x.get("value"))
+        and _is_number(y.get("value"))
+    ):
+        return _quantities(x, y)
     raise Unsupported("comparison of complex values")
+
+
+def _at_precision(x: str, y: str) -> tuple[str, str] | None:
+    """Two date/times of different precision compared at the coarser one when it is a
+    date (YYYY, YYYY-MM, YYYY-MM-DD): decided when they differ there, empty (None) when
+    they agree there, as FHIRPath says; finer differences stay empty."""
+    n = min(len(x), len(y))
+    if n > 10:
+        return None
+    return None if x[:n] == y[:n] else (x[:n], y[:n])
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and type(value) is not bool
+
+
+def _quantities(x: dict[str, Any], y: dict[str, Any]) -> tuple[Any, Any] | None:
+    """Two Quantities compare by value when they have the same unit (system and code,
+    else the unit text, or none on both sides); other units give empty (None): no unit
+    conversion here."""
+
+    def unit(q: dict[str, Any]) -> tuple[Any, Any]:
+        return (q.get("system"), q["code"]) if q.get("code") else (None, q.get("unit"))
+
+    return (x["value"], y["value"]) if unit(x) == unit(y) else None
 
 
 _TEMPORAL = re.compile(r"^\d{4}(-\d{2}(-\d{2}(T[\d:.]+(Z|[+-]\d{2}:\d{2})?)?)?)?$")

@@ -28,7 +28,7 @@ import logging
 import re
 import threading
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC
 from typing import Any, NamedTuple
 
@@ -61,6 +61,7 @@ CORE_SD = "http://hl7.org/fhir/StructureDefinition/"
 _EXTENSIONS = ("extension", "modifierExtension")
 _QUANTITIES = frozenset({"Quantity", "Age", "Count", "Distance", "Duration", "MoneyQuantity"})
 _CONTAINED_ONLY = frozenset({"dom-3", "dom-5"})  # trivially true without `contained`
+_STRUCTURAL = frozenset({"ele-1", "ext-1"})  # checked by the structural validator
 _SEVERITY_ORDER = {"fatal": 0, "error": 1, "warning": 2, "information": 3}
 
 #: A rule plugged in by a service (e.g. French identifier rules) for some profiles:
@@ -156,6 +157,7 @@ class ProfileValidator:
         self._context_verdicts: dict[tuple, tuple[bool | None, str]] = {}
         self._by_sd: dict[int, CompiledProfile] = {}
         self._choice_keys: dict[str, tuple[tuple[str, str], ...]] = {}
+        self._type_rules: dict[str, tuple[CompiledProfile, ElementDef] | None] = {}
         self._choice_lookup: dict[str, dict[str, str]] = {}
         self._ancestry: dict[str, tuple[str, ...]] = {}
         self._rules: dict[str, list[tuple[str, Rule]]] = {}
@@ -549,6 +551,9 @@ class ProfileValidator:
         if is_resource:
             self._inline_resource(el, value, path, run)
             return
+        type_rules = self._type_invariants(code)
+        if type_rules is not None:
+            self._constraints(type_rules[1], value, code, path, run, type_rules[0])
         if el.children or el.ref is not None:
             self._object(value, el, path, run, prof)
         elif code and code not in ("BackboneElement", "Element"):
@@ -621,6 +626,22 @@ class ProfileValidator:
         run.merge(min(tried, key=lambda t: t[0])[1])
 
     # -- invariants ------------------------------------------------------------------------
+
+    def _type_invariants(self, code: str) -> tuple[CompiledProfile, ElementDef] | None:
+        """The invariants of a complex data type itself (per-1, qty-3, ref-1, rng-2…), on
+        its base definition's root: an element of that type does not carry them in its own
+        snapshot. None when the type has none beyond ele-1 and ext-1, which the structural
+        validator checks."""
+        if code in self._type_rules:
+            return self._type_rules[code]
+        found = None
+        if code and code not in ("BackboneElement", "Element", "Extension"):
+            base = self.base_profile(code)
+            own = base and tuple(c for c in base.root.constraints if c.key not in _STRUCTURAL)
+            if base is not None and own:
+                found = (base, replace(base.root, constraints=own))
+        self._type_rules[code] = found
+        return found
 
     def _constraints(
         self,

@@ -191,6 +191,12 @@ def test_ordered_open_at_end_slicing_and_max_length(validator) -> None:  # noqa:
     ]
 
 
+CPT_2 = (
+    "Constraint cpt-2 failed: A system is required if a value is "
+    "provided. (from http://hl7.org/fhir/StructureDefinition/ContactPoint)"
+)
+
+
 def test_exists_discriminator_closed_binding_and_reference_type(validator) -> None:  # noqa: ANN001
     url = EX + "phones"
     ok = _patient(
@@ -221,6 +227,9 @@ def test_exists_discriminator_closed_binding_and_reference_type(validator) -> No
             "Patient.telecom",
             f"Patient.telecom: slice 'ranked' allows at most 1, found 2 (from {url})",
         ),
+        # the data type's own invariant (ContactPoint cpt-2), checked wherever it is used
+        ("Patient.telecom[0]", CPT_2),
+        ("Patient.telecom[1]", CPT_2),
     ]
 
 
@@ -233,7 +242,10 @@ def test_type_discriminator_and_entry_profiles_in_a_bundle(validator) -> None:  
             {
                 "fullUrl": "urn:uuid:1",
                 "resource": _patient(
-                    telecom=[{"value": "1", "rank": 1}, {"value": "2", "rank": 3}]
+                    telecom=[
+                        {"system": "phone", "value": "1", "rank": 1},
+                        {"system": "phone", "value": "2", "rank": 3},
+                    ]
                 ),
             },
             {"fullUrl": "urn:uuid:2", "resource": {"resourceType": "Practitioner"}},
@@ -361,3 +373,42 @@ def test_rules_run_for_derived_profiles() -> None:
     v.add_rule(EX + "phones", "test-rule", rule)
     assert errors(v.validate(_patient(), [derived["url"]])) == [("Patient.id", "refused by rule")]
     assert seen == ["Patient"]
+
+
+def test_data_type_invariants_are_checked_where_the_type_is_used(validator) -> None:  # noqa: ANN001
+    """per-1, qty-3, rng-2, ref-1… sit on the data type's own definition, not in the
+    snapshot of the elements that use it: they are checked wherever a value of the type
+    appears (as the reference validator does)."""
+    core = "http://hl7.org/fhir/StructureDefinition/"
+    act = {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "IMP"}
+    encounter = {"resourceType": "Encounter", "status": "finished", "class": act}
+    ok = {**encounter, "period": {"start": "2025-01-02T08:00:00Z", "end": "2025-01-05"}}
+    assert errors(validator.validate(ok, [core + "Encounter"])) == []
+    backwards = {**encounter, "period": {"start": "2025-01-05", "end": "2025-01-02"}}
+    found = errors(validator.validate(backwards, [core + "Encounter"]))
+    assert [(path, text[:24]) for path, text in found] == [
+        ("Encounter.period", "Constraint per-1 failed:")
+    ]
+    # a dateTime and a date: compared at the date's precision when they differ there
+    later = {**encounter, "period": {"start": "2025-01-05T10:00:00Z", "end": "2025-01-02"}}
+    assert [p for p, _ in errors(validator.validate(later, [core + "Encounter"]))] == [
+        "Encounter.period"
+    ]
+    issues = validator.validate(ok, [core + "Encounter"])
+    assert not [i for i in issues if "per-1" in i.diagnostics]  # decided, not "unknown"
+    observation = {
+        "resourceType": "Observation",
+        "status": "final",
+        "code": {"text": "poids"},
+        "subject": {"reference": "#nobody"},
+        "valueQuantity": {"value": 70, "code": "kg"},
+        "component": [
+            {"code": {"text": "plage"}, "valueRange": {"low": {"value": 9}, "high": {"value": 3}}}
+        ],
+    }
+    found = errors(validator.validate(observation, [core + "Observation"]))
+    assert sorted(text.split(":")[0] for _, text in found) == [
+        "Constraint qty-3 failed",
+        "Constraint ref-1 failed",
+        "Constraint rng-2 failed",
+    ]
