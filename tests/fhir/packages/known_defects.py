@@ -126,6 +126,13 @@ KNOWN_DEFECTS: dict[str, list[tuple[str, str, str]]] = {
             "FR-INS-002: INS-NIR '123456789012244' has key 44, expected 12 (key = 97 - (first 13 characters mod 97), 2A read as 19, 2B as 18)",
         ),
     ],
+    "ans.fhir.fr.eprescription/Bundle-HAS-01-Presc-Pantoprazole-DC.json": [
+        (
+            "local-reference",
+            "Bundle.entry[1].resource.medication.ofType(Reference)",
+            "Constraint ref-1 failed: SHALL have a contained resource if a local reference is provided (from http://hl7.org/fhir/StructureDefinition/Reference)",
+        ),
+    ],
     "ans.fhir.fr.eprescription/Bundle-HAS-01-Presc-Pantoprazole-MV.json": [
         (
             "bogus-medication",
@@ -215,6 +222,13 @@ KNOWN_DEFECTS: dict[str, list[tuple[str, str, str]]] = {
             "bogus-medication",
             "Bundle.entry[0].resource.medication.ofType(CodeableConcept)",
             "Bundle.entry[0].resource.medication.ofType(CodeableConcept): http://BogusSystemMedicabase.com#MV00003397 is not in the value set https://interop.esante.gouv.fr/ig/fhir/eprescription/ValueSet/fr-medication-code (required binding, from https://interop.esante.gouv.fr/ig/fhir/eprescription/StructureDefinition/fr-medicationrequest)",
+        ),
+    ],
+    "ans.fhir.fr.eprescription/Bundle-HAS-12-3-Presc-Enoxaparine.json": [
+        (
+            "local-reference",
+            "Bundle.entry[1].resource.medication.ofType(Reference)",
+            "Constraint ref-1 failed: SHALL have a contained resource if a local reference is provided (from http://hl7.org/fhir/StructureDefinition/Reference)",
         ),
     ],
     "ans.fhir.fr.eprescription/Bundle-HAS-13-Presc-Desloratadine.json": [
@@ -364,12 +378,100 @@ KNOWN_DEFECTS: dict[str, list[tuple[str, str, str]]] = {
             "Bundle.entry[2].resource.action[0].relatedAction[0].extension[0]",
             "Bundle.entry[2].resource.action[0].relatedAction[0].extension[0]: extension https://interop.esante.gouv.fr/ig/fhir/eprescription/StructureDefinition/fr-additional-action-relationship is not allowed on RequestGroup.action.relatedAction (BackboneElement); its context allows RequestGroup.action.retaledAction",
         ),
+        (
+            "local-reference",
+            "Bundle.entry[2].resource.action[0].resource",
+            "Constraint ref-1 failed: SHALL have a contained resource if a local reference is provided (from http://hl7.org/fhir/StructureDefinition/Reference)",
+        ),
+        (
+            "local-reference",
+            "Bundle.entry[2].resource.action[1].resource",
+            "Constraint ref-1 failed: SHALL have a contained resource if a local reference is provided (from http://hl7.org/fhir/StructureDefinition/Reference)",
+        ),
+    ],
+    "ans.fhir.fr.eprescription/Bundle-MultiLine-Presc-METHOTREXATE-LEDERFOLINE.json": [
+        (
+            "local-reference",
+            "Bundle.entry[2].resource.action[0].resource",
+            "Constraint ref-1 failed: SHALL have a contained resource if a local reference is provided (from http://hl7.org/fhir/StructureDefinition/Reference)",
+        ),
+        (
+            "local-reference",
+            "Bundle.entry[2].resource.action[1].resource",
+            "Constraint ref-1 failed: SHALL have a contained resource if a local reference is provided (from http://hl7.org/fhir/StructureDefinition/Reference)",
+        ),
+    ],
+    "ans.fhir.fr.eprescription/Bundle-MultiLine-Presc-Sucralfate-Paracetamol.json": [
+        (
+            "local-reference",
+            "Bundle.entry[2].resource.action[0].resource",
+            "Constraint ref-1 failed: SHALL have a contained resource if a local reference is provided (from http://hl7.org/fhir/StructureDefinition/Reference)",
+        ),
+        (
+            "local-reference",
+            "Bundle.entry[2].resource.action[1].resource",
+            "Constraint ref-1 failed: SHALL have a contained resource if a local reference is provided (from http://hl7.org/fhir/StructureDefinition/Reference)",
+        ),
+    ],
+    "ans.fhir.fr.eprescription/Bundle-Presc-BISOPROLOL-SANDOZ-DosesRationnelles.json": [
+        (
+            "local-reference",
+            "Bundle.entry[1].resource.medication.ofType(Reference)",
+            "Constraint ref-1 failed: SHALL have a contained resource if a local reference is provided (from http://hl7.org/fhir/StructureDefinition/Reference)",
+        ),
+    ],
+    "ans.fhir.fr.eprescription/Bundle-Presc-Betamethasone-ApplCut.json": [
+        (
+            "local-reference",
+            "Bundle.entry[1].resource.medication.ofType(Reference)",
+            "Constraint ref-1 failed: SHALL have a contained resource if a local reference is provided (from http://hl7.org/fhir/StructureDefinition/Reference)",
+        ),
+    ],
+    "ans.fhir.fr.eprescription/Bundle-Presc-Capecitabine-Dose-Calculee.json": [
+        (
+            "local-reference",
+            "Bundle.entry[1].resource.medication.ofType(Reference)",
+            "Constraint ref-1 failed: SHALL have a contained resource if a local reference is provided (from http://hl7.org/fhir/StructureDefinition/Reference)",
+        ),
+    ],
+    "ans.fhir.fr.eprescription/Bundle-Presc-DIPROSONE-AppCut.json": [
+        (
+            "local-reference",
+            "Bundle.entry[1].resource.medication.ofType(Reference)",
+            "Constraint ref-1 failed: SHALL have a contained resource if a local reference is provided (from http://hl7.org/fhir/StructureDefinition/Reference)",
+        ),
     ],
     "ans.fhir.fr.eprescription/Bundle-Presc-DOLIPRANE-20DoseParKG.json": [
         (
             "core-invariant",
             "Bundle.entry[0].resource.ingredient[0].strength",
             "Constraint rat-1 failed: Numerator and denominator SHALL both be present, or both are absent. If both are absent, there SHALL be some extension present (from http://hl7.org/fhir/StructureDefinition/Ratio)",
+        ),
+        (
+            "local-reference",
+            "Bundle.entry[1].resource.medication.ofType(Reference)",
+            "Constraint ref-1 failed: SHALL have a contained resource if a local reference is provided (from http://hl7.org/fhir/StructureDefinition/Reference)",
+        ),
+    ],
+    "ans.fhir.fr.eprescription/Bundle-Presc-EFFERALGAN.json": [
+        (
+            "local-reference",
+            "Bundle.entry[1].resource.medication.ofType(Reference)",
+            "Constraint ref-1 failed: SHALL have a contained resource if a local reference is provided (from http://hl7.org/fhir/StructureDefinition/Reference)",
+        ),
+    ],
+    "ans.fhir.fr.eprescription/Bundle-Presc-Fentanyl-patch72h-TL3j.json": [
+        (
+            "local-reference",
+            "Bundle.entry[1].resource.medication.ofType(Reference)",
+            "Constraint ref-1 failed: SHALL have a contained resource if a local reference is provided (from http://hl7.org/fhir/StructureDefinition/Reference)",
+        ),
+    ],
+    "ans.fhir.fr.eprescription/Bundle-Presc-MATRIFEN-patch-TL72h.json": [
+        (
+            "local-reference",
+            "Bundle.entry[1].resource.medication.ofType(Reference)",
+            "Constraint ref-1 failed: SHALL have a contained resource if a local reference is provided (from http://hl7.org/fhir/StructureDefinition/Reference)",
         ),
     ],
     "ans.fhir.fr.eprescription/Bundle-Presc-MV-PerfGl-NaCl-KCl.json": [
@@ -379,11 +481,126 @@ KNOWN_DEFECTS: dict[str, list[tuple[str, str, str]]] = {
             "Bundle.entry[0].resource.medication.ofType(CodeableConcept): http://BogusSystemMedicabase.com#MV00004216 is not in the value set https://interop.esante.gouv.fr/ig/fhir/eprescription/ValueSet/fr-inpatient-medication-code (required binding, from https://interop.esante.gouv.fr/ig/fhir/eprescription/StructureDefinition/fr-inpatient-medicationrequest)",
         ),
     ],
+    "ans.fhir.fr.eprescription/Bundle-Presc-Methylpredinosolone-DosesEvolutives.json": [
+        (
+            "local-reference",
+            "Bundle.entry[1].resource.medication.ofType(Reference)",
+            "Constraint ref-1 failed: SHALL have a contained resource if a local reference is provided (from http://hl7.org/fhir/StructureDefinition/Reference)",
+        ),
+    ],
+    "ans.fhir.fr.eprescription/Bundle-Presc-MiniperfCefotaxime-En20min-Pdt3j.json": [
+        (
+            "local-reference",
+            "Bundle.entry[2].resource.ingredient[0].item.ofType(Reference)",
+            "Constraint ref-1 failed: SHALL have a contained resource if a local reference is provided (from http://hl7.org/fhir/StructureDefinition/Reference)",
+        ),
+        (
+            "local-reference",
+            "Bundle.entry[2].resource.ingredient[1].item.ofType(Reference)",
+            "Constraint ref-1 failed: SHALL have a contained resource if a local reference is provided (from http://hl7.org/fhir/StructureDefinition/Reference)",
+        ),
+        (
+            "local-reference",
+            "Bundle.entry[3].resource.dosageInstruction[0].doseAndRate[0].extension[0].value.ofType(Reference)",
+            "Constraint ref-1 failed: SHALL have a contained resource if a local reference is provided (from http://hl7.org/fhir/StructureDefinition/Reference)",
+        ),
+        (
+            "local-reference",
+            "Bundle.entry[3].resource.medication.ofType(Reference)",
+            "Constraint ref-1 failed: SHALL have a contained resource if a local reference is provided (from http://hl7.org/fhir/StructureDefinition/Reference)",
+        ),
+    ],
+    "ans.fhir.fr.eprescription/Bundle-Presc-MiniperfCefotaxime-En20min-Pdt4j.json": [
+        (
+            "local-reference",
+            "Bundle.entry[2].resource.ingredient[0].item.ofType(Reference)",
+            "Constraint ref-1 failed: SHALL have a contained resource if a local reference is provided (from http://hl7.org/fhir/StructureDefinition/Reference)",
+        ),
+        (
+            "local-reference",
+            "Bundle.entry[2].resource.ingredient[1].item.ofType(Reference)",
+            "Constraint ref-1 failed: SHALL have a contained resource if a local reference is provided (from http://hl7.org/fhir/StructureDefinition/Reference)",
+        ),
+        (
+            "local-reference",
+            "Bundle.entry[3].resource.dosageInstruction[0].doseAndRate[0].extension[0].value.ofType(Reference)",
+            "Constraint ref-1 failed: SHALL have a contained resource if a local reference is provided (from http://hl7.org/fhir/StructureDefinition/Reference)",
+        ),
+        (
+            "local-reference",
+            "Bundle.entry[3].resource.medication.ofType(Reference)",
+            "Constraint ref-1 failed: SHALL have a contained resource if a local reference is provided (from http://hl7.org/fhir/StructureDefinition/Reference)",
+        ),
+    ],
+    "ans.fhir.fr.eprescription/Bundle-Presc-NICORETTESKIN-patch.json": [
+        (
+            "local-reference",
+            "Bundle.entry[1].resource.medication.ofType(Reference)",
+            "Constraint ref-1 failed: SHALL have a contained resource if a local reference is provided (from http://hl7.org/fhir/StructureDefinition/Reference)",
+        ),
+    ],
+    "ans.fhir.fr.eprescription/Bundle-Presc-Nicotine-15mgPar16h.json": [
+        (
+            "local-reference",
+            "Bundle.entry[1].resource.medication.ofType(Reference)",
+            "Constraint ref-1 failed: SHALL have a contained resource if a local reference is provided (from http://hl7.org/fhir/StructureDefinition/Reference)",
+        ),
+    ],
+    "ans.fhir.fr.eprescription/Bundle-Presc-Paracetamol-DoseEvolutive.json": [
+        (
+            "local-reference",
+            "Bundle.entry[1].resource.medication.ofType(Reference)",
+            "Constraint ref-1 failed: SHALL have a contained resource if a local reference is provided (from http://hl7.org/fhir/StructureDefinition/Reference)",
+        ),
+    ],
     "ans.fhir.fr.eprescription/Bundle-Presc-Paracetamol-SiDouleur-MaxPrise-DelaisMin.json": [
         (
             "core-invariant",
             "Bundle.entry[1].resource.dosageInstruction[0].timing.repeat",
             "Constraint tim-6 failed: If there's a periodMax, there must be a period (from http://hl7.org/fhir/StructureDefinition/MedicationRequest)",
+        ),
+        (
+            "local-reference",
+            "Bundle.entry[1].resource.medication.ofType(Reference)",
+            "Constraint ref-1 failed: SHALL have a contained resource if a local reference is provided (from http://hl7.org/fhir/StructureDefinition/Reference)",
+        ),
+    ],
+    "ans.fhir.fr.eprescription/Bundle-Presc-Paracetamol-TL6h.json": [
+        (
+            "local-reference",
+            "Bundle.entry[1].resource.medication.ofType(Reference)",
+            "Constraint ref-1 failed: SHALL have a contained resource if a local reference is provided (from http://hl7.org/fhir/StructureDefinition/Reference)",
+        ),
+    ],
+    "ans.fhir.fr.eprescription/Bundle-Presc-Paracetamol.json": [
+        (
+            "local-reference",
+            "Bundle.entry[1].resource.medication.ofType(Reference)",
+            "Constraint ref-1 failed: SHALL have a contained resource if a local reference is provided (from http://hl7.org/fhir/StructureDefinition/Reference)",
+        ),
+    ],
+    "ans.fhir.fr.eprescription/Bundle-Presc-ParacetamolCodeine-500mg30mg.json": [
+        (
+            "local-reference",
+            "Bundle.entry[1].resource.medication.ofType(Reference)",
+            "Constraint ref-1 failed: SHALL have a contained resource if a local reference is provided (from http://hl7.org/fhir/StructureDefinition/Reference)",
+        ),
+    ],
+    "ans.fhir.fr.eprescription/Bundle-Presc-PerfDobutamine-Qsp40mL.json": [
+        (
+            "local-reference",
+            "Bundle.entry[2].resource.ingredient[0].item.ofType(Reference)",
+            "Constraint ref-1 failed: SHALL have a contained resource if a local reference is provided (from http://hl7.org/fhir/StructureDefinition/Reference)",
+        ),
+        (
+            "local-reference",
+            "Bundle.entry[3].resource.dosageInstruction[0].doseAndRate[0].extension[0].value.ofType(Reference)",
+            "Constraint ref-1 failed: SHALL have a contained resource if a local reference is provided (from http://hl7.org/fhir/StructureDefinition/Reference)",
+        ),
+        (
+            "local-reference",
+            "Bundle.entry[3].resource.medication.ofType(Reference)",
+            "Constraint ref-1 failed: SHALL have a contained resource if a local reference is provided (from http://hl7.org/fhir/StructureDefinition/Reference)",
         ),
     ],
     "ans.fhir.fr.eprescription/Bundle-Presc-PerfGl-NaCl-KCl-1l.json": [
@@ -391,6 +608,55 @@ KNOWN_DEFECTS: dict[str, list[tuple[str, str, str]]] = {
             "substance-snomed",
             "Bundle.entry[0].resource.ingredient[0].item.ofType(CodeableConcept).coding[0]",
             "Bundle.entry[0].resource.ingredient[0].item.ofType(CodeableConcept).coding[0]: http://snomed.info/sct#67079006 is not in the value set https://interop.esante.gouv.fr/ig/fhir/eprescription/ValueSet/fr-substance-code (required binding, from https://interop.esante.gouv.fr/ig/fhir/eprescription/StructureDefinition/fr-mp-substance)",
+        ),
+        (
+            "local-reference",
+            "Bundle.entry[3].resource.ingredient[0].item.ofType(Reference)",
+            "Constraint ref-1 failed: SHALL have a contained resource if a local reference is provided (from http://hl7.org/fhir/StructureDefinition/Reference)",
+        ),
+        (
+            "local-reference",
+            "Bundle.entry[3].resource.ingredient[1].item.ofType(Reference)",
+            "Constraint ref-1 failed: SHALL have a contained resource if a local reference is provided (from http://hl7.org/fhir/StructureDefinition/Reference)",
+        ),
+        (
+            "local-reference",
+            "Bundle.entry[3].resource.ingredient[2].item.ofType(Reference)",
+            "Constraint ref-1 failed: SHALL have a contained resource if a local reference is provided (from http://hl7.org/fhir/StructureDefinition/Reference)",
+        ),
+        (
+            "local-reference",
+            "Bundle.entry[4].resource.medication.ofType(Reference)",
+            "Constraint ref-1 failed: SHALL have a contained resource if a local reference is provided (from http://hl7.org/fhir/StructureDefinition/Reference)",
+        ),
+    ],
+    "ans.fhir.fr.eprescription/Bundle-Presc-PerfGl-NaCl-KCl-500ml.json": [
+        (
+            "local-reference",
+            "Bundle.entry[3].resource.ingredient[0].item.ofType(Reference)",
+            "Constraint ref-1 failed: SHALL have a contained resource if a local reference is provided (from http://hl7.org/fhir/StructureDefinition/Reference)",
+        ),
+        (
+            "local-reference",
+            "Bundle.entry[3].resource.ingredient[1].item.ofType(Reference)",
+            "Constraint ref-1 failed: SHALL have a contained resource if a local reference is provided (from http://hl7.org/fhir/StructureDefinition/Reference)",
+        ),
+        (
+            "local-reference",
+            "Bundle.entry[3].resource.ingredient[2].item.ofType(Reference)",
+            "Constraint ref-1 failed: SHALL have a contained resource if a local reference is provided (from http://hl7.org/fhir/StructureDefinition/Reference)",
+        ),
+        (
+            "local-reference",
+            "Bundle.entry[4].resource.medication.ofType(Reference)",
+            "Constraint ref-1 failed: SHALL have a contained resource if a local reference is provided (from http://hl7.org/fhir/StructureDefinition/Reference)",
+        ),
+    ],
+    "ans.fhir.fr.eprescription/Bundle-Presc-SolPrPerf-BIONOLYTE-G5-500mL-Sur12h.json": [
+        (
+            "local-reference",
+            "Bundle.entry[1].resource.medication.ofType(Reference)",
+            "Constraint ref-1 failed: SHALL have a contained resource if a local reference is provided (from http://hl7.org/fhir/StructureDefinition/Reference)",
         ),
     ],
     "ans.fhir.fr.eprescription/Bundle-TradPN13FHIR-MultiLine-Presc-Alt-METFORMINE-GLICLAZIDE.json": [
@@ -414,6 +680,45 @@ KNOWN_DEFECTS: dict[str, list[tuple[str, str, str]]] = {
             "Bundle.entry[3].resource.action[1].relatedAction[0].extension[0]",
             "Bundle.entry[3].resource.action[1].relatedAction[0].extension[0]: extension https://interop.esante.gouv.fr/ig/fhir/eprescription/StructureDefinition/fr-additional-action-relationship is not allowed on RequestGroup.action.relatedAction (BackboneElement); its context allows RequestGroup.action.retaledAction",
         ),
+        (
+            "local-reference",
+            "Bundle.entry[1].resource.subject",
+            "Constraint ref-1 failed: SHALL have a contained resource if a local reference is provided (from http://hl7.org/fhir/StructureDefinition/Reference)",
+        ),
+        (
+            "local-reference",
+            "Bundle.entry[2].resource.subject",
+            "Constraint ref-1 failed: SHALL have a contained resource if a local reference is provided (from http://hl7.org/fhir/StructureDefinition/Reference)",
+        ),
+        (
+            "local-reference",
+            "Bundle.entry[3].resource.action[0].resource",
+            "Constraint ref-1 failed: SHALL have a contained resource if a local reference is provided (from http://hl7.org/fhir/StructureDefinition/Reference)",
+        ),
+        (
+            "local-reference",
+            "Bundle.entry[3].resource.action[1].resource",
+            "Constraint ref-1 failed: SHALL have a contained resource if a local reference is provided (from http://hl7.org/fhir/StructureDefinition/Reference)",
+        ),
+        (
+            "local-reference",
+            "Bundle.entry[3].resource.subject",
+            "Constraint ref-1 failed: SHALL have a contained resource if a local reference is provided (from http://hl7.org/fhir/StructureDefinition/Reference)",
+        ),
+    ],
+    "ans.fhir.fr.eprescription/Bundle-TradPN13FHIR-Presc-DOLIPRANE-Interpret.json": [
+        (
+            "local-reference",
+            "Bundle.entry[1].resource.medication.ofType(Reference)",
+            "Constraint ref-1 failed: SHALL have a contained resource if a local reference is provided (from http://hl7.org/fhir/StructureDefinition/Reference)",
+        ),
+    ],
+    "ans.fhir.fr.eprescription/Bundle-TradPN13FHIR-Presc-DOLIPRANE.json": [
+        (
+            "local-reference",
+            "Bundle.entry[1].resource.medication.ofType(Reference)",
+            "Constraint ref-1 failed: SHALL have a contained resource if a local reference is provided (from http://hl7.org/fhir/StructureDefinition/Reference)",
+        ),
     ],
     "ans.fhir.fr.eprescription/Bundle-TradPN13FHIR-Presc-Morphine-PCA.json": [
         (
@@ -426,12 +731,166 @@ KNOWN_DEFECTS: dict[str, list[tuple[str, str, str]]] = {
             "Bundle.entry[0].resource.identifier[0].value",
             "FR-INS-002: INS-NIR '289062913400149' has key 49, expected 46 (key = 97 - (first 13 characters mod 97), 2A read as 19, 2B as 18)",
         ),
+        (
+            "local-reference",
+            "Bundle.entry[1].resource.subject",
+            "Constraint ref-1 failed: SHALL have a contained resource if a local reference is provided (from http://hl7.org/fhir/StructureDefinition/Reference)",
+        ),
+    ],
+    "ans.fhir.fr.eprescription/Bundle-TradPN13FHIR-Presc-Paracetamol-SiDouleur.json": [
+        (
+            "local-reference",
+            "Bundle.entry[3].resource.subject",
+            "Constraint ref-1 failed: SHALL have a contained resource if a local reference is provided (from http://hl7.org/fhir/StructureDefinition/Reference)",
+        ),
+        (
+            "local-reference",
+            "Bundle.entry[4].resource.subject",
+            "Constraint ref-1 failed: SHALL have a contained resource if a local reference is provided (from http://hl7.org/fhir/StructureDefinition/Reference)",
+        ),
+        (
+            "local-reference",
+            "Bundle.entry[5].resource.medication.ofType(Reference)",
+            "Constraint ref-1 failed: SHALL have a contained resource if a local reference is provided (from http://hl7.org/fhir/StructureDefinition/Reference)",
+        ),
+        (
+            "local-reference",
+            "Bundle.entry[5].resource.requester",
+            "Constraint ref-1 failed: SHALL have a contained resource if a local reference is provided (from http://hl7.org/fhir/StructureDefinition/Reference)",
+        ),
+        (
+            "local-reference",
+            "Bundle.entry[5].resource.subject",
+            "Constraint ref-1 failed: SHALL have a contained resource if a local reference is provided (from http://hl7.org/fhir/StructureDefinition/Reference)",
+        ),
+        (
+            "local-reference",
+            "Bundle.entry[5].resource.supportingInformation[1]",
+            "Constraint ref-1 failed: SHALL have a contained resource if a local reference is provided (from http://hl7.org/fhir/StructureDefinition/Reference)",
+        ),
+        (
+            "local-reference",
+            "Bundle.entry[5].resource.supportingInformation[2]",
+            "Constraint ref-1 failed: SHALL have a contained resource if a local reference is provided (from http://hl7.org/fhir/StructureDefinition/Reference)",
+        ),
+    ],
+    "ans.fhir.fr.eprescription/Bundle-TradPN13FHIR-Presc-Paracetamol.json": [
+        (
+            "local-reference",
+            "Bundle.entry[3].resource.subject",
+            "Constraint ref-1 failed: SHALL have a contained resource if a local reference is provided (from http://hl7.org/fhir/StructureDefinition/Reference)",
+        ),
+        (
+            "local-reference",
+            "Bundle.entry[4].resource.subject",
+            "Constraint ref-1 failed: SHALL have a contained resource if a local reference is provided (from http://hl7.org/fhir/StructureDefinition/Reference)",
+        ),
+        (
+            "local-reference",
+            "Bundle.entry[5].resource.medication.ofType(Reference)",
+            "Constraint ref-1 failed: SHALL have a contained resource if a local reference is provided (from http://hl7.org/fhir/StructureDefinition/Reference)",
+        ),
+        (
+            "local-reference",
+            "Bundle.entry[5].resource.requester",
+            "Constraint ref-1 failed: SHALL have a contained resource if a local reference is provided (from http://hl7.org/fhir/StructureDefinition/Reference)",
+        ),
+        (
+            "local-reference",
+            "Bundle.entry[5].resource.subject",
+            "Constraint ref-1 failed: SHALL have a contained resource if a local reference is provided (from http://hl7.org/fhir/StructureDefinition/Reference)",
+        ),
+        (
+            "local-reference",
+            "Bundle.entry[5].resource.supportingInformation[1]",
+            "Constraint ref-1 failed: SHALL have a contained resource if a local reference is provided (from http://hl7.org/fhir/StructureDefinition/Reference)",
+        ),
+        (
+            "local-reference",
+            "Bundle.entry[5].resource.supportingInformation[2]",
+            "Constraint ref-1 failed: SHALL have a contained resource if a local reference is provided (from http://hl7.org/fhir/StructureDefinition/Reference)",
+        ),
     ],
     "ans.fhir.fr.eprescription/Bundle-TradPN13FHIR-Presc-perfusion-6-composants.json": [
         (
             "official-name-family",
             "Bundle.entry[0].resource.name[1].family",
             "Bundle.entry[0].resource.name[1].family: minimum required = 1, but only found 0 (from https://hl7.fr/ig/fhir/core/StructureDefinition/fr-core-patient)",
+        ),
+        (
+            "local-reference",
+            "Bundle.entry[10].resource.subject",
+            "Constraint ref-1 failed: SHALL have a contained resource if a local reference is provided (from http://hl7.org/fhir/StructureDefinition/Reference)",
+        ),
+        (
+            "local-reference",
+            "Bundle.entry[11].resource.subject",
+            "Constraint ref-1 failed: SHALL have a contained resource if a local reference is provided (from http://hl7.org/fhir/StructureDefinition/Reference)",
+        ),
+        (
+            "local-reference",
+            "Bundle.entry[12].resource.medication.ofType(Reference)",
+            "Constraint ref-1 failed: SHALL have a contained resource if a local reference is provided (from http://hl7.org/fhir/StructureDefinition/Reference)",
+        ),
+        (
+            "local-reference",
+            "Bundle.entry[12].resource.requester",
+            "Constraint ref-1 failed: SHALL have a contained resource if a local reference is provided (from http://hl7.org/fhir/StructureDefinition/Reference)",
+        ),
+        (
+            "local-reference",
+            "Bundle.entry[12].resource.subject",
+            "Constraint ref-1 failed: SHALL have a contained resource if a local reference is provided (from http://hl7.org/fhir/StructureDefinition/Reference)",
+        ),
+        (
+            "local-reference",
+            "Bundle.entry[12].resource.supportingInformation[0]",
+            "Constraint ref-1 failed: SHALL have a contained resource if a local reference is provided (from http://hl7.org/fhir/StructureDefinition/Reference)",
+        ),
+        (
+            "local-reference",
+            "Bundle.entry[12].resource.supportingInformation[1]",
+            "Constraint ref-1 failed: SHALL have a contained resource if a local reference is provided (from http://hl7.org/fhir/StructureDefinition/Reference)",
+        ),
+        (
+            "local-reference",
+            "Bundle.entry[12].resource.supportingInformation[2]",
+            "Constraint ref-1 failed: SHALL have a contained resource if a local reference is provided (from http://hl7.org/fhir/StructureDefinition/Reference)",
+        ),
+        (
+            "local-reference",
+            "Bundle.entry[8].resource.ingredient[0].item.ofType(Reference)",
+            "Constraint ref-1 failed: SHALL have a contained resource if a local reference is provided (from http://hl7.org/fhir/StructureDefinition/Reference)",
+        ),
+        (
+            "local-reference",
+            "Bundle.entry[8].resource.ingredient[1].item.ofType(Reference)",
+            "Constraint ref-1 failed: SHALL have a contained resource if a local reference is provided (from http://hl7.org/fhir/StructureDefinition/Reference)",
+        ),
+        (
+            "local-reference",
+            "Bundle.entry[8].resource.ingredient[2].item.ofType(Reference)",
+            "Constraint ref-1 failed: SHALL have a contained resource if a local reference is provided (from http://hl7.org/fhir/StructureDefinition/Reference)",
+        ),
+        (
+            "local-reference",
+            "Bundle.entry[8].resource.ingredient[3].item.ofType(Reference)",
+            "Constraint ref-1 failed: SHALL have a contained resource if a local reference is provided (from http://hl7.org/fhir/StructureDefinition/Reference)",
+        ),
+        (
+            "local-reference",
+            "Bundle.entry[8].resource.ingredient[4].item.ofType(Reference)",
+            "Constraint ref-1 failed: SHALL have a contained resource if a local reference is provided (from http://hl7.org/fhir/StructureDefinition/Reference)",
+        ),
+        (
+            "local-reference",
+            "Bundle.entry[8].resource.ingredient[5].item.ofType(Reference)",
+            "Constraint ref-1 failed: SHALL have a contained resource if a local reference is provided (from http://hl7.org/fhir/StructureDefinition/Reference)",
+        ),
+        (
+            "local-reference",
+            "Bundle.entry[9].resource.subject",
+            "Constraint ref-1 failed: SHALL have a contained resource if a local reference is provided (from http://hl7.org/fhir/StructureDefinition/Reference)",
         ),
     ],
     "ans.fhir.fr.nde/CommunicationRequest-com1.json": [
@@ -682,5 +1141,6 @@ REASONS: dict[str, str] = {
     "pdsm-submissionset": "provide-document Bundle whose SubmissionSet entry does not conform to the SubmissionSet profile (the IG publisher reports it too)",
     "official-name-family": "officialName without family (the IG publisher reports it too)",
     "annuaire-version": "validated against Annuaire 1.2.0-snapshot-2 (the package depends on 1.1.0, not available), which requires meta.source and versioned meta.profile canonicals",
+    "local-reference": "a '#id' reference to another entry of the Bundle: '#' names a contained resource of the referring resource itself, so the R4 core invariant ref-1 fails; entries are referenced by their fullUrl (the IG publisher reports it too)",
     "extension-context": "the ePrescription extension fr-additional-action-relationship is used on RequestGroup.action.relatedAction, but its definition's context names RequestGroup.action.retaledAction (a typo, so it is allowed nowhere; the IG publisher reports both)",
 }
