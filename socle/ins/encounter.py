@@ -76,22 +76,27 @@ def _open_encounter(
 
 def record_visit(
     engine: FhirEngine, s: StoreSession, ctx: RequestContext, visit: Visit, pid: str
-) -> str:
-    """Create or update the Encounter of a movement; returns its reference."""
+) -> str | None:
+    """Create or update the Encounter of a movement; returns its reference. A discharge
+    without a visit number closes the patient's open stay; with none open (the same
+    discharge sent again) it writes nothing and returns None."""
     found = None
     if visit.number is not None:
         found = X.resource_by_identifier(s, "Encounter", [visit.number])
     elif visit.event == DISCHARGE:
         found = _open_encounter(engine, s, pid)
+        if found is None:
+            return None
     enc_id, encounter = found if found else (None, {"resourceType": "Encounter"})
     subject = f"Patient/{pid}"
     previous = (encounter.get("subject") or {}).get("reference")
     if previous and previous != subject:
         raise FhirError(
             422,
-            "business-rule",
+            "duplicate",
             f"Visit {visit.number[1] if visit.number else ''} belongs to {previous}, "
             f"not to {subject}",
+            "Encounter.identifier",
         )
     encounter = dict(encounter)
     if visit.number is not None:
@@ -123,6 +128,7 @@ def record_visit(
             "business-rule",
             f"The discharge ({period['end']}) is before the admission of the visit "
             f"({period['start']})",
+            "Encounter.period",
         )
     if period:
         encounter["period"] = period

@@ -117,6 +117,7 @@ ERROR_TEXT = {
     "203": "Unsupported version id",
     "204": "Unknown key identifier",
     "205": "Duplicate key identifier",
+    "206": "Application record locked",
     "207": "Application internal error",
 }
 
@@ -176,13 +177,13 @@ def decode(raw: bytes) -> tuple[str, str]:
     raw = raw.removeprefix(b"\xef\xbb\xbf")  # a UTF-8 byte order mark some senders add
     codec = charset_of(raw)
     if codec.startswith("unknown:"):
-        raise Hl7Error("AR", "103", f"Unsupported character set {codec[8:]!r} in MSH-18", "MSH-18")
+        raise Hl7Error("AE", "103", f"Unsupported character set {codec[8:]!r} in MSH-18", "MSH-18")
     try:
         return raw.decode(codec), codec
     except UnicodeDecodeError:
         if codec == "utf-8" and b"\r" in raw:
             return raw.decode("iso-8859-1"), "iso-8859-1"
-        raise Hl7Error("AR", "102", f"The message is not valid {codec}", "MSH-18") from None
+        raise Hl7Error("AE", "102", f"The message is not valid {codec}", "MSH-18") from None
 
 
 def _s(value: Any) -> str:
@@ -221,22 +222,48 @@ _LINES = re.compile(r"\r\n|\r|\n")
 # Segments the feed reads; the others (PD1, NK1, PV2, ZBE, OBX, IN1…) are checked for a
 # valid name but not parsed: a PAM message carries many, and parsing is most of its cost.
 READ_SEGMENTS = frozenset({"MSH", "EVN", "PID", "PV1", "MRG"})
+# Repetitions a read segment may carry in all (names, identifiers, addresses…): far more
+# than any patient has, and a bound on the work a message can ask for.
+MAX_REPETITIONS = 200
+
+
+def segments_of(text: str) -> list[str]:
+    """The message's segments. HL7 ends a segment with <CR> alone (<CR><LF> is taken as
+    one end), so a line feed inside a field is data, not the start of a segment; only a
+    message without any <CR> (a file written with Unix line ends) is split on line
+    feeds."""
+    if "\r" not in text:
+        return [seg for seg in text.split("\n") if seg.strip()]
+    return [seg.lstrip("\n") for seg in text.split("\r") if seg.strip()]
 
 
 def parse(text: str) -> tuple[Any, Header]:
-    """The message's segments that the feed reads, parsed, and its header (AR when it is
-    not HL7)."""
-    segments = [s for s in _LINES.split(text) if s.strip()]
+    """The message's segments that the feed reads, parsed, and its header (AE when it is
+    not an HL7 message, or not one message)."""
+    segments = segments_of(text)
     if not segments or not segments[0].startswith("MSH") or len(segments[0]) < 8:
-        raise Hl7Error("AR", "100", "The message does not start with a valid MSH segment", "MSH")
+        raise Hl7Error("AE", "100", "The message does not start with a valid MSH segment", "MSH")
+    repetition = segments[0][5]
     for i, seg in enumerate(segments):
         if not _SEGMENT_NAME.fullmatch(seg[:3]):
-            raise Hl7Error("AR", "100", f"Segment {i + 1} has no valid segment name", seg[:3])
+            raise Hl7Error("AE", "100", f"Segment {i + 1} has no valid segment name", seg[:3])
+        if i and seg[:3] == "MSH":
+            raise Hl7Error(
+                "AE",
+                "100",
+                f"Segment {i + 1} starts a second message: an MLLP block carries one message "
+                "(send each in its own block, or as a batch to a batch receiver)",
+                "MSH",
+            )
+        if seg[:3] in READ_SEGMENTS and seg.count(repetition) > MAX_REPETITIONS:
+            raise Hl7Error(
+                "AE", "102", f"{seg[:3]}: more than {MAX_REPETITIONS} repetitions", seg[:3]
+            )
     try:
         msg = hl7.parse("\r".join(s for s in segments if s[:3] in READ_SEGMENTS))
     except Exception as exc:  # noqa: BLE001 - any parser failure is a malformed message
         reason = str(exc) or type(exc).__name__
-        raise Hl7Error("AR", "102", f"Malformed HL7 message: {reason}", "MSH") from exc
+        raise Hl7Error("AE", "102", f"Malformed HL7 message: {reason}", "MSH") from exc
     return msg, _header(_msh(msg), segments[0])
 
 
@@ -261,7 +288,7 @@ def check_header(header: Header) -> None:
     """MSH fields every message must carry right (AR): control ID, processing ID, version,
     then an ADT event the feed handles."""
     if not header.control:
-        raise Hl7Error("AR", "101", "MSH-10 (message control ID) is missing", "MSH-10")
+        raise Hl7Error("AE", "101", "MSH-10 (message control ID) is missing", "MSH-10")
     processing = header.processing.split("^")[0]
     if processing and processing not in PROCESSING_IDS:
         raise Hl7Error("AR", "202", f"Unsupported processing ID {processing!r} (P, T, D)", "MSH-11")
@@ -303,7 +330,7 @@ def _segment(msg: Any, name: str, required: bool = True) -> Any:
         return msg.segment(name)
     except KeyError:
         if required:
-            raise Hl7Error("AR", "100", f"Missing {name} segment", name) from None
+            raise Hl7Error("AE", "100", f"Missing {name} segment", name) from None
         return None
 
 
@@ -445,6 +472,9 @@ def visit_of(msg: Any, event: str) -> E.Visit:
     """The stay a movement (A01, A03, A04) is about, from PV1 (and EVN/MSH for the time)."""
     pv1 = _segment(msg, "PV1")
     numbers = _cx_list(_field(pv1, 19))
+    if not numbers and event != E.DISCHARGE:  # PAM FR: required; without it a resent
+        # admission would open a second stay (a discharge closes the open one)
+        raise Hl7Error("AE", "101", "PV1-19 (visit number) is missing", "PV1-19")
     evn = _segment(msg, "EVN", required=False)
     occurred = (
         (_component(_field(evn, 6), 1) if evn is not None else "")
@@ -697,7 +727,7 @@ def _upsert(engine: FhirEngine, s: Any, ctx: RequestContext, msg: Any, who: str)
     try:
         checked, _ = S.check_direct_write(old if kept else None, ident)
     except FhirError as exc:
-        raise Hl7Error("AE", "207", exc.issues[0].diagnostics, "PID") from exc
+        raise refusal(exc, "PID") from exc
     transitions = []
     if old is not None and old.status != checked.status:
         transitions.append(S.Transition(S.FEED, old.status, checked.status, who))
@@ -802,22 +832,55 @@ def _no_local_id() -> Hl7Error:
     return Hl7Error("AE", "101", "PID-3 has no local identifier (type PI, or MR/PT/PN)", "PID-3")
 
 
-def _mrg_ids(msg: Any) -> list[LocalId]:
+def _mrg_ids(msg: Any, mrg: Any = None) -> list[LocalId]:
     """MRG-1's local identifiers: the INS a sender may repeat there names
     no record to merge or rename, and must stay on the Patient (see `_role`)."""
-    return _local_ids(_cx_list(_field(_segment(msg, "MRG"), 1), unescaper(msg)))
+    mrg = mrg if mrg is not None else _segment(msg, "MRG")
+    return _local_ids(_cx_list(_field(mrg, 1), unescaper(msg)))
 
 
-def _pid_ids(msg: Any) -> list[LocalId]:
-    return identity_from_pid(_segment(msg, "PID"), unescape=unescaper(msg))[1]
+def _pid_ids(msg: Any, pid: Any = None) -> list[LocalId]:
+    pid = pid if pid is not None else _segment(msg, "PID")
+    return identity_from_pid(pid, unescape=unescaper(msg))[1]
+
+
+def _patient_groups(msg: Any) -> list[tuple[Any, Any]]:
+    """The (PID, MRG) pairs of an A40 (ADT_A39: the PATIENT group repeats, one merge each),
+    in message order; AE 100 when a group lacks its MRG."""
+    groups: list[list[Any]] = []
+    for segment in msg:
+        name = str(segment[0])
+        if name == "PID":
+            groups.append([segment, None])
+        elif name == "MRG" and groups and groups[-1][1] is None:
+            groups[-1][1] = segment
+        elif name == "MRG":
+            raise Hl7Error("AE", "100", "A40: an MRG segment without its PID", "MRG")
+    if not groups:
+        raise Hl7Error("AE", "100", "Missing PID segment", "PID")
+    for n, (_, mrg) in enumerate(groups, 1):
+        if mrg is None:
+            raise Hl7Error("AE", "100", f"A40: patient group {n} has no MRG segment", "MRG")
+    return [(pid, mrg) for pid, mrg in groups]
 
 
 def _merge(engine: FhirEngine, s: Any, ctx: RequestContext, msg: Any) -> list[str]:
-    """A40: the patient of MRG-1 (source) merged into the one of PID-3 (target).
+    """A40: in each patient group, the patient of MRG-1 (source) merged into the one of
+    PID-3 (target); all the groups are merged, or none (the message is refused).
 
     The same A40 sent again (its ACK was lost) is answered AA and changes nothing."""
-    source_ids = _mrg_ids(msg)
-    target, source = _find_one(s, _pid_ids(msg)), _find_one(s, source_ids)
+    written: list[str] = []
+    for n, (pid, mrg) in enumerate(_patient_groups(msg)):
+        if n:
+            s.flush()  # the next group reads what this one wrote
+        written += _merge_group(engine, s, ctx, _pid_ids(msg, pid), _mrg_ids(msg, mrg))
+    return list(dict.fromkeys(written))
+
+
+def _merge_group(
+    engine: FhirEngine, s: Any, ctx: RequestContext, target_ids: list, source_ids: list
+) -> list[str]:
+    target, source = _find_one(s, target_ids), _find_one(s, source_ids)
     if not target or not source:
         where = "PID-3" if not target else "MRG-1"
         raise Hl7Error("AE", "204", f"A40: unknown patient in {where}", where)
@@ -826,7 +889,7 @@ def _merge(engine: FhirEngine, s: Any, ctx: RequestContext, msg: Any) -> list[st
     try:
         V.merge(engine, s, ctx, source[0], target[0])
     except FhirError as exc:
-        raise Hl7Error("AE", "207", exc.issues[0].diagnostics, "MRG-1") from exc
+        raise refusal(exc, "MRG-1") from exc
     return [target[0], source[0]]
 
 
@@ -872,9 +935,8 @@ def _apply(
     visit = visit_of(msg, event) if event in VISIT_EVENTS else None
     pid = _upsert(engine, s, ctx, msg, who)
     written = [f"Patient/{pid}"]
-    if visit is not None:
-        written.append(E.record_visit(engine, s, ctx, visit, pid))
-    return written
+    stay = E.record_visit(engine, s, ctx, visit, pid) if visit is not None else None
+    return written + ([stay] if stay else [])
 
 
 @dataclass(slots=True)
@@ -921,14 +983,45 @@ def store(engine: FhirEngine, tenant: str, received: Received) -> Outcome:
         except Hl7Error as exc:
             received.error = exc
         except FhirError as exc:
-            received.error = Hl7Error("AE", "207", exc.issues[0].diagnostics, "PID")
+            received.error = refusal(exc, "PID")
         except audit.Unavailable:
             received.error = _unaudited()
     return _refuse(engine, tenant, received)
 
 
 def _unaudited() -> Hl7Error:
-    return Hl7Error("AE", "207", "The message could not be audited: send it again", "MSH")
+    return Hl7Error("AR", "207", "The message could not be audited: send it again", "MSH")
+
+
+# The PID field each Patient element the feed writes comes from (for ERR-2), and the HL7
+# table 0357 code of each FHIR issue type (other content refusals: 102, a wrong value).
+_FIELD_OF = (
+    ("Patient.identifier", "PID-3"),
+    ("Patient.name", "PID-5"),
+    ("Patient.birthDate", "PID-7"),
+    ("Patient.gender", "PID-8"),
+    ("Patient.address", "PID-11"),
+    ("Patient.telecom", "PID-13"),
+    ("Patient.deceased", "PID-29"),
+    (f"Patient.extension('{M.EXT_BIRTH_PLACE}')", "PID-11"),
+    ("Patient.extension", "PID-32"),
+    ("Encounter.period", "PV1-45"),
+    ("Encounter", "PV1-19"),
+)
+_CODE_OF = {"required": "101", "code-invalid": "103", "not-found": "204", "duplicate": "205"}
+
+
+def refusal(exc: FhirError, where: str) -> Hl7Error:
+    """What the repository refused in a message (a FHIR error of the write it asked for),
+    as an HL7 error: AE with the table 0357 code of the issue and the field it comes
+    from (`where` when the issue names no element), or AR 206 when the record was being
+    changed by another writer (the sender sends the message again)."""
+    issue = exc.issues[0]
+    if exc.status in (409, 412):
+        return Hl7Error("AR", "206", f"{issue.diagnostics}: send the message again", where)
+    paths = issue.expression or []
+    field = next((f for prefix, f in _FIELD_OF for p in paths if p.startswith(prefix)), where)
+    return Hl7Error("AE", _CODE_OF.get(issue.code, "102"), issue.diagnostics, field)
 
 
 def _refuse(engine: FhirEngine, tenant: str, received: Received) -> Outcome:
@@ -948,9 +1041,9 @@ def _refuse(engine: FhirEngine, tenant: str, received: Received) -> Outcome:
 def internal_error(raw: bytes) -> bytes:
     """The NAK (AE, 207) of a message whose processing failed unexpectedly (the database
     went away…): the sender keeps its link and sends the message again later."""
-    err = Hl7Error("AE", "207", "Application internal error: send the message again", "MSH")
+    err = Hl7Error("AR", "207", "Application internal error: send the message again", "MSH")
     codec = charset_of(raw)
-    return ack(readable_header(raw), "AE", err, codec if codec in _CODECS else "utf-8")
+    return ack(readable_header(raw), "AR", err, codec if codec in _CODECS else "utf-8")
 
 
 def _store(engine: FhirEngine, tenant: str, received: Received) -> Outcome:
@@ -961,7 +1054,7 @@ def _store(engine: FhirEngine, tenant: str, received: Received) -> Outcome:
         except WriteConflict:
             if attempt == CONFLICT_RETRIES - 1:
                 raise Hl7Error(
-                    "AE", "207", "Concurrent updates of this patient: send it again", "PID"
+                    "AR", "206", "Concurrent updates of this patient: send it again", "PID"
                 ) from None
     raise AssertionError("unreachable")
 
@@ -1062,6 +1155,15 @@ def _esc(text: str) -> str:
     )
 
 
+def _erl(location: str) -> str:
+    """ERR-2 (an ERL: segment ID ^ segment sequence ^ field position) of an error location
+    such as ``PID-3`` or ``MSH``; a segment name read off a bad message is escaped."""
+    if not location:
+        return ""
+    segment, _, position = location.partition("-")
+    return f"{_esc(segment)}^1" + (f"^{position}" if position.isdigit() else "")
+
+
 def ack(
     header: Header | None, code: str, error: Hl7Error | None = None, codec: str = "utf-8"
 ) -> bytes:
@@ -1088,7 +1190,7 @@ def ack(
     ]
     if error is not None:
         label = ERROR_TEXT.get(error.code, "Error")
-        location = error.location.replace("-", "^^") if error.location else ""
+        location = _erl(error.location)
         segments.append(f"ERR||{location}|{error.code}^{label}^HL70357|E||||{_esc(error.text)}")
     text = "\r".join(segments) + "\r"
     return text.encode(codec if codec in _CODECS else "utf-8", errors="replace")

@@ -149,23 +149,29 @@ class Identity:
         )
 
     def missing_traits(self, birthplace: bool = True) -> list[str]:
-        """The strict traits a validated/qualified identity lacks (French labels).
+        """The strict traits a validated/qualified identity lacks (French labels)."""
+        return [label for label, _ in self.missing_trait_paths(birthplace)]
 
-        With `birthplace`, the unknown-birthplace code 99999 counts as missing: FR Core
-        ``fr-core-3`` forbids it on an identity whose identityStatus is VALI."""
+    def missing_trait_paths(self, birthplace: bool = True) -> list[tuple[str, str]]:
+        """(French label, FHIRPath) of each strict trait a validated/qualified identity
+        lacks. The sex is one of the INS's two (the NIR's sex digit): other or unknown
+        is no trait. With `birthplace`, the unknown-birthplace code 99999 counts as
+        missing: FR Core ``fr-core-3`` forbids it on an identity whose identityStatus is
+        VALI."""
+        place = f"Patient.extension('{EXT_BIRTH_PLACE}')"
         missing = []
         if not self.birth_family:
-            missing.append("nom de naissance (name[use=official].family)")
+            missing.append(("nom de naissance (name[use=official].family)", "Patient.name"))
         if not self.given:
-            missing.append("prénom(s) de naissance (name[use=official].given)")
+            missing.append(("prénom(s) de naissance (name[use=official].given)", "Patient.name"))
         if not self.birth_date:
-            missing.append("date de naissance (birthDate)")
-        if self.sex not in ("male", "female", "other"):
-            missing.append("sexe (gender)")
+            missing.append(("date de naissance (birthDate)", "Patient.birthDate"))
+        if self.sex not in ("male", "female"):
+            missing.append(("sexe (gender male or female)", "Patient.gender"))
         if birthplace and not self.birthplace:
-            missing.append("lieu de naissance (birthPlace INSEE code)")
+            missing.append(("lieu de naissance (birthPlace INSEE code)", place))
         elif birthplace and self.birthplace == UNKNOWN_BIRTHPLACE:
-            missing.append("lieu de naissance (birthPlace INSEE code 99999: unknown)")
+            missing.append(("lieu de naissance (birthPlace INSEE code 99999: unknown)", place))
         return missing
 
 

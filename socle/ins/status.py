@@ -240,11 +240,22 @@ def _content_issues(old: M.Identity | None, new: M.Identity) -> list[Issue]:
         )
     blocked = new.attributes & {M.DOUT, M.FICT}
     if new.status in (M.VALI, M.QUAL, M.RECUP) and blocked:
-        issues.append(_issue(_blocked_text(blocked, f"{M.STATUSES[new.status].lower()}")))
+        issues.append(
+            _issue(
+                _blocked_text(blocked, f"{M.STATUSES[new.status].lower()}"),
+                where="Patient.extension",
+            )
+        )
     if new.status in (M.VALI, M.QUAL):
         issues += _validated_issues(old, new)
     if new.status in (M.RECUP, M.QUAL) and not new.ins:
-        issues.append(_issue(f"A {new.status} identity must carry its INS matricule"))
+        issues.append(
+            _issue(
+                f"A {new.status} identity must carry its INS matricule",
+                "required",
+                "Patient.identifier",
+            )
+        )
     given = _given_disagreement(old, new)
     if given:
         issues.append(_issue(given, where="Patient.name"))
@@ -254,12 +265,14 @@ def _content_issues(old: M.Identity | None, new: M.Identity) -> list[Issue]:
 def _validated_issues(old: M.Identity | None, new: M.Identity) -> list[Issue]:
     """A VALI/QUAL identity: its mandatory traits, and a high-trust document."""
     issues: list[Issue] = []
-    missing = new.missing_traits()
+    missing = new.missing_trait_paths()
     if missing:
         issues.append(
             _issue(
-                f"Missing mandatory trait(s) for a {new.status} identity: " + "; ".join(missing),
+                f"Missing mandatory trait(s) for a {new.status} identity: "
+                + "; ".join(label for label, _ in missing),
                 "required",
+                missing[0][1],
             )
         )
     # checked when the document is new: an identity validated before the list
@@ -269,7 +282,8 @@ def _validated_issues(old: M.Identity | None, new: M.Identity) -> list[Issue]:
         issues.append(
             _issue(
                 f"validationMode {new.validation_mode} is not a high-trust document: the "
-                f"identity cannot be {new.status}"
+                f"identity cannot be {new.status}",
+                where="Patient.extension",
             )
         )
     return issues

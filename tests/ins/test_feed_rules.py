@@ -85,28 +85,30 @@ def test_resent_a47_is_accepted_unchanged(ins_engine, tenant) -> None:  # noqa: 
 
 
 @pytest.mark.parametrize(
-    ("msh", "code"),
+    ("msh", "answer"),
     [
-        (_msh("A28", ""), "101"),
-        (_msh("A28", "v1", version="9.9"), "203"),
-        (_msh("A28", "v2", version=""), "101"),
-        (_msh("A28", "v3", processing="X"), "202"),
+        (_msh("A28", ""), "AE|"),  # a format error: AE (HL7 v2.5 2.9.2)
+        (_msh("A28", "v1", version="9.9"), "AR|v1"),  # MSH-9/11/12 not accepted: AR
+        (_msh("A28", "v2", version=""), "AR|v2"),
+        (_msh("A28", "v3", processing="X"), "AR|v3"),
     ],
 )
-def test_msh_fields_are_checked(ins_engine, tenant, msh: str, code: str) -> None:  # noqa: ANN001
+def test_msh_fields_are_checked(ins_engine, tenant, msh: str, answer: str) -> None:  # noqa: ANN001
+    code = {"AE|": "101", "AR|v1": "203", "AR|v2": "101", "AR|v3": "202"}[answer]
     ack = _send(ins_engine, tenant, msh, _pid("V0"))
-    assert "MSA|AR|" in ack and f"|{code}^" in ack
+    assert f"MSA|{answer}|" in ack and f"|{code}^" in ack
 
 
 def test_nak_after_a_readable_msh_names_the_message(ins_engine, tenant) -> None:  # noqa: ANN001
     ack = _send(ins_engine, tenant, _msh("A28", "KNOWN"), "pv1|1|N")
-    msh, msa = ack.split("\r")[:2]
-    assert msa.startswith("MSA|AR|KNOWN|")
+    msh, msa, err = ack.split("\r")[:3]
+    assert msa.startswith("MSA|AE|KNOWN|")  # a format error: AE, at the bad segment
+    assert err.startswith("ERR||pv1^1|100^")
     # the ACK answers from the receiver the message named, to its sender
     assert msh.startswith("MSH|^~\\&|EAI|CHU|GAM|HOSP|")
     latin = _msh("A28", "ASC") + "|||||FRA|ASCII\r" + _pid("V1").replace("LUC", "LÉO")
     ack = handle(ins_engine, tenant, latin.encode("latin-1"), None).ack.decode()
-    assert "MSA|AR|ASC|" in ack
+    assert "MSA|AE|ASC|" in ack and "ERR||MSH^1^18|102^" in ack
 
 
 def test_ack_control_ids_are_unique(ins_engine, tenant) -> None:  # noqa: ANN001
@@ -140,7 +142,7 @@ def test_escapes_spaces_and_null_in_pid(ins_engine, tenant) -> None:  # noqa: AN
     ack = _send(
         ins_engine, tenant, _msh("A28", "n2"), f"PID|||N2^^^H&1.2.250.1.999.41&ISO^PI{nulls}"
     )
-    assert "MSA|AE|n2" in ack and "ERR||PID^^7|101^" in ack  # located at the missing field
+    assert "MSA|AE|n2" in ack and "ERR||PID^1^7|101^" in ack  # located at the missing field
 
 
 def test_death_and_future_birth(ins_engine, tenant) -> None:  # noqa: ANN001
@@ -218,3 +220,122 @@ def test_forwarded_merge_never_shares_the_merged_records_ins() -> None:
     unqualified = pid.replace("|QUAL", "|PROV")
     text = outgoing(f"{_msh('A31', 'o4')}\r{unqualified}\r".encode()).decode()
     assert kept not in text  # neither PID-3 nor PID-19
+
+
+def _err(ack: str) -> list[str]:
+    """The fields of the ACK's ERR segment."""
+    return next(seg for seg in ack.split("\r") if seg.startswith("ERR|")).split("|")
+
+
+def test_a_line_feed_inside_a_field_is_data(ins_engine, tenant) -> None:  # noqa: ANN001
+    """HL7 ends a segment with <CR> only: the rest of PID after an LF in an address line
+    is still PID (the birthplace and telecom after it are read)."""
+    address = "12 RUE DE LA PAIX\nRESIDENCE LES PINS^^PARIS^^75002^FRA^H~^^^^^^BDL^^75102"
+    pid = _fields(
+        f3="LF1^^^H&1.2.250.1.999.41&ISO^PI",
+        f5="LEFEBVRE^ANNE^ANNE^^^^L",
+        f7="19700101",
+        f8="F",
+        f11=address,
+        f13="0102030405^PRN^PH",
+    )
+    assert "MSA|AA|lf" in _send(ins_engine, tenant, _msh("A28", "lf"), pid)
+    _, patient = _patient(ins_engine, tenant, H1, "LF1")
+    assert patient["address"][0]["line"] == ["12 RUE DE LA PAIX\nRESIDENCE LES PINS"]
+    assert M.read_identity(patient).birthplace == "75102"
+    assert patient["telecom"] == [{"system": "phone", "value": "0102030405", "use": "home"}]
+
+
+def test_one_message_per_block_and_bounded_repetitions(ins_engine, tenant, ins_client) -> None:  # noqa: ANN001
+    two = _send(ins_engine, tenant, _msh("A28", "b1"), _pid("B1"), _msh("A28", "b2"), _pid("B2"))
+    assert "MSA|AE|b1" in two and _err(two)[2:4] == ["MSH^1", "100^Segment sequence error^HL70357"]
+    assert _holders(ins_client, H1, "B1") == _holders(ins_client, H1, "B2") == 0
+    names = "~".join(["DURAND^LUC^^^^^L"] * 202)
+    many = _send(
+        ins_engine, tenant, _msh("A28", "b3"), _pid("B3").replace("DURAND^LUC^^^^^L", names)
+    )
+    assert "MSA|AE|b3" in many and "more than 200 repetitions" in many
+    assert _holders(ins_client, H1, "B3") == 0
+
+
+def test_content_refusals_name_their_code_and_field(ins_engine, tenant) -> None:  # noqa: ANN001
+    """Table 0357 codes at the field (ERR-2 an ERL: segment^sequence^field), not 207."""
+    ins = nir()
+    wrong_key = ins[:13] + ("00" if ins[13:] != "00" else "01")
+    nir_oid = "ASIP-SANTE-INS-NIR&1.2.250.1.213.1.4.8&ISO"
+    pid3 = f"Q1^^^H&1.2.250.1.999.41&ISO^PI~{wrong_key}^^^{nir_oid}^INS"
+    bad_key = _fields(f3=pid3, f5="MOREAU^ANNE^ANNE^^^^L", f7="19850307", f8="F", f32="RECUP")
+    ack = _send(ins_engine, tenant, _msh("A28", "q1"), bad_key)
+    assert "MSA|AE|q1" in ack and _err(ack)[2:4] == ["PID^1^3", "102^Data type error^HL70357"]
+    no_ins = _fields(
+        f3="Q2^^^H&1.2.250.1.999.41&ISO^PI",
+        f5="MOREAU^ANNE^ANNE^^^^L",
+        f7="19850307",
+        f8="F",
+        f11="^^^^^^BDL^^35238",
+        f32="QUAL",
+    )
+    ack = _send(ins_engine, tenant, _msh("A28", "q2"), no_ins)
+    assert "MSA|AE|q2" in ack and _err(ack)[2:4] == [
+        "PID^1^3",
+        "101^Required field missing^HL70357",
+    ]
+    stay = "PV1|1|I|||||||||||||||||VQ^^^H&1.2.250.1.999.41&ISO^VN"
+    assert "MSA|AA|q3" in _send(ins_engine, tenant, _msh("A01", "q3"), _pid("Q3"), stay)
+    ack = _send(ins_engine, tenant, _msh("A01", "q4"), _pid("Q4"), stay)  # another's stay
+    assert "MSA|AE|q4" in ack and _err(ack)[2:4] == [
+        "PV1^1^19",
+        "205^Duplicate key identifier^HL70357",
+    ]
+    ack = _send(ins_engine, tenant, _msh("A01", "q5"), _pid("Q5"), "PV1|1|I")
+    assert "MSA|AE|q5" in ack and _err(ack)[2:4] == [
+        "PV1^1^19",
+        "101^Required field missing^HL70357",
+    ]
+    ack = _send(ins_engine, tenant, _msh("A28", "q6"), _pid("Q6"), "Z|^|x")
+    assert "MSA|AE|q6" in ack and _err(ack)[2:4] == [
+        "Z\\F\\\\S\\^1",
+        "100^Segment sequence error^HL70357",
+    ]
+
+
+def test_a40_merges_every_patient_group_or_none(ins_engine, tenant) -> None:  # noqa: ANN001
+    for n, ipp in enumerate(("G1", "G2", "G3", "G4", "G5")):
+        assert "MSA|AA|" in _send(ins_engine, tenant, _msh("A28", f"g{n}"), _pid(ipp))
+
+    def mrg(ipp: str) -> str:
+        return f"MRG|{ipp}^^^H&1.2.250.1.999.41&ISO^PI"
+
+    unknown = (_msh("A40", "g5"), _pid("G1"), mrg("G2"), _pid("G3"), mrg("NOBODY"))
+    ack = _send(ins_engine, tenant, *unknown)
+    assert "MSA|AE|g5" in ack and "|204^" in ack
+    assert "link" not in _patient(ins_engine, tenant, H1, "G2")[1]  # the first group too
+    both = (_msh("A40", "g6"), _pid("G1"), mrg("G2"), _pid("G3"), mrg("G4"))
+    assert "MSA|AA|g6" in _send(ins_engine, tenant, *both)
+    for source, target in (("G2", "G1"), ("G4", "G3")):
+        survivor = _patient(ins_engine, tenant, H1, target)[0]
+        links = _patient(ins_engine, tenant, H1, source)[1]["link"]
+        assert links[0]["type"] == "replaced-by"
+        assert links[0]["other"]["reference"] == f"Patient/{survivor}"
+    lone = _send(ins_engine, tenant, _msh("A40", "g7"), _pid("G5"), mrg("G1"), _pid("G3"))
+    assert "MSA|AE|g7" in lone and "group 2 has no MRG" in lone
+
+
+def test_a_validated_identity_has_a_sex_of_the_ins(ins_engine, tenant) -> None:  # noqa: ANN001
+    """The INS sex is the NIR's digit (1 or 2): PID-8 O (other) or U cannot be validated."""
+
+    def vali(ipp: str, sex: str) -> str:
+        return _fields(
+            f3=f"{ipp}^^^H&1.2.250.1.999.41&ISO^PI",
+            f5="MOREAU^ANNE^ANNE^^^^L",
+            f7="19850307",
+            f8=sex,
+            f11="^^^^^^BDL^^35238",
+            f32="VALI",
+        )
+
+    assert "MSA|AA|s1" in _send(ins_engine, tenant, _msh("A28", "s1"), vali("S1", "F"))
+    for control, sex in (("s2", "O"), ("s3", "U")):
+        ack = _send(ins_engine, tenant, _msh("A28", control), vali(control.upper(), sex))
+        assert f"MSA|AE|{control}" in ack
+        assert _err(ack)[2:4] == ["PID^1^8", "101^Required field missing^HL70357"]

@@ -124,7 +124,7 @@ def test_bad_movements_store_nothing(ins_engine, tenant) -> None:  # noqa: ANN00
             movement("A03", "IPPV5", "x3", visit="VN500"),  # another patient's visit
         ],
     )
-    assert codes == ["AE", "AR", "AA", "AE"]
+    assert codes == ["AE", "AE", "AA", "AE"]  # format or content errors: AE
     assert _encounter(ins_engine, tenant, "VN400") is None
     with ins_engine.store.session(tenant) as s:
         for ipp in ("IPPV3", "IPPV5"):  # refused messages leave no Patient either

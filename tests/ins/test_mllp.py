@@ -43,8 +43,8 @@ def adt(
     ]
     if mrg:
         segs.append(f"MRG|{mrg}^^^{IPP}^PI")
-    if event in ("A01", "A03", "A04"):
-        segs.append("PV1||I")
+    if event in ("A01", "A03", "A04"):  # PV1-19: the patient's stay
+        segs.append("|".join(["PV1", "", "I"] + [""] * 16 + [f"V-{ipp}^^^{IPP}^VN"]))
     return "\r".join(segs) + "\r"
 
 
@@ -124,7 +124,8 @@ def test_feed_over_mllp(ins_engine, tenant) -> None:  # noqa: ANN001
 
     acks = asyncio.run(scenario())
     codes = [_msa(a, "iso-8859-1")[1] for a in acks]
-    assert codes == ["AA", "AA", "AA", "AE", "AE", "AE", "AR", "AR", "AA", "AA", "AE", "AA", "AR"]
+    # malformed messages are errors of format (AE), an unknown event is not accepted (AR)
+    assert codes == ["AA", "AA", "AA", "AE", "AE", "AE", "AE", "AE", "AA", "AA", "AE", "AA", "AR"]
     assert _msa(acks[0])[2] == "c1"
     assert "key 00" in acks[3].decode() and "ERR|" in acks[3].decode()
     assert "impossible date" in acks[4].decode()
