@@ -1086,7 +1086,8 @@ def store_together(engine: FhirEngine, tenant: str, messages: list[Received]) ->
     return outcomes
 
 
-_KEEP_ENDINGS = re.compile(r"(\r\n|\r|\n)")
+_KEEP_ENDINGS = re.compile(r"(\r\n|\r)")  # segment ends, kept (see `segments_of`)
+_KEEP_LINE_ENDS = re.compile(r"(\n)")  # a message without any <CR>
 
 
 def outgoing(raw: bytes) -> bytes:
@@ -1100,7 +1101,7 @@ def outgoing(raw: bytes) -> bytes:
     if len(text) < 8:
         return raw
     seps = (text[3], text[4], text[5], text[7])  # field, component, repetition, subcomponent
-    parts = _KEEP_ENDINGS.split(text)
+    parts = (_KEEP_ENDINGS if "\r" in text else _KEEP_LINE_ENDS).split(text)
     changed = False
     for i, segment in enumerate(parts):
         if segment[3:4] != seps[0] or segment[:3] not in ("PID", "MRG"):

@@ -206,6 +206,13 @@ def test_forwarded_messages_share_the_ins_only_when_qualified() -> None:
         assert ins not in sent and "OQ^^^H&1.2.250.1.999.41&ISO^PI|" in sent and "HÉLÈNE" in sent
     merge = (_msh("A40", "o2") + "\r" + _pid("OT") + f"\rMRG|{cx}~OS^^^H&1.2^PI\r").encode()
     assert ins not in outgoing(merge).decode() and "MRG|OS^^^H&1.2^PI" in outgoing(merge).decode()
+    # a line feed inside a field is data: PID-32 after it still says whether to share
+    lf = pid.replace("HÉLÈNE^A", "HÉLÈNE\nX^A")
+    qualified = (head + lf.format("QUAL") + "\r").encode("iso-8859-1")
+    assert outgoing(qualified) is qualified
+    assert ins not in outgoing((head + lf.format("PROV") + "\r").encode()).decode()
+    unix = (head + pid.format("PROV") + "\n").replace("\r", "\n").encode("iso-8859-1")
+    assert ins not in outgoing(unix).decode("latin-1")
 
 
 def test_forwarded_merge_never_shares_the_merged_records_ins() -> None:
