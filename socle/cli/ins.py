@@ -80,6 +80,12 @@ def add_commands(sub: argparse._SubParsersAction, db_options) -> None:  # noqa: 
         help="serve the feed's Prometheus metrics on http://HOST:PORT/metrics (default: off)",
     )
     mllp.add_argument(
+        "--idle-timeout",
+        type=float,
+        default=float(os.environ.get("SOCLE_MLLP_IDLE_TIMEOUT", "0")),
+        help="close a connection silent for this many seconds (default 0: never)",
+    )
+    mllp.add_argument(
         "--allow-remote",
         action="store_true",
         help="listen on a non-loopback address (MLLP has no authentication: put it behind "
@@ -355,4 +361,7 @@ def _mllp_server(
         forward_host, _, forward_port = forward.rpartition(":")
         target = (forward_host or "127.0.0.1", int(forward_port))
     tenant = getattr(args, "tenant", None) or engine.settings.tenant  # serve: SOCLE_TENANT
-    return MllpServer(engine, tenant, host, port, target)
+    idle = getattr(args, "idle_timeout", None)  # serve: SOCLE_MLLP_IDLE_TIMEOUT
+    if idle is None:
+        idle = float(os.environ.get("SOCLE_MLLP_IDLE_TIMEOUT", "0"))
+    return MllpServer(engine, tenant, host, port, target, idle_timeout=idle or None)

@@ -31,13 +31,16 @@ messages stored one by one).
 
 from __future__ import annotations
 
+import functools
 import logging
+import os
 import re
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
 from typing import TYPE_CHECKING, Any, NamedTuple
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import hl7
 
@@ -445,8 +448,8 @@ _TS = re.compile(r"(\d{4})(\d{2})?(\d{2})?(\d{2})?(\d{2})?(\d{2})?(?:\.\d{1,4})?
 def _hl7_datetime(text: str, where: str) -> str:
     """An HL7 TS/DTM (YYYY[MM[DD[HH[MM[SS]]]]][+ZZZZ]) as a FHIR dateTime ('' if empty).
 
-    A time without an offset is read in the server's default time zone (FHIR requires
-    one)."""
+    A time without an offset is the sender's local time (`hl7_timezone`; FHIR requires
+    an offset)."""
     text = text.strip()
     if not text:
         return ""
@@ -465,7 +468,21 @@ def _hl7_datetime(text: str, where: str) -> str:
         sign = 1 if tz[0] == "+" else -1
         offset = timedelta(hours=int(tz[1:3]), minutes=int(tz[3:5])) * sign
         return moment.replace(tzinfo=timezone(offset)).isoformat()
-    return moment.replace(tzinfo=default_timezone()).isoformat()
+    return moment.replace(tzinfo=hl7_timezone()).isoformat()
+
+
+@functools.cache
+def hl7_timezone() -> tzinfo:
+    """The zone of HL7 times sent without an offset: the sender's local time (HL7 v2.5
+    2.A.22), `SOCLE_HL7_TIMEZONE` (IANA name; default Europe/Paris, the time of the GAMs
+    this feed serves; overseas sites set theirs). An unknown name falls back to
+    `SOCLE_DEFAULT_TIMEZONE`, with an error in the log."""
+    name = os.environ.get("SOCLE_HL7_TIMEZONE", "").strip() or "Europe/Paris"
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        log.error("unknown SOCLE_HL7_TIMEZONE: the default time zone is used", extra={"zone": name})
+        return default_timezone()
 
 
 def visit_of(msg: Any, event: str) -> E.Visit:
@@ -1170,7 +1187,7 @@ def ack(
 ) -> bytes:
     """ACK (AA) or NAK (AE/AR with an ERR segment) answering the message of `header`
     (None if unreadable)."""
-    stamp = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
+    stamp = datetime.now(UTC).strftime("%Y%m%d%H%M%S+0000")  # with its offset (2.A.22)
     me, my_facility, processing = "SOCLE", "SOCLE", "P"
     if header is not None:
         app, fac, control = header.application, header.facility, header.control

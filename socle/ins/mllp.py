@@ -10,7 +10,10 @@ worker thread on the way. That hand-over, with asyncio, cost ~0.7 ms a message o
 
 Connections are capped (`max_connections`) and probed by TCP keepalive (a link dropped
 without a close frees its slot after about 2 minutes); a frame larger than `MAX_MESSAGE`
-closes its connection. Accepted messages are forwarded, as received and after their ACK,
+closes its connection, and so does a frame started and not finished within
+`FRAME_TIMEOUT_S` (peers that start frames and stop would otherwise hold every slot); a
+link silent for `idle_timeout` seconds is closed (default: never, as PAM senders keep
+their link open between messages). Accepted messages are forwarded, as received and after their ACK,
 to the subscriber (``--forward host:port``) by one more thread, through a bounded queue
 (never waited on: past 10,000 waiting messages they are dropped and counted) and one
 persistent connection that is re-opened when it drops, with 3 attempts a message; the
@@ -43,6 +46,7 @@ END = FS + CR
 MAX_MESSAGE = 1 << 20
 MAX_CONNECTIONS = 64
 RECEIVE = 65536
+FRAME_TIMEOUT_S = 30.0  # a started frame must arrive whole within this time
 FORWARD_TIMEOUT_S = 10.0
 # A link a sender dropped without closing it (reboot, NAT or firewall timeout) is found by
 # TCP keepalive probes after about 2 minutes of silence, and its slot is freed.
@@ -75,9 +79,18 @@ class FrameReader:
     A frame ends at <FS>: the <CR> that should follow it is skipped with whatever else
     precedes the next <VT>, so that a sender that leaves it out still gets its ACK."""
 
-    def __init__(self, sock: socket.socket, limit: int = MAX_MESSAGE) -> None:
+    def __init__(
+        self,
+        sock: socket.socket,
+        limit: int = MAX_MESSAGE,
+        frame_timeout: float | None = None,
+        idle_timeout: float | None = None,
+    ) -> None:
         self.sock, self.limit = sock, limit
         self.buffer = bytearray()
+        # seconds a started frame may take to arrive whole, and a link may wait for the
+        # next one (None: no limit; the socket's own timeout then applies)
+        self.timeouts = (frame_timeout, idle_timeout)
 
     def next(self) -> bytes | None:
         """The next message; None when the peer closed (a partial frame is dropped);
@@ -95,10 +108,20 @@ class FrameReader:
             if len(self.buffer) - (start + 1) > self.limit:
                 raise ValueError("message larger than the MLLP limit")
             scanned = len(self.buffer)
+            self._set_timeout()
             chunk = self.sock.recv(RECEIVE)
             if not chunk:
                 return None
             self.buffer += chunk
+
+    def _set_timeout(self) -> None:
+        """The frame timeout once bytes of a frame are in (a peer that starts a frame and
+        stops holds a connection slot: it gets `TimeoutError`), else the idle one."""
+        frame_timeout, idle_timeout = self.timeouts
+        if frame_timeout is None and idle_timeout is None:
+            return
+        started = bool(self.buffer.strip(b"\r\n"))
+        self.sock.settimeout(frame_timeout if started else idle_timeout)
 
 
 class Forwarder:
@@ -169,8 +192,10 @@ class MllpServer:
         port: int = 2575,
         forward: tuple[str, int] | None = None,
         max_connections: int = MAX_CONNECTIONS,
+        idle_timeout: float | None = None,
     ) -> None:
         self.engine, self.tenant, self.host, self.port = engine, tenant, host, port
+        self.idle_timeout = idle_timeout  # None: a silent link stays open
         self.forwarder = Forwarder(*forward) if forward else None
         self.max_connections = max_connections
         self.listener: socket.socket | None = None
@@ -233,7 +258,7 @@ class MllpServer:
     def _serve(self, sock: socket.socket, peer: str) -> None:
         """One connection: frame in, message processed, ACK out, in order; an accepted
         message is queued for the subscriber once its ACK has left."""
-        reader = FrameReader(sock)
+        reader = FrameReader(sock, frame_timeout=FRAME_TIMEOUT_S, idle_timeout=self.idle_timeout)
         try:
             while (message := reader.next()) is not None:
                 ack, accepted = self._answer(message, peer)

@@ -167,3 +167,31 @@ def _traits(family: str) -> dict:
         "birthDate": "1985-03-07",
         "gender": "female",
     }
+
+
+def test_times_without_offset_are_the_senders_local_time(ins_engine, tenant, monkeypatch) -> None:  # noqa: ANN001
+    """HL7 v2.5 2.A.22: a time without an offset is local to the sender: Europe/Paris
+    unless SOCLE_HL7_TIMEZONE names another zone (an overseas site)."""
+    from socle.ins import hl7feed
+
+    hl7feed.hl7_timezone.cache_clear()
+    monkeypatch.delenv("SOCLE_HL7_TIMEZONE", raising=False)
+    winter = movement("A01", "IPPT1", "t1", visit="VT1", admit="20241115110000")
+    summer = movement("A01", "IPPT1", "t2", visit="VT2", admit="20240715110000")
+    assert _run(ins_engine, tenant, [winter, summer]) == ["AA", "AA"]
+    assert (
+        _encounter(ins_engine, tenant, "VT1")[1]["period"]["start"] == "2024-11-15T11:00:00+01:00"
+    )
+    assert (
+        _encounter(ins_engine, tenant, "VT2")[1]["period"]["start"] == "2024-07-15T11:00:00+02:00"
+    )
+    monkeypatch.setenv("SOCLE_HL7_TIMEZONE", "America/Martinique")
+    hl7feed.hl7_timezone.cache_clear()
+    try:
+        overseas = movement("A01", "IPPT2", "t3", visit="VT3", admit="20241115110000")
+        assert _run(ins_engine, tenant, [overseas]) == ["AA"]
+    finally:
+        hl7feed.hl7_timezone.cache_clear()
+    assert (
+        _encounter(ins_engine, tenant, "VT3")[1]["period"]["start"] == "2024-11-15T11:00:00-04:00"
+    )

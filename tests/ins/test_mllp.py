@@ -294,3 +294,39 @@ def test_frame_reader_ends_a_frame_at_fs_and_enforces_the_limit_exactly() -> Non
         a.sendall(b"\x0b" + b"y" * 101 + b"\x1c\r")  # one byte over, in one read
         with pytest.raises(ValueError, match="limit"):
             reader.next()
+
+
+def test_a_stalled_frame_frees_its_connection(monkeypatch) -> None:  # noqa: ANN001
+    """A peer that starts a frame and stops is closed after the frame timeout, so that
+    stalled peers cannot hold every connection slot; a silent link between messages
+    stays open (no idle timeout by default)."""
+    import socket
+    import time
+
+    from socle.ins import mllp
+    from socle.ins.groupcommit import GroupWriter
+    from socle.ins.hl7feed import Outcome
+
+    monkeypatch.setattr(mllp, "FRAME_TIMEOUT_S", 0.3)
+    monkeypatch.setattr(GroupWriter, "handle", lambda *a: Outcome(b"MSA|AA|x\r", True))
+    server = MllpServer(None, "t", port=0, max_connections=1)  # type: ignore[arg-type]
+    port = server.start_background()
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as idle:
+            idle.sendall(frame(adt("A28", "S0").encode()))
+            assert mllp.FrameReader(idle).next() == b"MSA|AA|x\r"
+            time.sleep(0.6)  # silent between messages: kept
+            idle.sendall(frame(adt("A28", "S1").encode()))
+            assert mllp.FrameReader(idle).next() == b"MSA|AA|x\r"
+        time.sleep(0.2)
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as stalled:
+            stalled.sendall(b"\x0bMSH|^~\\&|")
+            assert stalled.recv(100) == b""  # closed by the listener after 0.3 s
+        deadline = time.monotonic() + 5
+        while server.connections and time.monotonic() < deadline:
+            time.sleep(0.05)
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as sender:
+            sender.sendall(frame(adt("A28", "S2").encode()))  # its slot is free again
+            assert mllp.FrameReader(sender).next() == b"MSA|AA|x\r"
+    finally:
+        server.stop()
