@@ -39,6 +39,7 @@ from typing import Any
 
 import orjson
 
+from socle.fhir.errors import FhirError
 from socle.ins import normalize as N
 from socle.ins.nir import INS_OIDS, INS_SYSTEMS
 
@@ -188,6 +189,28 @@ def _sub(ext: dict, url: str) -> Any:
     return None
 
 
+def _dict(value: Any) -> dict:
+    """A JSON object, or an empty one for anything else (input read before validation)."""
+    return value if isinstance(value, dict) else {}
+
+
+def _code(ext: dict, url: str) -> str | None:
+    """The code of a coded sub-extension (valueCoding); a value of another type is a 400:
+    read as no value, a status or document the client sent would be silently lost."""
+    value = _sub(ext, url)
+    if value is None:
+        return None
+    if not isinstance(value, dict) or not isinstance(value.get("code", ""), str):
+        raise FhirError(
+            400,
+            "structure",
+            f"The identity reliability sub-extension '{url}' must have a valueCoding "
+            f"(found {type(value).__name__})",
+            "Patient.extension",
+        )
+    return value.get("code")
+
+
 def _text(value: Any) -> str:
     """A date sub-extension's value as text: a client may send any value[x] there, and a
     non-text one is no date (the structural check refuses it for the FR Core type)."""
@@ -216,9 +239,9 @@ def read_identity(patient: dict[str, Any]) -> Identity:
     ident.birth_date = patient.get("birthDate") or ""
     ident.sex = patient.get("gender") or ""
     for bp in _ext(patient.get("extension"), EXT_BIRTH_PLACE):
-        addr = bp.get("valueAddress") or {}
+        addr = _dict(bp.get("valueAddress"))
         for insee in _ext(addr.get("extension"), EXT_INSEE):
-            coding = insee.get("valueCoding") or {}
+            coding = _dict(insee.get("valueCoding"))
             ident.birthplace = coding.get("code") or insee.get("valueString") or ""
     for idf in patient.get("identifier") or []:
         if not isinstance(idf, dict):
@@ -234,22 +257,22 @@ def read_identity(patient: dict[str, Any]) -> Identity:
     fr_status = ""
     rniv = None
     for ext in _ext(patient.get("extension"), EXT_RELIABILITY):
-        code = (_sub(ext, "identityStatus") or {}).get("code")
+        code = _code(ext, "identityStatus")
         if code in ATTRIBUTES:
             ident.attributes.add(code)
         elif code:
             fr_status = code
-        mode = (_sub(ext, "validationMode") or {}).get("code")
+        mode = _code(ext, "validationMode")
         if mode:
             ident.validation_mode = mode
         ident.validation_date = _text(_sub(ext, "validationDate")) or ident.validation_date
-        method = (_sub(ext, "methodCollection") or {}).get("code")
+        method = _code(ext, "methodCollection")
         if method:
             ident.method = method
         ident.collection_date = _text(_sub(ext, "dateCollection")) or ident.collection_date
     ident.fr_status = fr_status
     for ext in _ext(patient.get("extension"), EXT_RNIV_STATUS):
-        rniv = (ext.get("valueCoding") or {}).get("code")
+        rniv = _dict(ext.get("valueCoding")).get("code")
     ident.status_date = status_date_of(patient)
     if rniv in STATUSES:
         ident.status = rniv
@@ -261,8 +284,8 @@ def read_identity(patient: dict[str, Any]) -> Identity:
         ident.status = PROV
     ident.active = patient.get("active", True) is not False
     for link in patient.get("link") or []:
-        if link.get("type") == "replaced-by":
-            ident.replaced_by = ((link.get("other") or {}).get("reference") or "") or None
+        if isinstance(link, dict) and link.get("type") == "replaced-by":
+            ident.replaced_by = _dict(link.get("other")).get("reference") or None
     return ident
 
 

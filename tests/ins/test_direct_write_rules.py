@@ -543,3 +543,24 @@ def test_a_stored_ins_the_rules_now_refuse_is_carried_unquoted(ins_client) -> No
     r = _put(c, pid, {**read, "gender": read["gender"]})
     assert r.status_code == 200, r.text
     assert legacy not in r.text
+
+
+@pytest.mark.parametrize(
+    "sub",
+    [
+        {"url": "identityStatus", "valueString": "VALI"},
+        {"url": "validationMode", "valueCode": "CN"},
+        {"url": "methodCollection", "valueBoolean": True},
+    ],
+)
+def test_reliability_sub_extension_of_another_type_is_a_400(ins_client, sub) -> None:  # noqa: ANN001
+    """A status or document sent as another value[x] than a Coding is refused (400) on
+    every path that reads it, never a 500, never silently dropped."""
+    body = person()
+    body["extension"] = [{"url": M.EXT_RELIABILITY, "extension": [sub]}]
+    r = ins_client.post("/fhir/Patient", json=body)
+    assert r.status_code == 400, r.text
+    assert sub["url"] in r.json()["issue"][0]["diagnostics"]
+    match = {"resourceType": "Parameters", "parameter": [{"name": "resource", "resource": body}]}
+    r = ins_client.post("/fhir/Patient/$match", json=match)
+    assert r.status_code == 400 and r.json()["resourceType"] == "OperationOutcome"
