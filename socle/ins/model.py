@@ -72,8 +72,9 @@ STATUSES = {
 }
 DOUT, FICT, HOMA = "DOUT", "FICT", "HOMA"
 ATTRIBUTES = {
-    DOUT: "Identité douteuse (attribut d'identité douteuse)",
-    FICT: "Identité fictive (attribut d'identité fictive)",
+    # as FR Core's fr-core-cs-v2-0445 spells them (typographic apostrophe, guillemets)
+    DOUT: "Identité douteuse (Attribut d\u2019identité « douteuse »)",
+    FICT: "Identité fictive (Attribut d\u2019identité « fictive »)",
     HOMA: "Homonyme avéré",
 }
 FR_STATUS_OF = {PROV: "PROV", RECUP: "PROV", VALI: "VALI", QUAL: "VALI"}

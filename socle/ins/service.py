@@ -96,13 +96,14 @@ def apply_event(
     mode: str | None = None,
     on: str | None = None,
 ) -> dict[str, Any]:
-    """Apply one RNIV event (document, invalidate…) to a stored Patient. Invalidating an
-    identity that is already provisional changes nothing and writes nothing."""
+    """Apply one RNIV event (document, invalidate…) to a stored Patient. An event that
+    changes nothing (invalidating a provisional identity, the same document check again)
+    writes nothing."""
     ctx = op_context(ctx, tenant)
     with engine.store.session(tenant, write=True) as s:
         patient = _current(engine, s, pid)
         ident, transition = S.apply(M.read_identity(patient), event, mode=mode, on=on)
-        if event == S.INVALIDATE and _unchanged(engine, ctx, pid, patient, ident):
+        if _unchanged(engine, ctx, pid, patient, ident):
             return patient
         return write_patient(engine, s, ctx, pid, M.write_identity(patient, ident), [transition])
 

@@ -139,6 +139,7 @@ def apply(
         missing = ident.missing_traits()
         if missing:
             raise TransitionError("Missing mandatory trait(s): " + "; ".join(missing))
+        _check_document_date(ident, today)
         new.validation_mode, new.validation_date = mode, today
         new.status = {M.PROV: M.VALI, M.RECUP: M.QUAL}.get(before, before)
     elif event == INSI:
@@ -334,6 +335,23 @@ def _check_ins_replaced(old: M.Identity, new: M.Identity) -> None:
         "$ins-retrieve or $ins-verify)",
         "Patient.identifier",
     )
+
+
+def _check_document_date(ident: M.Identity, checked_on: str) -> None:
+    """The document check is dated: not in the future, not before the identity reached
+    its current status (a check older than a downgrade says nothing of the identity as it
+    is now: the direct-write rule, `_predates`)."""
+    if checked_on[:10] > date.today().isoformat():
+        raise TransitionError(
+            f"The identity document check date {checked_on} is in the future",
+            "Patient.extension",
+        )
+    if _predates(checked_on, ident):
+        raise TransitionError(
+            f"The identity document check date {checked_on} is before the identity reached "
+            f"its current status ({ident.status_date[:10]}): check the document again",
+            "Patient.extension",
+        )
 
 
 def _predates(evidence: str, old: M.Identity) -> bool:

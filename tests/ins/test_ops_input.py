@@ -6,6 +6,7 @@ mode, and repeated calls that change nothing write nothing. Invented people only
 from __future__ import annotations
 
 import json
+from datetime import date, timedelta
 from typing import Any
 
 import pytest
@@ -301,10 +302,23 @@ def test_validate_mode_and_date_are_parameters(ins_client) -> None:  # noqa: ANN
     # a known document that cannot validate stays a business rule
     r = c.post(url, json=parameters({"name": "mode", "valueCode": "PC"}))
     assert _outcome(r, 422)[0] == "business-rule"
+    today = date.today()
+    for when, why in (
+        (today + timedelta(days=1), "in the future"),
+        (today - timedelta(days=1), "check the document again"),
+    ):
+        dated = parameters(
+            {"name": "mode", "valueCode": "CN"}, {"name": "date", "valueDate": when.isoformat()}
+        )
+        r = c.post(url, json=dated)  # tomorrow; before the identity's status (created today)
+        assert _outcome(r, 422)[0] == "business-rule" and why in r.json()["issue"][0]["diagnostics"]
     ok = parameters(
-        {"name": "mode", "valueCode": "CN"}, {"name": "date", "valueDate": "2025-01-02"}
+        {"name": "mode", "valueCode": "CN"}, {"name": "date", "valueDate": today.isoformat()}
     )
     assert c.post(url, json=ok).status_code == 200
+    version = c.get(f"/fhir/Patient/{pid}").json()["meta"]["versionId"]
+    assert c.post(url, json=ok).status_code == 200  # the same check again: nothing written
+    assert c.get(f"/fhir/Patient/{pid}").json()["meta"]["versionId"] == version
 
 
 # --------------------------------------------------------------------------- $ins-check

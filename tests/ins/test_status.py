@@ -182,3 +182,19 @@ def test_a_document_is_judged_when_it_is_new() -> None:
     assert checked.status == M.VALI and checked.validation_mode == "CS"
     with pytest.raises(Exception, match="CS is not a high-trust document"):
         S.check_direct_write(M.Identity(birth_family="MARTIN"), ident)  # a new document
+
+
+def test_codes_written_with_fr_core_displays() -> None:
+    """Every display Socle writes for FR Core codes is the one FR Core's code system
+    gives (a $validate-code of a stored Patient reports any other)."""
+    from tests.fhir.validation.support import service
+
+    context = service().context
+    tables = (
+        (M.CS_STATUS, {**M.ATTRIBUTES, **M.STATUS_DISPLAY_0445}),
+        (M.CS_VALIDATION_MODE, M.VALIDATION_MODES),
+        (M.CS_METHOD_COLLECTION, M.METHODS),
+    )
+    for system, displays in tables:
+        concepts = {c["code"]: c.get("display") for c in context.code_system(system)["concept"]}
+        assert {code: concepts.get(code) for code in displays} == displays, system
