@@ -94,13 +94,23 @@ class Crud:
             raise not_found(f"Version {version} of {res_type}/{res_id} is not known")
         if stored.deleted:
             raise gone(f"Version {version} of {res_type}/{res_id} is a deletion")
-        return self._readable(ctx, _result(stored))
+        past = None
+        if ctx is not None and res_type in self.engine.hooks.past_output:
+            current = s.read(res_type, res_id)
+            if current is None or current.version != stored.version:
+                past = (loads(current.content) if current and current.content else None,)
+        return self._readable(ctx, _result(stored), past)
 
-    def _readable(self, ctx: RequestContext | None, result: Result) -> Result:
-        """Ask the guard, then apply the output hooks (only for requests, not internal use)."""
+    def _readable(
+        self, ctx: RequestContext | None, result: Result, past: tuple | None = None
+    ) -> Result:
+        """Ask the guard, then apply the output hooks (only for requests, not internal use);
+        `past`: (the current content,) when the result is a past version."""
         if ctx is not None:
             access = Access(READ, result.res_type, result.res_id, result.resource)
             self.engine.guard.authorize(ctx, access)
+            if past is not None and result.resource is not None:
+                result.resource = self.engine.hooks.past(ctx, result.resource, past[0])
             if result.resource is not None and self.engine.hooks.reshapes(
                 result.res_type, result.resource
             ):

@@ -33,6 +33,8 @@ WriteHook = Callable[[Any, RequestContext, dict[str, Any], bool], None]
 AfterWriteHook = Callable[[Any, RequestContext, Any], None]  # (StoreSession, ctx, Result)
 DeleteHook = Callable[[RequestContext, str, str], None]
 OutputHook = Callable[[RequestContext, dict[str, Any]], dict[str, Any]]
+# (ctx, a past version, the current content or None when deleted) -> what may be shown
+PastOutputHook = Callable[[RequestContext, dict[str, Any], dict[str, Any] | None], dict[str, Any]]
 Validator = Callable[[dict[str, Any]], list[Issue]]
 
 
@@ -49,6 +51,10 @@ class Hooks:
     # Output hooks reshape what leaves the server (e.g. the INS outgoing-identifier rule),
     # keyed by resource type so that other types are served as stored, unparsed.
     output: dict[str, list[OutputHook]] = field(default_factory=dict)
+    # Past-version hooks run first on a version that is no longer the current one (vread,
+    # history), given the current content: what a past version may show can depend on
+    # what holds now (the INS of an identity that is no longer qualified).
+    past_output: dict[str, list[PastOutputHook]] = field(default_factory=dict)
     # Types whose write hooks read the version being replaced (`session.read`): the write
     # reads it first, once, and also rewrites only the index rows that change.
     reads_replaced: set[str] = field(default_factory=set)
@@ -68,6 +74,17 @@ class Hooks:
 
     def add_output(self, res_type: str, hook: OutputHook) -> None:
         self.output.setdefault(res_type, []).append(hook)
+
+    def add_past_output(self, res_type: str, hook: PastOutputHook) -> None:
+        self.past_output.setdefault(res_type, []).append(hook)
+
+    def past(
+        self, ctx: RequestContext, resource: dict[str, Any], current: dict[str, Any] | None
+    ) -> dict[str, Any]:
+        """A past version as the past-version hooks let it be shown (before `present`)."""
+        for hook in self.past_output.get(resource.get("resourceType", ""), ()):
+            resource = hook(ctx, resource, current)
+        return resource
 
     def reshapes(self, res_type: str, content: bytes | dict[str, Any] | None = None) -> bool:
         """Whether a resource must go through `present`: its type has output hooks, or its

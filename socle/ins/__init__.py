@@ -20,7 +20,7 @@ class InsPlugin:
         from socle.ins import demo, operations
         from socle.ins.hooks import make_write_hook
         from socle.ins.index import make_after_write
-        from socle.ins.outgoing import filter_patient
+        from socle.ins.outgoing import filter_past, filter_patient
 
         operations.register(engine)
         engine.hooks.write.append(make_write_hook(engine))
@@ -29,6 +29,8 @@ class InsPlugin:
         engine.hooks.after_write.append(make_after_write(engine))
         # RNIV: the INS leaves the server only with a qualified identity (read, search…)
         engine.hooks.add_output("Patient", lambda _ctx, patient: filter_patient(patient))
+        # ... and a past version's INS only while the identity is still qualified now
+        engine.hooks.add_past_output("Patient", lambda _ctx, old, now: filter_past(old, now))
         engine.demo_loaders.append(demo.load_registry)
 
 

@@ -5,9 +5,13 @@ when the identity is *qualifiée*. `filter_patient` removes the four INS identif
 systems from a Patient whose status is anything else; `filter_resource` also walks a
 Bundle's entries and a Parameters' resources.
 
-The engine has no output hook yet: the INS operations call this themselves, and the REST
-read/vread/search/history/transaction paths should call `filter_resource` on every
-Patient they return (see docs/ins.md, "Engine hook needed").
+The plugin registers `filter_patient` as the engine's output hook for Patient (every
+read, search, history entry, transaction answer, and Patients nested in other
+resources), and `filter_past` as its past-version hook: a past version (vread, history)
+shows an INS only while the identity is qualified *now* with that INS, so that a
+downgrade (doubt, invalidation, a failed INSi check, a trait change) also hides the INS
+its earlier, qualified versions carried. The INS operations apply `filter_resource`
+to what they answer.
 """
 
 from __future__ import annotations
@@ -34,6 +38,28 @@ def filter_patient(patient: dict[str, Any]) -> dict[str, Any]:
         return patient
     out = dict(patient)
     kept = [i for i in idents if not is_ins(i) or (qualified and i.get("use") != "old")]
+    if kept:
+        out["identifier"] = kept
+    else:
+        out.pop("identifier", None)
+    return out
+
+
+def filter_past(patient: dict[str, Any], current: dict[str, Any] | None) -> dict[str, Any]:
+    """A past version of a Patient as it may be shown: its INS only if the identity is
+    qualified now and still shares it (None: deleted since, nothing is shared)."""
+    shared = set()
+    if current is not None and shares_ins(current):
+        shared = {
+            (i.get("system"), i.get("value"))
+            for i in filter_patient(current).get("identifier") or []
+            if is_ins(i)
+        }
+    idents = patient.get("identifier") or []
+    if all((i.get("system"), i.get("value")) in shared for i in idents if is_ins(i)):
+        return patient
+    out = dict(patient)
+    kept = [i for i in idents if not is_ins(i) or (i.get("system"), i.get("value")) in shared]
     if kept:
         out["identifier"] = kept
     else:

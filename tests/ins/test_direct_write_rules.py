@@ -564,3 +564,32 @@ def test_reliability_sub_extension_of_another_type_is_a_400(ins_client, sub) -> 
     match = {"resourceType": "Parameters", "parameter": [{"name": "resource", "resource": body}]}
     r = ins_client.post("/fhir/Patient/$match", json=match)
     assert r.status_code == 400 and r.json()["resourceType"] == "OperationOutcome"
+
+
+def test_past_versions_show_the_ins_only_while_the_identity_is_still_qualified(
+    ins_client,  # noqa: ANN001
+) -> None:
+    """A qualified version read back through vread or any history after the identity was
+    downgraded (here: marked doubtful) no longer shows the INS it carried: RNIV shares
+    the INS of a qualified identity only, as it is now."""
+    c = ins_client
+    body = _evidenced(41)
+    ins = M.read_identity(body).ins
+    pid = _create(c, body)
+    version = c.get(f"/fhir/Patient/{pid}").json()["meta"]["versionId"]
+    vread = f"/fhir/Patient/{pid}/_history/{version}"
+    assert ins in c.get(vread).text  # qualified now: its versions show it
+    assert ins in c.get(f"/fhir/Patient/{pid}/_history").text
+    attribute = [
+        {"name": "attribute", "valueCode": "DOUT"},
+        {"name": "value", "valueBoolean": True},
+    ]
+    r = c.post(
+        f"/fhir/Patient/{pid}/$ins-attribute",
+        json={"resourceType": "Parameters", "parameter": attribute},
+    )
+    assert r.status_code == 200, r.text
+    for url in (vread, f"/fhir/Patient/{pid}/_history", "/fhir/Patient/_history", "/fhir/_history"):
+        r = c.get(url)
+        assert r.status_code == 200 and ins not in r.text, url
+    assert c.get(vread).json()["meta"]["versionId"] == version  # the version, less its INS

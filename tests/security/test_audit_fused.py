@@ -69,7 +69,7 @@ def test_a_conflict_flushed_with_the_entry_is_a_conflict(audited, tenant) -> Non
         conn.execute(insert(S.resource_version).values(**squatter, content=b"{}"))
     outcome = writer.handle(adt("A31", "F1", family="DUPONT", control="f2").encode())
     msa = _msa(outcome.ack)
-    assert msa[1] == "AE", outcome.ack
+    assert msa[1] == "AR", outcome.ack  # a conflict, not the content: the sender resends it
     assert "Concurrent updates" in outcome.ack.decode(), outcome.ack
     with audited.store.session(tenant) as s:
         assert s.current("Patient", res_id).version == 1  # nothing of the A31 kept

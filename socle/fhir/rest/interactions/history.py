@@ -55,9 +55,9 @@ async def history(request: Request) -> Response:
         edge = found[-1] if found else None  # the page's last version, even if hidden below
         if not isinstance(guard, OpenGuard):  # Security: only versions the subject may see
             found = [v for v in found if _visible(guard, ctx, v, bool(res_id))]
-        return found, more, edge
+        return found, more, edge, _currents(engine, s, found)
 
-    versions, has_next, edge = await in_session(request, work)
+    versions, has_next, edge, currents = await in_session(request, work)
     path = "/".join(p for p in (res_type, res_id, "_history") if p)
     base_params = [(k, v) for k, v in q.multi_items() if k in KNOWN and k != "_cursor"]
     links = [link("self", page_url(ctx.base_url, path, list(q.multi_items())))]
@@ -65,15 +65,39 @@ async def history(request: Request) -> Response:
         nxt = [*base_params, ("_cursor", f"{edge.last_updated}.{edge.history_pk}")]
         links.append(link("next", page_url(ctx.base_url, path, nxt)))
     total = len(versions) if cursor is None and not has_next else None  # after the guard
-    bundle = history_bundle(ctx.base_url, versions, links, total, _presenter(engine, ctx))
+    presenter = _presenter(engine, ctx, currents)
+    bundle = history_bundle(ctx.base_url, versions, links, total, presenter)
     return fhir_response(request, bundle)
 
 
-def _presenter(engine, ctx):  # noqa: ANN001, ANN202
-    """Output hooks (e.g. the INS outgoing rule) apply to history entries too."""
+def _currents(engine, s, versions) -> dict:  # noqa: ANN001
+    """The current version (None: gone) of each resource of the page whose type has
+    past-version hooks, read in one statement a type."""
+    wanted: dict[str, set[str]] = {}
+    for v in versions:
+        if v.content is not None and v.res_type in engine.hooks.past_output:
+            wanted.setdefault(v.res_type, set()).add(v.res_id)
+    out = {}
+    for res_type, ids in wanted.items():
+        found = s.read_many(res_type, sorted(ids))
+        out.update({(res_type, i): found.get(i) for i in ids})
+    return out
+
+
+def _presenter(engine, ctx, currents: dict):  # noqa: ANN001, ANN202
+    """Output hooks (e.g. the INS outgoing rule) apply to history entries too; a version
+    that is no longer the current one goes through the past-version hooks first."""
 
     def present(version):  # noqa: ANN001, ANN202
-        if version.content is None or not engine.hooks.reshapes(version.res_type, version.content):
+        if version.content is None:
+            return None
+        key = (version.res_type, version.res_id)
+        if key in currents and (currents[key] is None or currents[key].version != version.version):
+            now = currents[key]
+            current = orjson.loads(now.content) if now is not None and now.content else None
+            resource = engine.hooks.past(ctx, orjson.loads(version.content), current)
+            return engine.hooks.present(ctx, resource)
+        if not engine.hooks.reshapes(version.res_type, version.content):
             return None  # served as stored
         return engine.hooks.present(ctx, orjson.loads(version.content))
 
