@@ -53,6 +53,7 @@ CS_VALIDATION_MODE = f"{FR}/CodeSystem/fr-core-cs-mode-validation-identity"
 CS_METHOD_COLLECTION = f"{FR}/CodeSystem/fr-core-cs-method-collection"
 CS_ID_TYPE = f"{FR}/CodeSystem/fr-core-cs-v2-0203"
 PROFILE_INS = f"{FR}/StructureDefinition/fr-core-patient-ins"
+PROFILE_PATIENT = f"{FR}/StructureDefinition/fr-core-patient"
 CS_COMMUNE = "https://mos.esante.gouv.fr/NOS/TRE_R13-CommuneOM/FHIR/TRE-R13-CommuneOM"
 
 # Socle's own definitions (placeholder canonical base, see docs/ins.md)
@@ -446,7 +447,27 @@ def write_identity(patient: dict[str, Any], ident: Identity) -> dict[str, Any]:
         out["identifier"] = idents
     else:
         out.pop("identifier", None)
+    _keep_profile_claim(out, ident)
     return out
+
+
+def _keep_profile_claim(patient: dict[str, Any], ident: Identity) -> None:
+    """FR Core's INS patient profile describes an identity with its current INS only (its
+    INS slices fix use = official, fr-core-1 wants the INS of a VALI identity): one
+    without a current INS (provisional, or downgraded: its INS set aside as ``old``), or
+    with a former one, claims the general FR Core patient profile instead, a claim it can
+    keep. Otherwise the declared profile would refuse the downgrade the RNIV requires."""
+    meta = patient.get("meta")
+    profiles = meta.get("profile") if isinstance(meta, dict) else None
+    if not isinstance(profiles, list) or (ident.ins and not ident.old_ins):
+        return
+    claims = [p.split("|")[0] if isinstance(p, str) else p for p in profiles]
+    if PROFILE_INS not in claims:
+        return
+    kept = [p for p, c in zip(profiles, claims, strict=True) if c != PROFILE_INS]
+    if PROFILE_PATIENT not in claims:
+        kept.append(PROFILE_PATIENT)
+    patient["meta"] = {**meta, "profile": kept}
 
 
 def _status_date_after(patient: dict[str, Any], ident: Identity) -> str:

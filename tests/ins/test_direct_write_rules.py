@@ -593,3 +593,25 @@ def test_past_versions_show_the_ins_only_while_the_identity_is_still_qualified(
         r = c.get(url)
         assert r.status_code == 200 and ins not in r.text, url
     assert c.get(vread).json()["meta"]["versionId"] == version  # the version, less its INS
+
+
+def test_an_identity_declaring_the_ins_profile_can_still_be_downgraded(ins_client) -> None:  # noqa: ANN001
+    """A qualified Patient claiming fr-core-patient-ins is marked doubtful, then
+    invalidated: the RNIV downgrade is written (its INS set aside as old), and the claim
+    becomes the general FR Core patient profile, which the downgraded Patient meets."""
+    c = ins_client
+    body = _evidenced(43)
+    body["meta"] = {"profile": [M.PROFILE_INS]}
+    pid = _create(c, body)
+    assert _ident(c, pid).status == M.QUAL
+    doubt = [{"name": "attribute", "valueCode": "DOUT"}]
+    r = c.post(
+        f"/fhir/Patient/{pid}/$ins-attribute",
+        json={"resourceType": "Parameters", "parameter": doubt},
+    )
+    assert r.status_code == 200, r.text
+    assert _ident(c, pid).status == M.PROV and _ident(c, pid).old_ins
+    assert _stored(c, pid)["meta"]["profile"] == [M.PROFILE_PATIENT]
+    r = c.post(f"/fhir/Patient/{pid}/$validate", json=_stored(c, pid))
+    errors = [i for i in r.json()["issue"] if i["severity"] in ("error", "fatal")]
+    assert errors == [], errors
