@@ -145,11 +145,11 @@ def make_after_write(engine: FhirEngine):
         if result.res_type != "Patient" or result.resource is None:
             return
         new = result.version == 1
-        if not new and not ctx.extras.get(OP_FLAG):
-            before = indexed_status(s, result.res_id)
+        if not ctx.extras.get(OP_FLAG):  # the INS operations record their own transitions
+            before = None if new else indexed_status(s, result.res_id)
             after = M.read_identity(result.resource).status
-            if before is not None and before != after:  # recorded by no INS operation
-                _record_direct(engine, s, result.res_id, result.version, before, after)
+            if (new and after != M.PROV) or (before is not None and before != after):
+                _record_direct(engine, s, result.res_id, result.version, before or "", after)
         put(s, result.res_id, result.version, result.resource, new=new)
 
     return ins_index_hook
@@ -292,8 +292,9 @@ def _record_direct(
 ) -> None:
     from socle.ins.status import Transition, records
 
-    event = "traits" if after == M.PROV else "direct-write"
-    transition = Transition(event, before, after, "Patient written directly")
+    event = "created" if not before else "traits" if after == M.PROV else "direct-write"
+    detail = "Patient created" if not before else "Patient written directly"
+    transition = Transition(event, before, after, detail)
     prov, audit = records(f"Patient/{pid}/_history/{version}", transition)
     ctx = RequestContext(tenant=s.tenant, extras={"socle.internal": True})  # server's record
     engine.crud.create(s, ctx, "Provenance", prov)

@@ -66,6 +66,7 @@ DOCUMENT, INSI, INSI_FAIL, TRAITS, DOUBT, INVALIDATE, ATTRIBUTE, FEED = (
     "attribute",
     "feed",
 )
+CREATED = "created"  # a Patient created with a status other than provisional
 EVENTS = {
     DOCUMENT: "Contrôle d'un document d'identité à haut niveau de confiance",
     INSI: "Récupération ou vérification INSi réussie",
@@ -75,6 +76,7 @@ EVENTS = {
     INVALIDATE: "Invalidation par la cellule d'identitovigilance",
     ATTRIBUTE: "Attribut d'identité positionné ou retiré",
     FEED: "Statut reçu du flux d'identités HL7 v2 (PAM)",
+    CREATED: "Identité créée avec ce statut",
 }
 _ORDER = {M.PROV: 0, M.RECUP: 1, M.VALI: 1, M.QUAL: 2}
 
@@ -408,7 +410,7 @@ def records(
     `patient_ref` is versioned (``Patient/x/_history/n``) when known.
     """
     stamp = M.now_instant()
-    label = f"{transition.before} -> {transition.after}"
+    label = f"{transition.before or 'new'} -> {transition.after}"
     text = f"{EVENTS.get(transition.event, transition.event)}: {label}"
     if transition.detail:
         text += f" ({transition.detail})"
@@ -430,7 +432,7 @@ def records(
             "display": "Patient Record",
         },
         "subtype": [activity],
-        "action": "U",
+        "action": "C" if not transition.before else "U",
         "recorded": stamp,
         "outcome": "0",
         "outcomeDesc": text,
@@ -440,8 +442,9 @@ def records(
             {
                 "what": {"reference": base_ref},
                 "detail": [
-                    {"type": "status-before", "valueString": transition.before},
-                    {"type": "status-after", "valueString": transition.after},
+                    {"type": f"status-{when}", "valueString": status}
+                    for when, status in (("before", transition.before), ("after", transition.after))
+                    if status
                 ],
             }
         ],

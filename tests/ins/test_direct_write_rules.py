@@ -107,7 +107,7 @@ def test_evidence_older_than_a_downgrade_does_not_requalify(ins_client) -> None:
     r = _put(c, pid, fresh)
     assert r.status_code == 200, r.text
     assert _ident(c, pid).status == M.QUAL
-    assert _transitions(c, pid) == ["QUAL -> PROV", "PROV -> QUAL"]
+    assert _transitions(c, pid) == ["new -> QUAL", "QUAL -> PROV", "PROV -> QUAL"]
 
 
 def test_stale_document_after_a_fresh_insi_call(ins_client) -> None:  # noqa: ANN001
@@ -428,7 +428,7 @@ def test_removing_the_reliability_extensions_invalidates(ins_client) -> None:  #
     assert ident.old_ins == [(TEST_OID, nir(order=571))]
     assert ident.method == "" and ident.validation_mode == ""
     assert ident.attributes == {M.HOMA}
-    assert _transitions(c, pid) == ["QUAL -> PROV"]
+    assert _transitions(c, pid) == ["new -> QUAL", "QUAL -> PROV"]
 
 
 def test_evidence_withdrawn_unit() -> None:

@@ -102,7 +102,16 @@ def test_write_hook_refuses_and_downgrades(ins_client) -> None:  # noqa: ANN001
     assert old and old[0]["value"] == nir(order=5)
     # the downgrade is recorded by the write itself, in its transaction
     provs = c.get("/fhir/Provenance", params={"target": f"Patient/{pid}"}).json()
-    assert [e["resource"]["activity"]["text"] for e in provs["entry"]] == ["QUAL -> PROV"]
+    texts = sorted(e["resource"]["activity"]["text"] for e in provs["entry"])
+    assert texts == ["QUAL -> PROV", "new -> QUAL"]  # the creation at QUAL recorded too
+    audits = c.get("/fhir/AuditEvent", params={"entity": f"Patient/{pid}"}).json()
+    created = [
+        e["resource"]
+        for e in audits.get("entry", [])
+        if e["resource"].get("outcomeDesc", "").startswith("Identité créée")
+    ]
+    assert [a["action"] for a in created] == ["C"]
+    assert created[0]["entity"][0]["detail"] == [{"type": "status-after", "valueString": "QUAL"}]
 
 
 def test_write_hook_uses_the_writers_session(ins_engine, tenant) -> None:  # noqa: ANN001
