@@ -32,6 +32,10 @@ class InsPlugin:
         # ... and a past version's INS only while the identity is still qualified now
         engine.hooks.add_past_output("Patient", lambda _ctx, old, now: filter_past(old, now))
         engine.demo_loaders.append(demo.load_registry)
+        # Socle's own extensions and code systems, known to $validate
+        from socle.ins.definitions import definitions
+
+        engine.validation.add_definitions(definitions())
 
 
 plugin = InsPlugin()

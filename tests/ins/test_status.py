@@ -207,3 +207,25 @@ def test_codes_written_with_fr_core_displays() -> None:
     for system, displays in tables:
         concepts = {c["code"]: c.get("display") for c in context.code_system(system)["concept"]}
         assert {code: concepts.get(code) for code in displays} == displays, system
+
+
+def test_patients_socle_writes_use_known_extensions(ins_client) -> None:  # noqa: ANN001
+    """$validate knows Socle's own extensions (RNIV status and its date) and code
+    systems: a Patient Socle wrote has no 'unknown extension' issue, and a wrong RNIV
+    status code is an error."""
+    c = ins_client
+    body = person(ins=nir(order=7), status=M.RECUP)
+    ident = M.read_identity(body)
+    ident.method, ident.collection_date = "INSI", "2024-01-01"
+    pid = c.post("/fhir/Patient", json=M.write_identity(body, ident)).json()["id"]
+    engine = c.app.state.engine
+    with engine.store.session(c.app.state.tenant) as s:
+        stored = engine.crud.read(s, "Patient", pid).resource
+    issues = c.post("/fhir/Patient/$validate", json=stored).json()["issue"]
+    assert not [i for i in issues if "ins-rniv" in i.get("diagnostics", "")], issues
+    for ext in stored["extension"]:
+        if ext["url"] == M.EXT_RNIV_STATUS:
+            ext["valueCoding"]["code"] = "ZZZZ"
+    issues = c.post("/fhir/Patient/$validate", json=stored).json()["issue"]
+    bad = [i for i in issues if i["severity"] == "error" and "ZZZZ" in i.get("diagnostics", "")]
+    assert bad, issues

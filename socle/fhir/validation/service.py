@@ -67,6 +67,7 @@ class ValidationService:
         self._terminology = terminology
         self._validator: ProfileValidator | None = None
         self._rules: list[tuple[str, str, Rule]] = []
+        self._definitions: list[dict[str, Any]] = []  # a service's own, in every context
         self._lock = threading.Lock()
         # a context given by the caller is theirs; one built here follows the archives
         self._follows_store = context is None
@@ -163,6 +164,8 @@ class ValidationService:
 
     def _install_context(self, context: ConformanceContext, stamp: int | None) -> None:
         """Put a context in place (lock held): validator and profiles follow it."""
+        for definition in self._definitions:
+            context.add(definition)
         self._context = context
         self._validator = None
         self._profiles = None
@@ -200,6 +203,16 @@ class ValidationService:
             self._install_context(context, recorded)
 
     # -- extension points ------------------------------------------------------------------
+
+    def add_definitions(self, definitions: list[dict[str, Any]]) -> None:
+        """Conformance resources of a service's own (its extensions, code systems), known
+        to every context this service reads, also after the packages change."""
+        with self._lock:
+            self._definitions.extend(definitions)
+            if self._context is not None:
+                for definition in definitions:
+                    self._context.add(definition)
+                self._validator = None
 
     def add_rule(self, profile_url: str, name: str, rule: Rule) -> None:
         """Check `rule` whenever a resource is validated against `profile_url` or a profile

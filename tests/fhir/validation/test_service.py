@@ -82,3 +82,15 @@ def test_a_given_context_is_not_replaced(tmp_path: Path) -> None:
     _install(data, tmp_path, "1.0.0")
     assert svc.context is not owner.context  # the owner reads the packages again…
     assert CUSTOM not in svc.supported_profiles()[1]["Patient"]  # …the borrower does not
+
+
+def test_a_services_own_definitions_survive_a_new_context() -> None:
+    """Definitions a service adds (its extensions, code systems) are in every context the
+    validation service reads, also after the packages change (reload)."""
+    svc = ValidationService(data_dir=None)
+    url = "https://socle.example.org/fhir/CodeSystem/test-own"
+    cs = {"resourceType": "CodeSystem", "url": url, "status": "active", "content": "complete"}
+    svc.add_definitions([cs])
+    assert svc.context.resolve(url)["url"] == url
+    svc.reload()
+    assert svc.context.resolve(url)["url"] == url
