@@ -17,7 +17,7 @@ from socle.ins import service
 from socle.ins import status as S
 from socle.ins import teleservice as T
 from socle.ins.nir import INS_SYSTEMS, NirIssue, check_nir
-from socle.ins.outgoing import filter_resource
+from socle.ins.outgoing import filter_resource, shares_ins
 
 if TYPE_CHECKING:
     from socle.fhir.context import RequestContext
@@ -80,7 +80,7 @@ def _insi_parameters(result: T.InsiResult, patient: dict[str, Any] | None) -> di
         {"name": "label", "valueString": result.label},
     ]
     if result.detail:
-        params.append({"name": "detail", "valueString": result.detail})
+        params.append({"name": "detail", "valueString": _detail(result.detail, patient)})
     for rec in result.identities:
         identity = T.patient_of(rec)
         params.append({"name": "identity", "resource": identity})
@@ -205,6 +205,18 @@ def _patient_paths(patient: dict[str, Any], ident: M.Identity) -> dict[str, str]
             out["birthplace"] = f"Patient.extension[{i}]"
             break
     return out
+
+
+# a NIR or NIA, with or without its key
+_MATRICULE = re.compile(r"\b\d{5}(?:\d{2}|2[ABab])\d{6}(?:\d{2})?\b")
+
+
+def _detail(text: str, patient: dict[str, Any] | None) -> str:
+    """INSi's detail about a stored Patient, without the INS it holds unless the identity
+    is qualified (the outgoing rule: a failed verification quotes the matricule)."""
+    if patient is None or shares_ins(patient):
+        return text
+    return _MATRICULE.sub("the matricule", text)
 
 
 def _masked(text: str, value: str) -> str:

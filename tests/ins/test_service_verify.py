@@ -150,3 +150,23 @@ def test_instance_verification_with_unreadable_traits_changes_nothing(
     with ins_engine.store.session(tenant) as s:
         ident = M.read_identity(ins_engine.crud.read(s, "Patient", pid).resource)
     assert ident.status == M.RECUP and ident.ins and not ident.old_ins
+
+
+def test_a_failed_instance_verify_does_not_quote_the_ins(ins_client) -> None:  # noqa: ANN001
+    """A stored RECUP identity whose INS INSi no longer knows: the identity is downgraded
+    and the answer's detail names no matricule (the outgoing rule)."""
+    from socle.ins import model as M
+    from tests.ins.conftest import person
+
+    c = ins_client
+    ins = nir(order=77)  # not in the (empty) registry
+    body = person(ins=ins, status=M.RECUP)
+    ident = M.read_identity(body)
+    ident.method, ident.collection_date = "INSI", "2024-01-01"
+    pid = c.post("/fhir/Patient", json=M.write_identity(body, ident)).json()["id"]
+    r = c.post(f"/fhir/Patient/{pid}/$ins-verify", json={"resourceType": "Parameters"})
+    assert r.status_code == 200, r.text
+    params = {p["name"]: p for p in r.json()["parameter"]}
+    assert params["result"]["valueCode"] == T.NONE
+    assert ins not in r.text and ins[:13] not in r.text, r.text
+    assert "the matricule" in params["detail"]["valueString"]
