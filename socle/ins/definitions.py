@@ -16,15 +16,17 @@ EXTENSION_BASE = "http://hl7.org/fhir/StructureDefinition/Extension"
 DIRECT_EVENTS = {"direct-write": "Statut modifié par une écriture directe du Patient"}
 
 
+def _head(kind: str, url: str, title: str = "") -> dict[str, Any]:
+    """What every definition starts with: type, id and name from its canonical URL."""
+    name = url.rsplit("/", 1)[-1]
+    head = {"resourceType": kind, "id": name, "url": url, "name": name.replace("-", "_")}
+    return {**head, "title": title, "status": "active"} if title else {**head, "status": "active"}
+
+
 def _code_system(url: str, title: str, concepts: dict[str, str]) -> dict[str, Any]:
     name = url.rsplit("/", 1)[-1]
     return {
-        "resourceType": "CodeSystem",
-        "id": name,
-        "url": url,
-        "name": name.replace("-", "_"),
-        "title": title,
-        "status": "active",
+        **_head("CodeSystem", url, title),
         "content": "complete",
         "caseSensitive": True,
         "valueSet": f"{M.SOCLE}/ValueSet/{name}",
@@ -35,25 +37,15 @@ def _code_system(url: str, title: str, concepts: dict[str, str]) -> dict[str, An
 def _value_set(system: str) -> dict[str, Any]:
     name = system.rsplit("/", 1)[-1]
     return {
-        "resourceType": "ValueSet",
-        "id": name,
-        "url": f"{M.SOCLE}/ValueSet/{name}",
-        "name": name.replace("-", "_"),
-        "status": "active",
+        **_head("ValueSet", f"{M.SOCLE}/ValueSet/{name}"),
         "compose": {"include": [{"system": system}]},
     }
 
 
 def _extension(url: str, title: str, definition: str, value: dict[str, Any]) -> dict[str, Any]:
     """A simple extension of Patient (one value, no sub-extensions)."""
-    name = url.rsplit("/", 1)[-1]
     return {
-        "resourceType": "StructureDefinition",
-        "id": name,
-        "url": url,
-        "name": name.replace("-", "_"),
-        "title": title,
-        "status": "active",
+        **_head("StructureDefinition", url, title),
         "fhirVersion": "4.0.1",
         "kind": "complex-type",
         "abstract": False,
