@@ -758,7 +758,12 @@ def _upsert(engine: FhirEngine, s: Any, ctx: RequestContext, msg: Any, who: str)
     patient = {k: v for k, v in patient.items() if v is not None}
     patient.setdefault("active", True)
     if existing is None:
-        return engine.crud.create(s, ctx, "Patient", patient).res_id
+        created = engine.crud.create(s, ctx, "Patient", patient)
+        if checked.status != M.PROV:  # its first status is a transition too
+            first = S.Transition(S.FEED, "", checked.status, who)
+            ref = f"Patient/{created.res_id}/_history/{created.version}"
+            service.record_transitions(engine, s, ctx, ref, [first], who)
+        return created.res_id
     patient["id"] = existing
     if not _unchanged(old_patient, patient):
         service.write_patient(engine, s, ctx, existing, patient, transitions, who)

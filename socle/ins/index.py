@@ -117,7 +117,12 @@ _DELETE_ROW = FixedStatement(delete(ins_identity).where(*_KEY))
 
 
 def put(
-    s: StoreSession, patient_id: str, version: int, patient: dict | None, new: bool = False
+    s: StoreSession,
+    patient_id: str,
+    version: int,
+    patient: dict | None,
+    new: bool = False,
+    ident: M.Identity | None = None,
 ) -> None:
     """Replace the index row of one Patient (None: deleted); `new`: no row can exist yet.
 
@@ -126,7 +131,7 @@ def put(
     if patient is None:
         s.defer(_DELETE_ROW, {"k_tenant": s.tenant, "k_patient": patient_id})
         return
-    row = row_of(s.tenant, patient_id, version, M.read_identity(patient))
+    row = row_of(s.tenant, patient_id, version, ident or M.read_identity(patient))
     s.defer(_INSERT_ROW if new else _UPSERT_ROW, row)
 
 
@@ -145,12 +150,13 @@ def make_after_write(engine: FhirEngine):
         if result.res_type != "Patient" or result.resource is None:
             return
         new = result.version == 1
+        ident = M.read_identity(result.resource)
         if not ctx.extras.get(OP_FLAG):  # the INS operations record their own transitions
             before = None if new else indexed_status(s, result.res_id)
-            after = M.read_identity(result.resource).status
+            after = ident.status
             if (new and after != M.PROV) or (before is not None and before != after):
                 _record_direct(engine, s, result.res_id, result.version, before or "", after)
-        put(s, result.res_id, result.version, result.resource, new=new)
+        put(s, result.res_id, result.version, result.resource, new=new, ident=ident)
 
     return ins_index_hook
 
@@ -290,15 +296,14 @@ def sync(engine: FhirEngine, s: StoreSession) -> int:
 def _record_direct(
     engine: FhirEngine, s: StoreSession, pid: str, version: int, before: str, after: str
 ) -> None:
-    from socle.ins.status import Transition, records
+    from socle.ins.service import record_transitions
+    from socle.ins.status import Transition
 
     event = "created" if not before else "traits" if after == M.PROV else "direct-write"
     detail = "Patient created" if not before else "Patient written directly"
     transition = Transition(event, before, after, detail)
-    prov, audit = records(f"Patient/{pid}/_history/{version}", transition)
-    ctx = RequestContext(tenant=s.tenant, extras={"socle.internal": True})  # server's record
-    engine.crud.create(s, ctx, "Provenance", prov)
-    engine.crud.create(s, ctx, "AuditEvent", audit)
+    ctx = RequestContext(tenant=s.tenant)  # the server's record (record_transitions)
+    record_transitions(engine, s, ctx, f"Patient/{pid}/_history/{version}", [transition])
 
 
 # Candidate blocks: one SELECT per blocking key, in one UNION ALL, so that each one uses

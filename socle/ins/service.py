@@ -73,13 +73,25 @@ def write_patient(
 ) -> dict[str, Any]:
     """Store a Patient an INS operation changed, index it, record its transitions."""
     result = engine.crud.update(s, ctx, "Patient", pid, patient)
-    stored = result.resource or patient
+    record_transitions(engine, s, ctx, f"Patient/{pid}/_history/{result.version}", transitions, who)
+    return result.resource or patient
+
+
+def record_transitions(
+    engine: FhirEngine,
+    s: StoreSession,
+    ctx: RequestContext,
+    patient_ref: str,
+    transitions: list[S.Transition],
+    who: str = "Socle INS",
+) -> None:
+    """The Provenance and AuditEvent of each transition of a Patient version, in the
+    writer's transaction (the server's own records)."""
     server = server_context(ctx)
     for transition in transitions:
-        prov, audit = S.records(f"Patient/{pid}/_history/{result.version}", transition, who)
+        prov, audit = S.records(patient_ref, transition, who)
         engine.crud.create(s, server, "Provenance", prov)
         engine.crud.create(s, server, "AuditEvent", audit)
-    return stored
 
 
 def _current(engine: FhirEngine, s: StoreSession, pid: str) -> dict[str, Any]:

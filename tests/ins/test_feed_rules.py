@@ -346,3 +346,26 @@ def test_a_validated_identity_has_a_sex_of_the_ins(ins_engine, tenant) -> None: 
         ack = _send(ins_engine, tenant, _msh("A28", control), vali(control.upper(), sex))
         assert f"MSA|AE|{control}" in ack
         assert _err(ack)[2:4] == ["PID^1^8", "101^Required field missing^HL70357"]
+
+
+def test_a28_at_recup_records_its_first_status(ins_engine, tenant, ins_client) -> None:  # noqa: ANN001
+    """An identity created by the feed with a status other than provisoire: its first
+    status is a recorded transition (Provenance, AuditEvent), as every later change is."""
+    ins = nir(order=61)
+    pid3 = f"R1^^^H&1.2.250.1.999.41&ISO^PI~{ins}^^^ASIP-SANTE-INS-NIR&1.2.250.1.213.1.4.8&ISO^INS"
+    recup = _fields(
+        f3=pid3,
+        f5="MOREAU^ANNE^ANNE^^^^L",
+        f7="19850307",
+        f8="F",
+        f11="^^^^^^BDL^^35238",
+        f32="RECUP",
+    )
+    assert "MSA|AA|rc" in _send(ins_engine, tenant, _msh("A28", "rc"), recup)
+    pid, _ = _patient(ins_engine, tenant, H1, "R1")
+    provs = ins_client.get("/fhir/Provenance", params={"target": f"Patient/{pid}"}).json()
+    assert [e["resource"]["activity"]["text"] for e in provs["entry"]] == ["new -> RECUP"]
+    assert "MSA|AA|pv" in _send(ins_engine, tenant, _msh("A28", "pv"), _pid("R2"))
+    pid2, _ = _patient(ins_engine, tenant, H1, "R2")
+    none = ins_client.get("/fhir/Provenance", params={"target": f"Patient/{pid2}"}).json()
+    assert none["total"] == 0  # provisoire: nothing to record
