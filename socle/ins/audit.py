@@ -26,6 +26,8 @@ if TYPE_CHECKING:
     from socle.ins.hl7feed import Outcome
 
 ACK_STATUS = {"AA": 200, "AE": 422, "AR": 400}  # the HTTP-like outcome the trail records
+# ... unless the refusal was no fault of the message (AR): a concurrent change, a failure
+ERROR_STATUS = {"206": 409, "207": 500}
 
 
 class Unavailable(Exception):
@@ -61,7 +63,7 @@ def _entry(tenant: str, outcome: Outcome, peer: str | None, started: float) -> A
     return AuditRecord(
         tenant=tenant,
         action="operation",
-        outcome=ACK_STATUS.get(code, 400),
+        outcome=_status(code, outcome),
         agent={
             "id": f"hl7:{facts['application']}/{facts['facility']}",
             "display": f"HL7 v2 sender {facts['application']}/{facts['facility']}",
@@ -76,6 +78,12 @@ def _entry(tenant: str, outcome: Outcome, peer: str | None, started: float) -> A
         res_type="Patient",
         operation=f"hl7v2-{facts['type']}" if facts["type"] else "hl7v2",
     )
+
+
+def _status(ack: str, outcome: Outcome) -> int:
+    if ack == "AR" and outcome.error is not None and outcome.error.code in ERROR_STATUS:
+        return ERROR_STATUS[outcome.error.code]
+    return ACK_STATUS.get(ack, 400)
 
 
 def describe(outcome: Outcome) -> dict[str, str]:

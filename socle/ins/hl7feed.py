@@ -1056,7 +1056,7 @@ def _refuse(engine: FhirEngine, tenant: str, received: Received) -> Outcome:
     except audit.Unavailable:
         log.error("HL7 message not audited: refused")
         error = _unaudited()
-        return Outcome(ack(header, "AE", error, codec), False, msg, error, header=header)
+        return Outcome(ack(header, error.ack, error, codec), False, msg, error, header=header)
     return outcome
 
 

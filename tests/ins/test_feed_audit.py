@@ -96,8 +96,23 @@ def test_a_trail_failure_refuses_the_message(audited_engine) -> None:  # noqa: A
 
     trail.append_in = trail.append = broken
     outcome = handle(audited_engine, "t-broken", adt("A28", "IPPB1", control="b1").encode())
-    assert not outcome.accepted and b"MSA|AE|b1" in outcome.ack and b"audited" in outcome.ack
+    assert not outcome.accepted and b"MSA|AR|b1" in outcome.ack and b"audited" in outcome.ack
+    assert b"|207^Application internal error" in outcome.ack  # no fault of the message
     with audited_engine.store.session("t-broken") as s:  # no audit, no write
         assert (
             X.resource_by_identifier(s, "Patient", [("urn:oid:1.2.250.1.999.9", "IPPB1")]) is None
         )
+
+
+def test_refusals_that_are_no_fault_of_the_message_are_recorded_as_such() -> None:
+    """AR for a failure (207) or a concurrent change (206) is recorded as the server's
+    failure or a conflict, not as a bad request (AR for a header not accepted)."""
+    from socle.ins import audit
+    from socle.ins.hl7feed import Hl7Error, Outcome
+
+    def recorded(ack: str, code: str) -> int:
+        error = Hl7Error(ack, code, "x", "MSH")
+        return audit._entry("t", Outcome(b"", False, None, error), None, 0.0).outcome
+
+    assert recorded("AR", "207") == 500 and recorded("AR", "206") == 409
+    assert recorded("AR", "201") == 400 and recorded("AE", "102") == 422
