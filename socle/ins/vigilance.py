@@ -21,9 +21,10 @@ birthplace     0.10    1 equal; 0.5 when either is unknown; 0 different
 
 Names inverted (birth name given as first name and the reverse) get 0.8 of the name
 credits. The same INS on both sides makes the match *certain* (score 1) when that INS
-names one active identity (or one survivor of merged ones); an INS on several active
-identities (a collision) proves none of them: they are scored on their traits, at least
-possible. Caps: two different INS 0.69 (different people); a different sex, a strict
+names one active identity (or one survivor of merged ones) and no trait the query gives
+contradicts it (birth name, first name, birth date, sex); an INS on several active
+identities (a collision), or one whose traits the query contradicts, proves nothing:
+they are scored on their traits, at least possible (0.84 at most when contradicted). Caps: two different INS 0.69 (different people); a different sex, a strict
 trait, 0.84 (possible at most); else 0.96. Grades: certain >= 0.97, probable >= 0.85,
 possible >= 0.70, below that certainly-not; two confirmed homonyms (both HOMA) are
 certainly-not, whatever their score.
@@ -400,23 +401,42 @@ def _holder_matches(
     min_score: float,
     attrs: str,
 ) -> list[Match]:
-    """One holder: certain. Several (a collision): none is certain, each is scored on
-    its traits, and kept at least possible (the INS is still a lead)."""
-    if len(holders) == 1:
-        return [
-            Match(pid, 1.0, CERTAIN, {"ins": 1.0}, r)
-            for pid, r in holders.items()
-            if pid != exclude
-        ]
+    """One holder whose traits do not contradict the query's: certain. Several (a
+    collision), or one whose traits disagree with those the query gives (another person
+    under that INS, or a wrong INS): none is certain, each is scored on its traits and
+    kept at least possible (the INS is still a lead)."""
     out = []
     for pid, row in holders.items():
         scored = query.score(row, use_ins=False)
         assert scored is not None  # no floor: always a score
-        value = max(scored[0], 0.70)
-        if pid != exclude and value >= min_score:
-            details = {**scored[1], "ins": 1.0, "insHolders": float(len(holders))}
+        if pid == exclude:
+            continue
+        against = _disagreeing(query, scored[1])
+        if len(holders) == 1 and not against:
+            out.append(Match(pid, 1.0, CERTAIN, {"ins": 1.0}, row))
+            continue
+        value = max(min(scored[0], CAP_SEX) if against else scored[0], 0.70)
+        details = {**scored[1], "ins": 1.0, "insHolders": float(len(holders))}
+        if value >= min_score:
             out.append(_graded(row, value, details, attrs))
     return out
+
+
+# Credits below which a trait the query gives contradicts the identity's (see `score`):
+# a birth name neither equal nor a phonetic or spelling variant, a birth date neither
+# equal nor day/month inverted, another sex, a first name that shares nothing.
+_AGREEING = {"family": 0.8, "birthDate": 0.8, "gender": 1.0, "given": 0.5}
+
+
+def _disagreeing(query: _Query, details: dict[str, float]) -> list[str]:
+    """The traits the query gives that contradict the scored identity's."""
+    given = {
+        "family": query.family,
+        "birthDate": query.birth_date,
+        "gender": query.sex,
+        "given": query.given,
+    }
+    return [k for k, least in _AGREEING.items() if given[k] and details.get(k, 0.0) < least]
 
 
 def _patient(s: StoreSession, pid: str) -> dict[str, Any] | None:

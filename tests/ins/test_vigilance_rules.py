@@ -481,3 +481,22 @@ def test_used_name_finds_candidates(ins_engine, tenant) -> None:  # noqa: ANN001
     _put_rows(ins_engine, tenant, [typed])
     with ins_engine.store.session(tenant) as s:
         assert [r["patient_id"] for r in X.candidates(s, married)] == ["t"]
+
+
+def test_an_ins_with_contradicting_traits_is_not_certain(ins_client) -> None:  # noqa: ANN001
+    """The INS alone does not make a match certain when the traits the query gives
+    contradict the identity's (another person under that INS, or a wrong INS): it stays a
+    lead (possible); with agreeing or absent traits it is certain."""
+    c = ins_client
+    ins = nir(order=270)
+    pid = _post(c, person(family="Certain", ins=ins, status=M.RECUP))
+    other = person(family="Zzz", given="Qqq", birth="2001-01-01", sex="male", ins=ins)
+    only = {"name": "onlyCertainMatches", "valueBoolean": True}
+    assert _match(c, other, only) == []
+    (entry,) = _match(c, other)
+    assert entry["resource"]["id"] == pid and _grade(entry) == "possible"
+    assert entry["search"]["score"] <= 0.84
+    same = person(family="Certain", ins=ins)
+    assert [_grade(e) for e in _match(c, same, only)] == ["certain"]
+    bare = {"resourceType": "Patient", "identifier": [{"system": INS_SYSTEM, "value": ins}]}
+    assert [_grade(e) for e in _match(c, bare, only)] == ["certain"]

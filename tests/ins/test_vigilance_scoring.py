@@ -82,8 +82,27 @@ def _ref_date(a: str, b: str) -> float:
 
 
 def reference_score(query: dict[str, Any], row: dict[str, Any]) -> tuple[float, dict]:
+    """The scoring rules of a pair written out plainly: an INS both sides carry is 1."""
     if query.get("ins") and query["ins"] == row.get("ins"):
         return 1.0, {"ins": 1.0}
+    return _reference_traits(query, row)
+
+
+def reference_match(query: dict[str, Any], row: dict[str, Any]) -> tuple[float, dict]:
+    """What `find_matches` gives a row: an INS both sides carry (one holder) is certain
+    unless a trait the query gives contradicts the row's, else the traits' score, at
+    least possible (0.84 at most)."""
+    if query.get("ins") and query["ins"] == row.get("ins"):
+        total, details = _reference_traits(query, row)
+        least = {"family": 0.8, "birthDate": 0.8, "gender": 1.0, "given": 0.5}
+        keys = {"family": "family", "birthDate": "birth_date", "gender": "sex", "given": "given"}
+        if not [k for k, v in least.items() if query[keys[k]] and details[k] < v]:
+            return 1.0, {"ins": 1.0}
+        return max(min(total, 0.84), 0.70), {**details, "ins": 1.0, "insHolders": 1.0}
+    return _reference_traits(query, row)
+
+
+def _reference_traits(query: dict[str, Any], row: dict[str, Any]) -> tuple[float, dict]:
     fam = _ref_name(query["family"], row["family"], row.get("used_family", ""))
     if query.get("used_family"):
         fam = max(fam, _ref_name(query["used_family"], row["family"], row["used_family"]))
@@ -366,9 +385,9 @@ def test_candidates_and_matches(ins_engine, tenant) -> None:  # noqa: ANN001
             )
             expected = sorted(
                 (
-                    (-reference_score(q, r)[0], r["patient_id"], reference_score(q, r)[1])
+                    (-reference_match(q, r)[0], r["patient_id"], reference_match(q, r)[1])
                     for r in rows
-                    if (inactive_too or r["active"]) and reference_score(q, r)[0] >= floor
+                    if (inactive_too or r["active"]) and reference_match(q, r)[0] >= floor
                 ),
                 key=lambda t: (t[0], t[1]),
             )
