@@ -390,11 +390,14 @@ def _match_bundle(call: OperationCall, found: list[tuple[Any, dict]]) -> dict[st
 
 def match(call: OperationCall) -> dict[str, Any]:
     """PDQm / FHIR $match: scored candidates for a Patient (onlyCertainMatches, count)."""
+    if len(call.params.get("resource") or []) > 1:
+        raise bad_request("$match takes one Patient in 'resource', not several", "resource")
     patient = call.resource_param()
     if not patient or patient.get("resourceType") != "Patient":  # ITI-119: a Patient
         raise bad_request("$match needs a Patient in the 'resource' parameter", "resource")
+    _check_structure(call, patient)
     count = _count(call, 10, 100)
-    only = str(call.param("onlyCertainMatches", "false")).lower() == "true"
+    only = call.boolean("onlyCertainMatches", False, _param_path(call, "onlyCertainMatches"))
     found = service.match(
         call.engine,
         call.ctx.tenant,
@@ -410,6 +413,24 @@ def match(call: OperationCall) -> dict[str, Any]:
     if only and len({M.read_identity(p).ins or p["id"] for _, p in found}) > 1:
         found = []  # ITI-119 Case 5: several certain matches not known to be one person
     return _match_bundle(call, found)
+
+
+GENDERS = ("male", "female", "other", "unknown")  # administrative-gender (required)
+
+
+def _check_structure(call: OperationCall, patient: dict[str, Any]) -> None:
+    """The Patient to match must be a well-formed Patient (types, dates, its gender one
+    of the required codes): 400 with the issues, before anything reads it."""
+    errors = [
+        i for i in call.engine.structural.validate(patient) if i.severity in ("error", "fatal")
+    ]
+    gender = patient.get("gender")
+    if gender is not None and gender not in GENDERS:
+        errors.append(
+            Issue("error", "code-invalid", f"gender {gender!r} is not one of {GENDERS}", [])
+        )
+    if errors:
+        raise FhirError(400, errors[0].code, errors[0].diagnostics, issues=errors)
 
 
 def _local_id_matches(
@@ -461,6 +482,8 @@ def ins_duplicates(call: OperationCall) -> dict[str, Any]:
 def _source_identifier(call: OperationCall) -> tuple[str, str]:
     """`sourceIdentifier` as (system, value): a token ``system|value`` (GET), or an
     Identifier when it is posted in a Parameters (valueIdentifier)."""
+    if len(call.params.get("sourceIdentifier") or []) > 1:
+        raise bad_request("PIXm takes one sourceIdentifier, not several", "sourceIdentifier")
     raw = call.param("sourceIdentifier")
     if isinstance(raw, dict):  # valueIdentifier
         system, value = raw.get("system") or "", raw.get("value") or ""
@@ -485,7 +508,8 @@ def ihe_pix(call: OperationCall) -> dict[str, Any]:
     src_system, src_value = _source_identifier(call)
     # a logical-id source ([base]|Patient/[id]) is not answered with itself (ITI-83)
     own = src_value.removeprefix("Patient/") if src_system == call.ctx.base_url.rstrip("/") else ""
-    targets = set(_list(call, "targetSystem"))
+    # repeated, or comma-separated as in a query string
+    targets = {t.strip() for v in _list(call, "targetSystem") for t in v.split(",") if t.strip()}
     patients = _pix_patients(call.engine, call.ctx, src_system, src_value, targets)
     params: list[dict[str, Any]] = []
     for patient in patients:
@@ -550,22 +574,48 @@ def _pix_patients(
                     found[pid] = patient
         else:
             criteria = [
-                ("identifier", f"{system}|{value}"),
+                ("identifier", f"{_escaped(system)}|{_escaped(value)}"),  # one identifier
                 *engine.guard.search_criteria(ctx, "Patient"),
             ]
             pks = engine.search.find_pks(s, "Patient", criteria, limit=10)
             for stored in s.fetch_current(pks):
                 if stored.content is not None:
                     patient = orjson.loads(stored.content)
-                    found[patient["id"]] = patient
+                    # an INS identifies a patient only when the identity is qualified (RNIV)
+                    if system not in INS_SYSTEMS or shares_ins(patient):
+                        found[patient["id"]] = patient
         # a merged identity's survivor, followed from the replaced-by link already read
         ends = [survivor(engine, s, nxt) for p in found.values() if (nxt := replaced_by(p))]
+        _one_patient(found, ends)
         shown = {pid: p for pid, p in found.items() if engine.guard.visible(ctx, p)}
         others = [pid for pid in ends if pid not in found]
         shown.update(service.visible_patients(engine, s, ctx, others))
     if not shown:
         raise FhirError(404, "not-found", "sourceIdentifier Patient Identifier not found")
     return list(shown.values())
+
+
+def _escaped(text: str) -> str:
+    """A token part as FHIR search reads it literally (`\\`, `,`, `$`, `|` escaped): a
+    comma in an identifier is not a list of identifiers."""
+    for char in ("\\", ",", "$", "|"):
+        text = text.replace(char, "\\" + char)
+    return text
+
+
+def _one_patient(found: dict[str, dict[str, Any]], ends: list[str]) -> None:
+    """A source identifier names one patient (merged records count as their survivor):
+    one on several active identities (an INS collision under review) is a 409."""
+    from socle.ins.vigilance import replaced_by
+
+    people = set(ends) | {pid for pid, p in found.items() if not replaced_by(p)}
+    if len(people) > 1:
+        raise FhirError(
+            409,
+            "conflict",
+            "sourceIdentifier names several patients (an identity collision awaiting the "
+            "identity vigilance cell's decision)",
+        )
 
 
 def ins_worklist(call: OperationCall) -> dict[str, Any]:

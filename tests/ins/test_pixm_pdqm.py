@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from socle.ins import model as M
 from tests.ins.conftest import merge, nir, parameters, person
 
@@ -264,3 +266,72 @@ def test_match_by_the_local_identifier_of_a_merged_record(ins_client) -> None:  
     query = {"resourceType": "Patient", "identifier": [{"system": IPP, "value": "ID-M"}]}
     entries = _match(c, query).json()["entry"]
     assert [e["resource"]["id"] for e in entries] == [new]
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"birthDate": "19800305"},
+        {"birthDate": "1980-02-30"},
+        {"identifier": [{"system": "urn:oid:1.2.250.1.999.1", "value": 12}]},
+        {"gender": "banana"},
+        {"name": [{"family": 7}]},
+    ],
+)
+def test_match_refuses_a_malformed_patient(ins_client, change) -> None:  # noqa: ANN001
+    """ITI-119: a Patient that is not one (wrong types, impossible dates, a gender outside
+    the required codes) is a 400 OperationOutcome, never a 500 or a silent empty answer."""
+    body = {"resourceType": "Patient", "name": [{"family": "Durand"}], **change}
+    params = {"resourceType": "Parameters", "parameter": [{"name": "resource", "resource": body}]}
+    r = ins_client.post("/fhir/Patient/$match", json=params)
+    assert r.status_code == 400, r.text
+    assert r.json()["resourceType"] == "OperationOutcome"
+
+
+def test_match_parameters_are_checked(ins_client) -> None:  # noqa: ANN001
+    body = {"resourceType": "Patient", "name": [{"family": "Durand"}]}
+    one = {"name": "resource", "resource": body}
+    only = {"name": "onlyCertainMatches", "valueString": "yes"}
+    for params in ([one, one], [one, only]):
+        r = ins_client.post(
+            "/fhir/Patient/$match", json={"resourceType": "Parameters", "parameter": params}
+        )
+        assert r.status_code == 400, r.text
+
+
+def test_pix_source_is_one_identifier_of_one_patient(ins_client) -> None:  # noqa: ANN001
+    """ITI-83 takes exactly one sourceIdentifier: a comma is part of the value (not a list
+    of patients), a second one is a 400; an INS identifies a patient only when qualified,
+    and one on two qualified identities (a collision) answers no patient but a 409."""
+    c = ins_client
+    for ipp in ("S2", "S3"):
+        _post(c, person(identifier=[{"system": IPP, "value": ipp}]))
+    assert _pix(c, sourceIdentifier=f"{IPP}|S2,{IPP}|S3").status_code == 404
+    both = [("sourceIdentifier", f"{IPP}|S2"), ("sourceIdentifier", f"{IPP}|S3")]
+    assert c.get("/fhir/Patient/$ihe-pix", params=both).status_code == 400
+    r = _pix(c, sourceIdentifier=f"{IPP}|S2", targetSystem=f"urn:oid:9.9.9,{LAB}")
+    assert r.status_code == 403
+    recup = nir(order=143)
+    _post(c, person(ins=recup, status=M.RECUP, identifier=[{"system": IPP, "value": "S4"}]))
+    assert _pix(c, sourceIdentifier=f"urn:oid:1.2.250.1.213.1.4.10|{recup}").status_code == 404
+    shared = nir(order=144)
+    for ipp, family in (("S5", "Collision"), ("S6", "Autre")):
+        body = person(family=family, ins=shared, status=M.QUAL, mode="CN")
+        ident = M.read_identity(body)
+        ident.method, ident.collection_date, ident.validation_date = (
+            "INSI",
+            "2024-01-01",
+            "2024-01-01",
+        )
+        _post(
+            c,
+            {
+                **M.write_identity(body, ident),
+                "identifier": [
+                    *M.write_identity(body, ident)["identifier"],
+                    {"system": IPP, "value": ipp},
+                ],
+            },
+        )
+    r = _pix(c, sourceIdentifier=f"urn:oid:1.2.250.1.213.1.4.10|{shared}")
+    assert r.status_code == 409 and r.json()["issue"][0]["code"] == "conflict"
