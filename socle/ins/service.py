@@ -190,6 +190,7 @@ def _insi_result_to_patient(
     ident = M.read_identity(patient)
     if result.code == T.FOUND:
         new = T.identity_of(result.identities[0], ident)
+        _same_person(pid, ident, new)
         transitions = []
         if ident.strict_traits() != new.strict_traits() and ident.status in (M.VALI, M.QUAL):
             # INSi traits replace the local ones: the document check must be done again
@@ -199,11 +200,33 @@ def _insi_result_to_patient(
             )
         new, t = S.apply(new, S.INSI, detail=result.detail)
         transitions.append(t)
+        if _unchanged(engine, ctx, pid, patient, new):  # the same answer again, the same day
+            return patient
         return write_patient(engine, s, ctx, pid, M.write_identity(patient, new), transitions)
     if verifying and ident.ins:
         new, t = S.apply(ident, S.INSI_FAIL, detail=result.detail)
         return write_patient(engine, s, ctx, pid, M.write_identity(patient, new), [t])
     return None
+
+
+def _same_person(pid: str, local: M.Identity, found: M.Identity) -> None:
+    """RNIV: the identity INSi returned is attached to a Patient only when it is the same
+    person: INSi traits may correct the local spelling, not name someone else (another
+    birth date and name, another sex…: the traits score certainly-not). 422, nothing
+    written; the caller retrieves with the Patient's own traits, or creates another
+    Patient."""
+    from socle.ins.vigilance import score
+
+    if not (local.birth_family and local.birth_date):
+        return  # nothing to compare with: the INSi identity fills the Patient
+    mine = dataclasses.replace(local, ins="", ins_system="")
+    theirs = dataclasses.replace(found, ins="", ins_system="")
+    value, _ = score(X.row_of("", pid, 0, mine), X.row_of("", pid, 0, theirs))
+    if value < 0.70:
+        raise S.TransitionError(
+            f"INSi returned another person than Patient/{pid} (traits score {value:.2f}): "
+            "its identity is not attached; retrieve with the Patient's own traits"
+        )
 
 
 def retrieve(

@@ -170,3 +170,39 @@ def test_a_failed_instance_verify_does_not_quote_the_ins(ins_client) -> None:  #
     assert params["result"]["valueCode"] == T.NONE
     assert ins not in r.text and ins[:13] not in r.text, r.text
     assert "the matricule" in params["detail"]["valueString"]
+
+
+def test_an_instance_retrieve_attaches_only_the_same_person(ins_client) -> None:  # noqa: ANN001
+    """RNIV: INSi's identity is attached to a Patient only when it is that person: a
+    retrieval on a Patient with someone else's traits is refused (422) and writes
+    nothing; with the Patient's own (INSi correcting a spelling), it is attached; the
+    same verification again the same day writes nothing."""
+    from socle.ins import model as M
+    from tests.ins.conftest import parameters, person
+
+    c = ins_client
+    engine, tenant = c.app.state.engine, c.app.state.tenant
+    service.load_registry(engine, tenant, [registry_record()], replace=False)
+    other = c.post("/fhir/Patient", json=person(family="Nobody", given="Zoe", birth="2001-01-01"))
+    pid = other.json()["id"]
+    martin = parameters(
+        {"name": "family", "valueString": "MARTIN"},
+        {"name": "given", "valueString": "MARIE CLAIRE"},
+        {"name": "birthDate", "valueDate": "1985-03-07"},
+        {"name": "gender", "valueCode": "female"},
+    )
+    r = c.post(f"/fhir/Patient/{pid}/$ins-retrieve", json=martin)
+    assert r.status_code == 422 and "another person" in r.text
+    assert c.get(f"/fhir/Patient/{pid}").json()["meta"]["versionId"] == "1"
+    mine = c.post("/fhir/Patient", json=person(family="martin", given="Marie-Claire")).json()
+    r = c.post(f"/fhir/Patient/{mine['id']}/$ins-retrieve", json=parameters())
+    assert r.status_code == 200 and '"valueCode":"00"' in r.text.replace(" ", ""), r.text
+    with engine.store.session(tenant) as s:
+        attached = engine.crud.read(s, "Patient", mine["id"]).resource
+    assert M.read_identity(attached).status == M.RECUP
+    r = c.post(f"/fhir/Patient/{mine['id']}/$ins-verify", json=parameters())
+    assert r.status_code == 200, r.text
+    version = c.get(f"/fhir/Patient/{mine['id']}").json()["meta"]["versionId"]
+    r = c.post(f"/fhir/Patient/{mine['id']}/$ins-verify", json=parameters())
+    assert r.status_code == 200
+    assert c.get(f"/fhir/Patient/{mine['id']}").json()["meta"]["versionId"] == version
