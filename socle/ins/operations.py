@@ -27,24 +27,37 @@ MATCH_GRADE = "http://hl7.org/fhir/StructureDefinition/match-grade"
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
 
 
-def _str(call: OperationCall, *names: str) -> str | None:
+def _str(call: OperationCall, *names: str, number: bool = False) -> str | None:
+    """The text of the first of `names` the call has (a string value, or the value of an
+    Identifier, Coding or Reference). Given twice, or as a boolean (or a number, unless
+    `number`), it is a 400: read otherwise, it would be searched or checked as text."""
     for name in names:
-        value = call.param(name)
-        if value is None:
+        values = call.params.get(name) or []
+        if not values or values[0] is None:
             continue
+        if len(values) > 1:
+            raise bad_request(f"'{name}' is given {len(values)} times: once", name)
+        value = values[0]
         if isinstance(value, dict):
             value = value.get("value") or value.get("code") or value.get("reference")
-        return str(value)
+        if isinstance(value, bool) or (isinstance(value, int | float) and not number):
+            raise bad_request(f"'{name}' must be text, not {value!r}", name)
+        return str(value) if value is not None else None
     return None
 
 
 def _list(call: OperationCall, name: str) -> list[str]:
-    return [str(v) for v in call.params.get(name) or [] if v not in (None, "")]
+    """The texts of a repeating parameter (a boolean or a number is a 400, as in `_str`)."""
+    values = [v for v in call.params.get(name) or [] if v not in (None, "")]
+    for value in values:
+        if isinstance(value, bool | int | float):
+            raise bad_request(f"'{name}' must be text, not {value!r}", name)
+    return [str(v) for v in values]
 
 
 def _count(call: OperationCall, default: int, most: int) -> int:
     """The `count` parameter: a positive integer, capped (400 when it is not a number)."""
-    raw = _str(call, "count")
+    raw = _str(call, "count", number=True)
     if raw in (None, ""):
         return default
     if not raw.strip().isdigit() or int(raw) < 1:
@@ -257,7 +270,7 @@ def ins_verify(call: OperationCall) -> dict[str, Any]:
     Traits INSi cannot read are refused before any comparison (400 for the caller's;
     422 for a Patient's own, whose INS is then left as it is: no insi-fail)."""
     ins = _str(call, "ins", "value", "matricule")
-    system = _str(call, "system")
+    system = _ins_system(call, _str(call, "system"))
     traits = _traits(call)
     if call.res_id is None and (ins is None or traits is None):
         raise bad_request(
@@ -279,6 +292,16 @@ def ins_verify(call: OperationCall) -> dict[str, Any]:
             raise
         raise _unverifiable(call.res_id, exc) from exc
     return _insi_parameters(result, patient)
+
+
+def _ins_system(call: OperationCall, system: str | None) -> str | None:
+    """The INS's OID: `system`, or that of an `ins` given as an Identifier (the INS is the
+    matricule with its OID); the two disagreeing is a 400."""
+    given = call.param("ins")
+    own = given.get("system") if isinstance(given, dict) else None
+    if own and system and own != system:
+        raise bad_request(f"ins.system {own!r} disagrees with system {system!r}", "system")
+    return system or own
 
 
 def _unverifiable(pid: str, exc: FhirError) -> FhirError:

@@ -375,3 +375,49 @@ def test_cli_replace_with_an_empty_file_is_refused(tmp_path, capsys, monkeypatch
         assert "would empty the registry" in capsys.readouterr().err
     args = ["--family", "Martin", "--given", "Marie", "--birth-date", "1985-03-07"]
     assert main(["ins", "retrieve", *args, "--gender", "F", *db]) == 0  # still loaded
+
+
+@pytest.mark.parametrize(
+    ("operation", "params"),
+    [
+        ("$ins-check", [{"name": "value", "valueInteger": 185037512345641}]),
+        ("$ins-check", [{"name": "value", "valueBoolean": True}]),
+        ("$ins-retrieve", [{"name": "family", "valueBoolean": True}]),
+        (
+            "$ins-retrieve",
+            [{"name": "given", "valueBoolean": True}, {"name": "family", "valueString": "X"}],
+        ),
+        ("$ins-verify", [{"name": "ins", "valueInteger": 185037512345641}]),
+        (
+            "$ins-check",
+            [{"name": "value", "valueString": "1"}, {"name": "value", "valueString": "2"}],
+        ),
+    ],
+)
+def test_parameters_of_another_type_or_repeated_are_refused(ins_client, operation, params) -> None:  # noqa: ANN001
+    r = ins_client.post(f"/fhir/Patient/{operation}", json=parameters(*params))
+    assert r.status_code == 400, r.text
+    assert r.json()["resourceType"] == "OperationOutcome"
+
+
+def test_verify_reads_the_oid_of_an_ins_identifier(ins_client) -> None:  # noqa: ANN001
+    """The INS is the matricule with its OID: an `ins` Identifier under the NIR OID is not
+    verified as the test-OID identity the registry holds."""
+    engine, tenant = ins_client.app.state.engine, ins_client.app.state.tenant
+    rec = registry_record()  # under the test OID
+    service.load_registry(engine, tenant, [rec], replace=False)
+    traits = [
+        {"name": "family", "valueString": "MARTIN"},
+        {"name": "given", "valueString": "MARIE CLAIRE"},
+        {"name": "birthDate", "valueDate": "1985-03-07"},
+        {"name": "gender", "valueCode": "female"},
+    ]
+
+    def verify(system: str) -> str:
+        ins = {"name": "ins", "valueIdentifier": {"system": system, "value": rec["matricule"]}}
+        r = ins_client.post("/fhir/Patient/$ins-verify", json=parameters(ins, *traits))
+        assert r.status_code == 200, r.text
+        return next(p["valueCode"] for p in r.json()["parameter"] if p["name"] == "result")
+
+    assert verify("urn:oid:1.2.250.1.213.1.4.10") == "00"
+    assert verify("urn:oid:1.2.250.1.213.1.4.8") == "01"
