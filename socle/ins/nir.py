@@ -340,6 +340,17 @@ def sex_of(value: Any) -> str | None:
 _INSI_DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})", re.ASCII)
 
 
+def future_date(insi: str) -> bool:
+    """A birth date (INSi form, 00 for an unknown part) after today, at its precision."""
+    year, month, day = insi[:4], insi[5:7], insi[8:10]
+    today = date.today().isoformat()
+    if month == "00":
+        return year > today[:4]
+    if day == "00":
+        return f"{year}-{month}" > today[:7]
+    return insi > today
+
+
 def insi_date(text: Any) -> str | None:
     """The INSi form YYYY-MM-DD of a birth date, or None when it is not a date.
 
@@ -408,14 +419,11 @@ def _compare_birth_date(out: NirCheck, birth_date: str | date) -> None:
         )
         return
     year, month, day = parts.groups()
-    if insi_date(text) is None:
-        add(
-            NirIssue(
-                "birth-date",
-                f"The birth date {text!r} does not exist: not compared with the matricule",
-                "warning",
-            )
-        )
+    checked = insi_date(text)
+    if checked is None or future_date(checked):
+        why = "does not exist" if checked is None else "is in the future"
+        message = f"The birth date {text!r} {why}: not compared with the matricule"
+        add(NirIssue("birth-date", message, "warning"))
         return
     if year[2:] != out.year:
         add(

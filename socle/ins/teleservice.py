@@ -46,6 +46,7 @@ from socle.ins.nir import (
     OID_TEST,
     SEX_CODES,
     check_nir,
+    future_date,
     insee_reason,
     insi_date,
     same_place,
@@ -215,6 +216,8 @@ def _trait_faults(
             "(YYYY-MM-DD; 00 for an unknown day, or day and month)"
         )
         faults.append(("date_naissance", why))
+    elif future_date(birth):
+        faults.append(("date_naissance", f"date_naissance {raw_birth!r} is in the future"))
     if place and (why := insee_reason(place)) is not None:
         why = f"lieu_naissance {place!r} is not an INSEE birthplace code: {why}"
         faults.append(("lieu_naissance", why))
@@ -457,6 +460,8 @@ def _trait_fault(name: str, raw: str) -> str | None:
             f"birthDate {raw!r} is not a real date (YYYY-MM-DD, YYYY-MM or YYYY; 00 for an "
             "unknown day, or day and month)"
         )
+    if name == "birthDate" and future_date(insi_date(raw) or ""):
+        return f"birthDate {raw!r} is in the future"
     if name == "gender" and sex_of(raw) is None:
         return f"gender {raw!r}: INSi knows M (male) and F (female)"
     if name == "birthplace" and (why := insee_reason(raw)) is not None:

@@ -24,7 +24,8 @@ credits. The same INS on both sides makes the match *certain* (score 1) when tha
 names one active identity (or one survivor of merged ones) and no trait the query gives
 contradicts it (birth name, first name, birth date, sex); an INS on several active
 identities (a collision), or one whose traits the query contradicts, proves nothing:
-they are scored on their traits, at least possible (0.84 at most when contradicted). Caps: two different INS 0.69 (different people); a different sex, a strict
+they are scored on their traits, at least possible (0.84 at most when contradicted).
+Caps: two different INS 0.69 (different people); a different sex, a strict
 trait, 0.84 (possible at most); else 0.96. Grades: certain >= 0.97, probable >= 0.85,
 possible >= 0.70, below that certainly-not; two confirmed homonyms (both HOMA) are
 certainly-not, whatever their score.

@@ -421,3 +421,29 @@ def test_verify_reads_the_oid_of_an_ins_identifier(ins_client) -> None:  # noqa:
 
     assert verify("urn:oid:1.2.250.1.213.1.4.10") == "00"
     assert verify("urn:oid:1.2.250.1.213.1.4.8") == "01"
+
+
+def test_a_birth_date_in_the_future_is_refused_everywhere(ins_client) -> None:  # noqa: ANN001
+    """INSi cannot be asked for someone not born yet (400, nothing compared), the registry
+    does not load such a record, and $ins-check says the date is not compared."""
+    from socle.ins.nir import future_date
+
+    later = (date.today() + timedelta(days=400)).isoformat()
+    assert future_date(later) and future_date(later[:4] + "-00-00")
+    assert not future_date(date.today().isoformat()[:7] + "-00")
+    traits = [
+        {"name": "family", "valueString": "MARTIN"},
+        {"name": "given", "valueString": "MARIE"},
+        {"name": "birthDate", "valueDate": later},
+        {"name": "gender", "valueCode": "female"},
+    ]
+    r = ins_client.post("/fhir/Patient/$ins-retrieve", json=parameters(*traits))
+    assert r.status_code == 400 and "in the future" in r.text
+    engine, tenant = ins_client.app.state.engine, ins_client.app.state.tenant
+    with pytest.raises(FhirError, match="in the future"):
+        service.load_registry(
+            engine, tenant, [registry_record(date_naissance=later)], replace=False
+        )
+    check = {"value": nir(), "birthDate": later}
+    out = ins_client.get("/fhir/Patient/$ins-check", params=check).json()
+    assert "is in the future" in json.dumps(out)
