@@ -218,7 +218,13 @@ def _trait_faults(
         faults.append(("date_naissance", why))
     elif future_date(birth):
         faults.append(("date_naissance", f"date_naissance {raw_birth!r} is in the future"))
-    if place and (why := insee_reason(place)) is not None:
+    if not place:  # INSi always gives one (a commune, or 99 and a country)
+        faults.append(("lieu_naissance", "missing trait: lieu_naissance (INSEE code)"))
+    elif place == "99999":  # FR Core fr-core-3: an INS identity never has it
+        faults.append(
+            ("lieu_naissance", "lieu_naissance 99999 (unknown) is not an INSi birthplace")
+        )
+    elif (why := insee_reason(place)) is not None:
         why = f"lieu_naissance {place!r} is not an INSEE birthplace code: {why}"
         faults.append(("lieu_naissance", why))
     return faults

@@ -426,6 +426,8 @@ def test_registry_records_are_refused_with_the_precise_reason(ins_engine, tenant
         registry_record(matricule=nir(order=5), sexe="M"),
         registry_record(matricule=nir(order=6), nom="?"),
         registry_record(matricule=nir(order=7), sexe=True),
+        registry_record(matricule=nir(order=8), lieu_naissance=None),
+        registry_record(matricule=nir(order=9), lieu_naissance="99999"),
     ]
     with pytest.raises(FhirError) as err:
         _load(ins_engine, tenant, records)
@@ -438,6 +440,8 @@ def test_registry_records_are_refused_with_the_precise_reason(ins_engine, tenant
         "record 5: sexe disagrees with the matricule's sex digit",
         "record 6: missing trait: nom (birth name) ('?' holds no letter)",
         "record 7: sexe must be a string, got bool True",
+        "record 8: missing trait: lieu_naissance (INSEE code)",
+        "record 9: lieu_naissance 99999 (unknown) is not an INSi birthplace",
     ):
         assert expected in text, (expected, text)
     assert "record 3: missing trait" not in text  # the wrong type, not a missing name
