@@ -191,6 +191,26 @@ def _new_insi_record(old: M.Identity, new: M.Identity) -> bool:
     )
 
 
+def _check_link_cycle(
+    engine: FhirEngine, s: StoreSession, patient: dict[str, Any], previous: dict | None
+) -> None:
+    """A replaced-by link written directly must not close a cycle (A replaced by B, B by
+    A): merged identities would then have no survivor ($ins-merge refuses it too)."""
+    from socle.ins.vigilance import chain_contains, replaced_by
+
+    target, pid = replaced_by(patient), patient.get("id")
+    if not target or not pid or (previous is not None and replaced_by(previous) == target):
+        return
+    if target == pid or chain_contains(engine, s, target, pid):
+        raise FhirError(
+            422,
+            "business-rule",
+            f"Patient/{pid} replaced-by Patient/{target} would close a cycle of merged "
+            "identities (the chain from the target leads back to this Patient)",
+            "Patient.link",
+        )
+
+
 def make_write_hook(engine: FhirEngine):  # noqa: ARG001 - same factory shape as the others
     """The write hook applying the INS and RNIV rules to direct writes."""
 
@@ -201,6 +221,7 @@ def make_write_hook(engine: FhirEngine):  # noqa: ARG001 - same factory shape as
             return
         previous = _stored(s, resource) if not created and resource.get("id") else None
         _normalise_ins(resource)
+        _check_link_cycle(engine, s, resource, previous)
         unseen = _restore_hidden_ins(previous, resource) if previous is not None else set()
         _check_ins_identifiers(resource, previous)
         if M.is_managed(resource) or (previous is not None and M.is_managed(previous)):

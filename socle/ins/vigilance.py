@@ -785,7 +785,7 @@ def _mergeable(
             409, "conflict", f"Patient/{source} is already merged into {replaced_by(src)}"
         )
     end = survivor(engine, s, target)
-    if end == source or _chain_contains(engine, s, target, source):
+    if end == source or chain_contains(engine, s, target, source):
         raise FhirError(
             422,
             "business-rule",
@@ -813,7 +813,8 @@ def _mergeable(
     return src, tgt
 
 
-def _chain_contains(engine: FhirEngine, s: StoreSession, start: str, wanted: str) -> bool:
+def chain_contains(engine: FhirEngine, s: StoreSession, start: str, wanted: str) -> bool:
+    """Whether the replaced-by links followed from `start` reach `wanted`."""
     seen, current = set(), start
     while current and current not in seen:
         if current == wanted:

@@ -500,3 +500,22 @@ def test_an_ins_with_contradicting_traits_is_not_certain(ins_client) -> None:  #
     assert [_grade(e) for e in _match(c, same, only)] == ["certain"]
     bare = {"resourceType": "Patient", "identifier": [{"system": INS_SYSTEM, "value": ins}]}
     assert [_grade(e) for e in _match(c, bare, only)] == ["certain"]
+
+
+def test_a_direct_write_cannot_close_a_cycle_of_merges(ins_client) -> None:  # noqa: ANN001
+    """PUT c1 replaced-by c2, then c2 replaced-by c1: the second is refused (422), as
+    $ins-merge refuses a cycle; nothing is written."""
+    c = ins_client
+    one, two = _post(c, person(family="Boucle")), _post(c, person(family="Boucle", given="Paul"))
+
+    def link(pid: str, to: str):  # noqa: ANN202
+        body = c.get(f"/fhir/Patient/{pid}").json()
+        body["link"] = [{"other": {"reference": f"Patient/{to}"}, "type": "replaced-by"}]
+        return c.put(f"/fhir/Patient/{pid}", json=body)
+
+    assert link(one, two).status_code == 200
+    version = c.get(f"/fhir/Patient/{two}").json()["meta"]["versionId"]
+    r = link(two, one)
+    assert r.status_code == 422 and "cycle" in r.text
+    assert c.get(f"/fhir/Patient/{two}").json()["meta"]["versionId"] == version
+    assert link(one, one).status_code == 422  # replaced by itself
