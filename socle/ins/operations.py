@@ -258,9 +258,15 @@ def ins_retrieve(call: OperationCall) -> dict[str, Any]:
             "Carte Vitale data (cardNir, birthDate)",
             code="required",
         )
-    result, patient = service.retrieve(
-        call.engine, call.ctx.tenant, pid=call.res_id, traits=traits, card=card, ctx=call.ctx
-    )
+    try:
+        result, patient = service.retrieve(
+            call.engine, call.ctx.tenant, pid=call.res_id, traits=traits, card=card, ctx=call.ctx
+        )
+    except FhirError as exc:  # the Patient's own traits INSi cannot read: its content (422)
+        own = call.res_id is not None and traits is None and card is None
+        if not own or exc.status != 400:
+            raise
+        raise _unverifiable(call.res_id or "", exc, "retrieved") from exc
     return _insi_parameters(result, patient)
 
 
@@ -304,11 +310,11 @@ def _ins_system(call: OperationCall, system: str | None) -> str | None:
     return system or own
 
 
-def _unverifiable(pid: str, exc: FhirError) -> FhirError:
+def _unverifiable(pid: str, exc: FhirError, what: str = "verified") -> FhirError:
     """A stored Patient whose INS or traits INSi cannot read: the request was right, the
     content is not (422), and each issue names the Patient."""
     issues = [
-        Issue(i.severity, i.code, f"Patient/{pid} cannot be verified: {i.diagnostics}")
+        Issue(i.severity, i.code, f"Patient/{pid} cannot be {what}: {i.diagnostics}")
         for i in exc.issues
     ]
     return FhirError(422, issues[0].code, issues[0].diagnostics, issues=issues)

@@ -138,6 +138,19 @@ def test_instance_verify_with_unreadable_traits_keeps_the_ins(
     assert _count(c, "Provenance", pid) == provenances
 
 
+@pytest.mark.parametrize("bad", ["gender", "family"])
+def test_instance_retrieve_with_unreadable_own_traits_is_a_422(
+    ins_client, ins_engine, tenant, bad
+) -> None:  # noqa: ANN001
+    """The Patient's own traits INSi cannot read: its content, not the request (422)."""
+    c = ins_client
+    pid = _recup_with_bad_traits(c, ins_engine, tenant, bad)
+    code, diagnostics = _outcome(
+        c.post(f"/fhir/Patient/{pid}/$ins-retrieve", json=parameters()), 422
+    )
+    assert diagnostics.startswith(f"Patient/{pid} cannot be retrieved: ")
+
+
 # --------------------------------------------------------------------------- $ins-retrieve
 
 
