@@ -68,11 +68,11 @@ class GroupWriter:
 
     def handle(self, raw: bytes, peer: str | None = None) -> Outcome:
         """The ACK of one message, once it is stored (or refused); an unexpected error is
-        raised (the listener answers it AE 207) and counted as AE."""
+        raised (the listener answers it AR 207) and counted as AR."""
         received = receive(raw, peer)
         header = received.header
         event = header.event if header is not None and header.event in HANDLED else "other"
-        ack = "AE"
+        ack = "AR"  # an unexpected failure: the listener answers AR 207
         try:
             if received.error is not None:  # refused before any write: no need to queue
                 outcome = store(self.engine, self.tenant, received)

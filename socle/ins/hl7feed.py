@@ -288,8 +288,8 @@ PROCESSING_IDS = frozenset({"P", "T", "D"})  # HL7 table 0103
 
 
 def check_header(header: Header) -> None:
-    """MSH fields every message must carry right (AR): control ID, processing ID, version,
-    then an ADT event the feed handles."""
+    """MSH fields every message must carry right: control ID (AE), processing ID, version,
+    then an ADT event the feed handles (AR: the header is not accepted)."""
     if not header.control:
         raise Hl7Error("AE", "101", "MSH-10 (message control ID) is missing", "MSH-10")
     processing = header.processing.split("^")[0]
@@ -1030,17 +1030,21 @@ _FIELD_OF = (
     ("Encounter.period", "PV1-45"),
     ("Encounter", "PV1-19"),
 )
-_CODE_OF = {"required": "101", "code-invalid": "103", "not-found": "204", "duplicate": "205"}
+_CODE_OF = {
+    "required": "101",
+    "code-invalid": "103",
+    "not-found": "204",
+    "duplicate": "205",
+    "conflict": "205",  # already merged elsewhere, a cycle: resending will not mend it
+}
 
 
 def refusal(exc: FhirError, where: str) -> Hl7Error:
     """What the repository refused in a message (a FHIR error of the write it asked for),
     as an HL7 error: AE with the table 0357 code of the issue and the field it comes
-    from (`where` when the issue names no element), or AR 206 when the record was being
-    changed by another writer (the sender sends the message again)."""
+    from (`where` when the issue names no element). A concurrent change (a write
+    conflict, AR 206: send it again) never gets here: `_store` retries it."""
     issue = exc.issues[0]
-    if exc.status in (409, 412):
-        return Hl7Error("AR", "206", f"{issue.diagnostics}: send the message again", where)
     paths = issue.expression or []
     field = next((f for prefix, f in _FIELD_OF for p in paths if p.startswith(prefix)), where)
     return Hl7Error("AE", _CODE_OF.get(issue.code, "102"), issue.diagnostics, field)
@@ -1061,7 +1065,7 @@ def _refuse(engine: FhirEngine, tenant: str, received: Received) -> Outcome:
 
 
 def internal_error(raw: bytes) -> bytes:
-    """The NAK (AE, 207) of a message whose processing failed unexpectedly (the database
+    """The NAK (AR, 207) of a message whose processing failed unexpectedly (the database
     went away…): the sender keeps its link and sends the message again later."""
     err = Hl7Error("AR", "207", "Application internal error: send the message again", "MSH")
     codec = charset_of(raw)
@@ -1126,11 +1130,12 @@ def outgoing(raw: bytes) -> bytes:
     parts = (_KEEP_ENDINGS if "\r" in text else _KEEP_LINE_ENDS).split(text)
     changed = False
     for i, segment in enumerate(parts):
-        if segment[3:4] != seps[0] or segment[:3] not in ("PID", "MRG"):
+        body = segment.lstrip("\n")  # as `segments_of` reads it
+        if body[3:4] != seps[0] or body[:3] not in ("PID", "MRG"):
             continue
-        shown = _without_ins(segment, seps)
-        if shown != segment:
-            parts[i], changed = shown, True
+        shown = _without_ins(body, seps)
+        if shown != body:
+            parts[i], changed = segment[: len(segment) - len(body)] + shown, True
     return "".join(parts).encode(codec) if changed else raw
 
 

@@ -32,6 +32,7 @@ with the previous one, and no second connection is taken while the writer holds 
 from __future__ import annotations
 
 import copy
+import re
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -191,17 +192,44 @@ def _new_insi_record(old: M.Identity, new: M.Identity) -> bool:
     )
 
 
-def _check_link_cycle(
-    engine: FhirEngine, s: StoreSession, patient: dict[str, Any], previous: dict | None
-) -> None:
+_LOCAL_PATIENT = re.compile(r"Patient/([A-Za-z0-9\-.]{1,64})(?:/_history/[^/]+)?")
+
+
+def _local_replaced_by(patient: dict[str, Any]) -> str | None:
+    """The id of a local `Patient/<id>` (versioned or not) a replaced-by link names."""
+    for link in patient.get("link") or []:
+        if isinstance(link, dict) and link.get("type") == "replaced-by":
+            other = link.get("other")
+            ref = other.get("reference") if isinstance(other, dict) else None
+            found = _LOCAL_PATIENT.fullmatch(ref) if isinstance(ref, str) else None
+            return found.group(1) if found else None
+    return None
+
+
+def _chain_reaches(s: StoreSession, start: str, wanted: str, hops: int = 50) -> bool:
+    """Whether the local replaced-by links from `start` reach `wanted`; a Patient not
+    (yet) stored or deleted ends the chain (a transaction may write the survivor later)."""
+    seen: set[str] = set()
+    current: str | None = start
+    while current and current not in seen and hops:
+        if current == wanted:
+            return True
+        seen.add(current)
+        hops -= 1
+        stored = s.read("Patient", current)
+        if stored is None or stored.content is None:
+            return False
+        current = _local_replaced_by(orjson.loads(stored.content))
+    return False
+
+
+def _check_link_cycle(s: StoreSession, patient: dict[str, Any], previous: dict | None) -> None:
     """A replaced-by link written directly must not close a cycle (A replaced by B, B by
     A): merged identities would then have no survivor ($ins-merge refuses it too)."""
-    from socle.ins.vigilance import chain_contains, replaced_by
-
-    target, pid = replaced_by(patient), patient.get("id")
-    if not target or not pid or (previous is not None and replaced_by(previous) == target):
+    target, pid = _local_replaced_by(patient), patient.get("id")
+    if not target or not pid or (previous is not None and _local_replaced_by(previous) == target):
         return
-    if target == pid or chain_contains(engine, s, target, pid):
+    if target == pid or _chain_reaches(s, target, pid):
         raise FhirError(
             422,
             "business-rule",
@@ -221,7 +249,7 @@ def make_write_hook(engine: FhirEngine):  # noqa: ARG001 - same factory shape as
             return
         previous = _stored(s, resource) if not created and resource.get("id") else None
         _normalise_ins(resource)
-        _check_link_cycle(engine, s, resource, previous)
+        _check_link_cycle(s, resource, previous)
         unseen = _restore_hidden_ins(previous, resource) if previous is not None else set()
         _check_ins_identifiers(resource, previous)
         if M.is_managed(resource) or (previous is not None and M.is_managed(previous)):

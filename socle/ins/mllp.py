@@ -91,6 +91,7 @@ class FrameReader:
         # seconds a started frame may take to arrive whole, and a link may wait for the
         # next one (None: no limit; the socket's own timeout then applies)
         self.timeouts = (frame_timeout, idle_timeout)
+        self.deadline: float | None = None  # when the frame in progress must be whole
 
     def next(self) -> bytes | None:
         """The next message; None when the peer closed (a partial frame is dropped);
@@ -101,6 +102,7 @@ class FrameReader:
             if end >= 0:
                 message = _unframe(bytes(self.buffer[:end]))
                 del self.buffer[: end + 1]
+                self.deadline = None
                 if len(message) > self.limit:
                     raise ValueError("message larger than the MLLP limit")
                 return message
@@ -115,13 +117,25 @@ class FrameReader:
             self.buffer += chunk
 
     def _set_timeout(self) -> None:
-        """The frame timeout once bytes of a frame are in (a peer that starts a frame and
-        stops holds a connection slot: it gets `TimeoutError`), else the idle one."""
+        """Once bytes of a frame are in, what is left of its frame timeout, counted from
+        its first byte (a peer that starts a frame and stops, or sends it a byte at a
+        time, would hold a connection slot: it gets `TimeoutError`); else the idle one."""
         frame_timeout, idle_timeout = self.timeouts
         if frame_timeout is None and idle_timeout is None:
             return
-        started = bool(self.buffer.strip(b"\r\n"))
-        self.sock.settimeout(frame_timeout if started else idle_timeout)
+        if not self.buffer.strip(b"\r\n"):
+            self.sock.settimeout(idle_timeout)
+            return
+        if frame_timeout is None:
+            self.sock.settimeout(None)
+            return
+        now = time.monotonic()
+        if self.deadline is None:
+            self.deadline = now + frame_timeout
+        left = self.deadline - now
+        if left <= 0:
+            raise TimeoutError("the MLLP frame did not arrive whole in time")
+        self.sock.settimeout(left)
 
 
 class Forwarder:

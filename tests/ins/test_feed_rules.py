@@ -369,3 +369,23 @@ def test_a28_at_recup_records_its_first_status(ins_engine, tenant, ins_client) -
     pid2, _ = _patient(ins_engine, tenant, H1, "R2")
     none = ins_client.get("/fhir/Provenance", params={"target": f"Patient/{pid2}"}).json()
     assert none["total"] == 0  # provisoire: nothing to record
+
+
+def test_a40_of_a_record_merged_elsewhere_is_an_error_not_a_retry(ins_engine, tenant) -> None:  # noqa: ANN001
+    """Resending will not mend a merge into another survivor: AE, never AR 206."""
+    for n, ipp in enumerate(("E1", "E2", "E3")):
+        _send(ins_engine, tenant, _msh("A28", f"e{n}"), _pid(ipp))
+    mrg = "MRG|E2^^^H&1.2.250.1.999.41&ISO^PI"
+    assert "MSA|AA|e4" in _send(ins_engine, tenant, _msh("A40", "e4"), _pid("E1"), mrg)
+    ack = _send(ins_engine, tenant, _msh("A40", "e5"), _pid("E3"), mrg)
+    assert "MSA|AE|e5" in ack and "|206^" not in ack
+
+
+def test_forwarding_reads_segments_as_the_feed_does() -> None:
+    from socle.ins.hl7feed import outgoing
+
+    ins = nir("male", 1980, 1, order=8)
+    cx = f"{ins}^^^ASIP-SANTE-INS-NIR&1.2.250.1.213.1.4.8&ISO^INS"
+    pid = _fields(f3=f"OL^^^H&1.2.250.1.999.41&ISO^PI~{cx}", f5="A^B^^^^^L", f32="PROV")
+    text = outgoing((_msh("A28", "o9") + "\r\n\n" + pid + "\r").encode()).decode()
+    assert ins not in text and "OL^^^H" in text

@@ -200,7 +200,7 @@ def test_a_batch_locks_the_audit_head_after_its_patients(audited, tenant) -> Non
 
 
 def test_an_unexpected_error_is_raised_and_counted(monkeypatch) -> None:  # noqa: ANN001
-    """The listener answers it AE 207; the messages metric counts it as AE."""
+    """The listener answers it AR 207; the messages metric counts it as AR."""
     from prometheus_client import REGISTRY
 
     from socle.ins import groupcommit
@@ -209,7 +209,7 @@ def test_an_unexpected_error_is_raised_and_counted(monkeypatch) -> None:  # noqa
         raise RuntimeError("database went away")
 
     monkeypatch.setattr(groupcommit, "store", broken)
-    labels = {"event": "A28", "ack": "AE"}
+    labels = {"event": "A28", "ack": "AR"}
     before = REGISTRY.get_sample_value("socle_hl7_messages_total", labels) or 0
     writer = GroupWriter(None, "t")  # type: ignore[arg-type]
     with pytest.raises(RuntimeError):

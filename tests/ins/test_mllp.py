@@ -300,6 +300,7 @@ def test_a_stalled_frame_frees_its_connection(monkeypatch) -> None:  # noqa: ANN
     """A peer that starts a frame and stops is closed after the frame timeout, so that
     stalled peers cannot hold every connection slot; a silent link between messages
     stays open (no idle timeout by default)."""
+    import contextlib
     import socket
     import time
 
@@ -322,6 +323,18 @@ def test_a_stalled_frame_frees_its_connection(monkeypatch) -> None:  # noqa: ANN
         with socket.create_connection(("127.0.0.1", port), timeout=10) as stalled:
             stalled.sendall(b"\x0bMSH|^~\\&|")
             assert stalled.recv(100) == b""  # closed by the listener after 0.3 s
+        deadline = time.monotonic() + 5
+        while server.connections and time.monotonic() < deadline:
+            time.sleep(0.05)
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as dripping:
+            started = time.monotonic()
+            with contextlib.suppress(OSError):  # a byte every 0.1 s: the frame's 0.3 s run out
+                for byte in b"\x0bMSH|^~\\&|GAM|HOSP|SOCLE|SOCLE|20250102||ADT^A28":
+                    dripping.sendall(bytes([byte]))
+                    time.sleep(0.1)
+            with contextlib.suppress(OSError):
+                assert dripping.recv(100) == b""
+            assert time.monotonic() - started < 2.5  # not the 5 s the bytes took to drip
         deadline = time.monotonic() + 5
         while server.connections and time.monotonic() < deadline:
             time.sleep(0.05)

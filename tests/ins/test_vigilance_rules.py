@@ -519,3 +519,13 @@ def test_a_direct_write_cannot_close_a_cycle_of_merges(ins_client) -> None:  # n
     assert r.status_code == 422 and "cycle" in r.text
     assert c.get(f"/fhir/Patient/{two}").json()["meta"]["versionId"] == version
     assert link(one, one).status_code == 422  # replaced by itself
+
+
+def test_a_link_to_a_patient_not_stored_yet_is_accepted(ins_client) -> None:  # noqa: ANN001
+    """The cycle check follows local links it can read: a survivor a transaction writes
+    later, or one deleted, ends the chain (no 404/410 for the write)."""
+    c = ins_client
+    pid = _post(c, person(family="Lien"))
+    body = c.get(f"/fhir/Patient/{pid}").json()
+    body["link"] = [{"other": {"reference": "Patient/not-yet"}, "type": "replaced-by"}]
+    assert c.put(f"/fhir/Patient/{pid}", json=body).status_code == 200
