@@ -340,6 +340,15 @@ def sex_of(value: Any) -> str | None:
 _INSI_DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})", re.ASCII)
 
 
+_MATRICULE = re.compile(r"\b\d{5}(?:\d{2}|2[ABab])\d{6}(?:\d{2})?\b")  # NIR/NIA, key or not
+
+
+def mask_matricules(text: str) -> str:
+    """`text` with every NIR or NIA it quotes replaced (the outgoing rule: the matricule
+    of an identity that is not qualified is not written where it can be read)."""
+    return _MATRICULE.sub("the matricule", text)
+
+
 def future_date(insi: str) -> bool:
     """A birth date (INSi form, 00 for an unknown part) after today, at its precision."""
     year, month, day = insi[:4], insi[5:7], insi[8:10]

@@ -16,7 +16,8 @@ from socle.ins import model as M
 from socle.ins import service
 from socle.ins import status as S
 from socle.ins import teleservice as T
-from socle.ins.nir import INS_SYSTEMS, NirIssue, check_nir
+from socle.ins.nir import INS_SYSTEMS, NirIssue, check_nir, mask_matricules
+from socle.ins.nir import clean as clean_nir
 from socle.ins.outgoing import filter_resource, shares_ins
 
 if TYPE_CHECKING:
@@ -220,16 +221,12 @@ def _patient_paths(patient: dict[str, Any], ident: M.Identity) -> dict[str, str]
     return out
 
 
-# a NIR or NIA, with or without its key
-_MATRICULE = re.compile(r"\b\d{5}(?:\d{2}|2[ABab])\d{6}(?:\d{2})?\b")
-
-
 def _detail(text: str, patient: dict[str, Any] | None) -> str:
     """INSi's detail about a stored Patient, without the INS it holds unless the identity
     is qualified (the outgoing rule: a failed verification quotes the matricule)."""
     if patient is None or shares_ins(patient):
         return text
-    return _MATRICULE.sub("the matricule", text)
+    return mask_matricules(text)
 
 
 def _masked(text: str, value: str) -> str:
@@ -305,7 +302,9 @@ def _ins_system(call: OperationCall, system: str | None) -> str | None:
     matricule with its OID); the two disagreeing is a 400."""
     given = call.param("ins")
     own = given.get("system") if isinstance(given, dict) else None
-    if own and system and own != system:
+    if own is not None and not isinstance(own, str):
+        raise bad_request(f"ins.system must be text, not {own!r}", "ins")
+    if own and system and own.removeprefix("urn:oid:") != system.removeprefix("urn:oid:"):
         raise bad_request(f"ins.system {own!r} disagrees with system {system!r}", "system")
     return system or own
 
@@ -314,7 +313,9 @@ def _unverifiable(pid: str, exc: FhirError, what: str = "verified") -> FhirError
     """A stored Patient whose INS or traits INSi cannot read: the request was right, the
     content is not (422), and each issue names the Patient."""
     issues = [
-        Issue(i.severity, i.code, f"Patient/{pid} cannot be {what}: {i.diagnostics}")
+        Issue(
+            i.severity, i.code, f"Patient/{pid} cannot be {what}: {mask_matricules(i.diagnostics)}"
+        )
         for i in exc.issues
     ]
     return FhirError(422, issues[0].code, issues[0].diagnostics, issues=issues)
@@ -516,6 +517,10 @@ def _source_identifier(call: OperationCall) -> tuple[str, str]:
     raw = call.param("sourceIdentifier")
     if isinstance(raw, dict):  # valueIdentifier
         system, value = raw.get("system") or "", raw.get("value") or ""
+        if not isinstance(system, str) or not isinstance(value, str):
+            raise bad_request(
+                "sourceIdentifier's system and value must be text", "sourceIdentifier"
+            )
     else:
         system, _, value = str(raw or "").partition("|")
     if not system or not value:
@@ -610,18 +615,27 @@ def _pix_patients(
             for stored in s.fetch_current(pks):
                 if stored.content is not None:
                     patient = orjson.loads(stored.content)
-                    # an INS identifies a patient only when the identity is qualified (RNIV)
-                    if system not in INS_SYSTEMS or shares_ins(patient):
+                    # an INS identifies a patient only as the current INS of a qualified
+                    # identity (RNIV): not a former one (use old), not a non-qualified one
+                    if system not in INS_SYSTEMS or _current_ins(patient, value):
                         found[patient["id"]] = patient
         # a merged identity's survivor, followed from the replaced-by link already read
         ends = [survivor(engine, s, nxt) for p in found.values() if (nxt := replaced_by(p))]
-        _one_patient(found, ends)
         shown = {pid: p for pid, p in found.items() if engine.guard.visible(ctx, p)}
         others = [pid for pid in ends if pid not in found]
         shown.update(service.visible_patients(engine, s, ctx, others))
+        _one_patient(shown, [e for e in ends if e in shown])  # among what the caller sees
     if not shown:
         raise FhirError(404, "not-found", "sourceIdentifier Patient Identifier not found")
     return list(shown.values())
+
+
+def _current_ins(patient: dict[str, Any], value: str) -> bool:
+    """`value` is the current INS of this Patient, whose identity is qualified."""
+    if not shares_ins(patient):
+        return False
+    ident = M.read_identity(patient)
+    return clean_nir(ident.ins) == clean_nir(value)
 
 
 def _escaped(text: str) -> str:

@@ -18,12 +18,18 @@ from __future__ import annotations
 
 from typing import Any
 
+from socle.fhir.errors import FhirError
 from socle.ins import model as M
 from socle.ins.nir import is_ins
 
 
 def shares_ins(patient: dict[str, Any]) -> bool:
-    return M.read_identity(patient).status == M.QUAL
+    """Whether the identity is qualified; one whose reliability extension cannot be read
+    (a malformed Patient stored inside another resource) is not."""
+    try:
+        return M.read_identity(patient).status == M.QUAL
+    except FhirError:
+        return False
 
 
 def filter_patient(patient: dict[str, Any]) -> dict[str, Any]:

@@ -24,6 +24,7 @@ from socle.ins import status as S
 from socle.ins import teleservice as T
 from socle.ins import vigilance as V
 from socle.ins.contexts import server_context
+from socle.ins.nir import mask_matricules
 
 if TYPE_CHECKING:
     from socle.fhir.engine import FhirEngine
@@ -204,7 +205,8 @@ def _insi_result_to_patient(
             return patient
         return write_patient(engine, s, ctx, pid, M.write_identity(patient, new), transitions)
     if verifying and ident.ins:
-        new, t = S.apply(ident, S.INSI_FAIL, detail=result.detail)
+        # recorded in the Provenance/AuditEvent: no longer qualified, its INS not quoted
+        new, t = S.apply(ident, S.INSI_FAIL, detail=mask_matricules(result.detail))
         return write_patient(engine, s, ctx, pid, M.write_identity(patient, new), [t])
     return None
 

@@ -335,3 +335,14 @@ def test_pix_source_is_one_identifier_of_one_patient(ins_client) -> None:  # noq
         )
     r = _pix(c, sourceIdentifier=f"urn:oid:1.2.250.1.213.1.4.10|{shared}")
     assert r.status_code == 409 and r.json()["issue"][0]["code"] == "conflict"
+
+
+def test_pix_and_verify_refuse_identifiers_that_are_not_text(ins_client) -> None:  # noqa: ANN001
+    c = ins_client
+    _post(c, person(identifier=[{"system": IPP, "value": "T1"}]))
+    source = {"name": "sourceIdentifier", "valueIdentifier": {"system": IPP, "value": 123}}
+    r = c.post("/fhir/Patient/$ihe-pix", json=parameters(source))
+    assert r.status_code == 400 and r.json()["resourceType"] == "OperationOutcome"
+    ins = {"name": "ins", "valueIdentifier": {"system": 5, "value": nir(order=145)}}
+    r = c.post("/fhir/Patient/$ins-verify", json=parameters(ins))
+    assert r.status_code == 400 and r.json()["resourceType"] == "OperationOutcome"

@@ -170,6 +170,9 @@ def test_a_failed_instance_verify_does_not_quote_the_ins(ins_client) -> None:  #
     assert params["result"]["valueCode"] == T.NONE
     assert ins not in r.text and ins[:13] not in r.text, r.text
     assert "the matricule" in params["detail"]["valueString"]
+    for kind in ("Provenance", "AuditEvent"):  # its records of the failure do not quote it
+        found = c.get(f"/fhir/{kind}", params={"_count": 100}).text
+        assert ins not in found and ins[:13] not in found, kind
 
 
 def test_an_instance_retrieve_attaches_only_the_same_person(ins_client) -> None:  # noqa: ANN001
