@@ -186,12 +186,13 @@ def _insi_result_to_patient(
     pid: str,
     result: T.InsiResult,
     verifying: bool,
+    own_traits: bool = True,
 ) -> dict[str, Any] | None:
     patient = _current(engine, s, pid)
     ident = M.read_identity(patient)
     if result.code == T.FOUND:
         new = T.identity_of(result.identities[0], ident)
-        _same_person(pid, ident, new)
+        _same_person(pid, ident, new, own_traits)
         transitions = []
         if ident.strict_traits() != new.strict_traits() and ident.status in (M.VALI, M.QUAL):
             # INSi traits replace the local ones: the document check must be done again
@@ -211,23 +212,32 @@ def _insi_result_to_patient(
     return None
 
 
-def _same_person(pid: str, local: M.Identity, found: M.Identity) -> None:
+def _same_person(pid: str, local: M.Identity, found: M.Identity, own_traits: bool) -> None:
     """RNIV: the identity INSi returned is attached to a Patient only when it is the same
-    person: INSi traits may correct the local spelling, not name someone else (another
-    birth date and name, another sex…: the traits score certainly-not). 422, nothing
-    written; the caller retrieves with the Patient's own traits, or creates another
-    Patient."""
-    from socle.ins.vigilance import score
+    person: INSi traits may correct the local spelling, not contradict a trait both give
+    (another birth name, first name, birth date or sex). A Patient with neither a birth
+    name nor a birth date cannot be checked: INSi's identity fills it only when the query
+    was made of its own traits (a Carte Vitale or traits the caller gave could name
+    anyone). 422, nothing written."""
+    from socle.ins.vigilance import _Query, disagreeing
 
-    if not (local.birth_family and local.birth_date):
-        return  # nothing to compare with: the INSi identity fills the Patient
-    mine = dataclasses.replace(local, ins="", ins_system="")
-    theirs = dataclasses.replace(found, ins="", ins_system="")
-    value, _ = score(X.row_of("", pid, 0, mine), X.row_of("", pid, 0, theirs))
-    if value < 0.70:
+    if not (local.birth_family or local.birth_date):
+        if own_traits:
+            return
         raise S.TransitionError(
-            f"INSi returned another person than Patient/{pid} (traits score {value:.2f}): "
-            "its identity is not attached; retrieve with the Patient's own traits"
+            f"Patient/{pid} has too few traits (birth name, birth date) to check that the "
+            "identity INSi returned is its own: complete it first"
+        )
+    mine = X.row_of("", pid, 0, dataclasses.replace(local, ins="", ins_system=""))
+    theirs = X.row_of("", pid, 0, dataclasses.replace(found, ins="", ins_system=""))
+    query = _Query(mine)
+    scored = query.score(theirs, use_ins=False)
+    assert scored is not None  # no floor: always a score
+    against = disagreeing(query, theirs, scored[1])
+    if against:
+        raise S.TransitionError(
+            f"INSi returned another person than Patient/{pid} (they differ in "
+            f"{', '.join(against)}): its identity is not attached"
         )
 
 
@@ -247,6 +257,7 @@ def retrieve(
             ident = M.read_identity(_current(engine, s, pid))
             if M.FICT in ident.attributes:
                 raise S.TransitionError("A fictive identity is not known to INSi")
+            traits_given = traits
             traits = traits or _traits_of(ident)
         if card:
             result = T.retrieve_by_card(
@@ -269,7 +280,10 @@ def retrieve(
             )
         patient = None
         if pid is not None:
-            patient = _insi_result_to_patient(engine, s, ctx, pid, result, verifying=False)
+            own = traits_given is None and not card
+            patient = _insi_result_to_patient(
+                engine, s, ctx, pid, result, verifying=False, own_traits=own
+            )
         return result, patient
 
 

@@ -412,7 +412,7 @@ def _holder_matches(
         assert scored is not None  # no floor: always a score
         if pid == exclude:
             continue
-        against = _disagreeing(query, scored[1])
+        against = disagreeing(query, row, scored[1])
         if len(holders) == 1 and not against:
             out.append(Match(pid, 1.0, CERTAIN, {"ins": 1.0}, row))
             continue
@@ -423,21 +423,28 @@ def _holder_matches(
     return out
 
 
-# Credits below which a trait the query gives contradicts the identity's (see `score`):
-# a birth name neither equal nor a phonetic or spelling variant, a birth date neither
-# equal nor day/month inverted, another sex, a first name that shares nothing.
-_AGREEING = {"family": 0.8, "birthDate": 0.8, "gender": 1.0, "given": 0.5}
-
-
-def _disagreeing(query: _Query, details: dict[str, float]) -> list[str]:
-    """The traits the query gives that contradict the scored identity's."""
-    given = {
-        "family": query.family,
-        "birthDate": query.birth_date,
-        "gender": query.sex,
-        "given": query.given,
-    }
-    return [k for k, least in _AGREEING.items() if given[k] and details.get(k, 0.0) < least]
+def disagreeing(query: _Query, row: dict[str, Any], details: dict[str, float]) -> list[str]:
+    """The traits both sides give that contradict each other (`details`: the query's
+    `score` of the row): a birth name neither equal nor a phonetic or spelling variant,
+    a first name sharing nothing, a birth date neither equal nor day/month inverted (a
+    partial date agrees with the dates it starts), two known sexes that differ. A trait
+    either side lacks, or an unknown sex, contradicts nothing."""
+    out = []
+    if query.family and row["family"] and details.get("family", 0.0) < 0.8:
+        out.append("family")
+    if query.given and row["given"] and details.get("given", 0.0) < 0.5:
+        out.append("given")
+    mine, theirs = query.birth_date, row["birth_date"]
+    if mine and theirs:
+        if len(mine) < 10 or len(theirs) < 10:
+            short, full = sorted((mine, theirs), key=len)
+            if not full.startswith(short):
+                out.append("birthDate")
+        elif details.get("birthDate", 0.0) < 0.8:
+            out.append("birthDate")
+    if _sex_differs(query.sex, row["sex"]):
+        out.append("gender")
+    return out
 
 
 def _patient(s: StoreSession, pid: str) -> dict[str, Any] | None:

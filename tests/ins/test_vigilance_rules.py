@@ -498,6 +498,8 @@ def test_an_ins_with_contradicting_traits_is_not_certain(ins_client) -> None:  #
     assert entry["search"]["score"] <= 0.84
     same = person(family="Certain", ins=ins)
     assert [_grade(e) for e in _match(c, same, only)] == ["certain"]
+    unknown = person(family="Certain", ins=ins, sex="unknown", birth="1985")  # less, not other
+    assert [_grade(e) for e in _match(c, unknown, only)] == ["certain"]
     bare = {"resourceType": "Patient", "identifier": [{"system": INS_SYSTEM, "value": ins}]}
     assert [_grade(e) for e in _match(c, bare, only)] == ["certain"]
 
