@@ -81,8 +81,8 @@ def add_commands(sub: argparse._SubParsersAction, db_options) -> None:  # noqa: 
     )
     mllp.add_argument(
         "--idle-timeout",
-        type=float,
-        default=float(os.environ.get("SOCLE_MLLP_IDLE_TIMEOUT", "0")),
+        type=_seconds,
+        default=max(0.0, float(os.environ.get("SOCLE_MLLP_IDLE_TIMEOUT", "0"))),
         help="close a connection silent for this many seconds (default 0: never)",
     )
     mllp.add_argument(
@@ -317,6 +317,14 @@ def add_serve_options(serve: argparse.ArgumentParser) -> None:
     )
 
 
+def _seconds(text: str) -> float:
+    """A duration in seconds, 0 or more (argparse type)."""
+    value = float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text}: a number of seconds, 0 or more")
+    return value
+
+
 def start_beside_server(args: argparse.Namespace):  # noqa: ANN201
     """The MLLP listener of `socle serve --mllp-port`, started in threads of the serving
     process (with several workers, the supervisor: one listener whatever their number);
@@ -363,5 +371,5 @@ def _mllp_server(
     tenant = getattr(args, "tenant", None) or engine.settings.tenant  # serve: SOCLE_TENANT
     idle = getattr(args, "idle_timeout", None)  # serve: SOCLE_MLLP_IDLE_TIMEOUT
     if idle is None:
-        idle = float(os.environ.get("SOCLE_MLLP_IDLE_TIMEOUT", "0"))
+        idle = max(0.0, float(os.environ.get("SOCLE_MLLP_IDLE_TIMEOUT", "0")))
     return MllpServer(engine, tenant, host, port, target, idle_timeout=idle or None)

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
@@ -332,8 +333,11 @@ def _comparable(x: Any, y: Any) -> tuple[Any, Any] | None:
     if isinstance(x, int | float) and isinstance(y, int | float):
         return x, y
     if type(x) is str and type(y) is str:
-        if _looks_temporal(x) and _looks_temporal(y) and len(x) != len(y):
-            return _at_precision(x, y)
+        if _looks_temporal(x) and _looks_temporal(y):
+            if "T" in x and "T" in y:
+                return _instants(x, y)
+            if len(x) != len(y):
+                return _at_precision(x, y)
         return x, y
     if (
         type(x) is dict
@@ -343,6 +347,22 @@ def _comparable(x: Any, y: Any) -> tuple[Any, Any] | None:
     ):
         return _quantities(x, y)
     raise Unsupported("comparison of complex values")
+
+
+def _instants(x: str, y: str) -> tuple[Any, Any] | None:
+    """Two dateTimes with a time: compared as instants when both have an offset (10:00+01:00
+    is before 09:30Z), as text when neither has one and they have the same precision;
+    else unknown (None)."""
+    try:
+        dx = datetime.fromisoformat(x.replace("Z", "+00:00"))
+        dy = datetime.fromisoformat(y.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if dx.tzinfo is not None and dy.tzinfo is not None:
+        return dx, dy
+    if dx.tzinfo is None and dy.tzinfo is None and len(x) == len(y):
+        return x, y
+    return None
 
 
 def _at_precision(x: str, y: str) -> tuple[str, str] | None:

@@ -396,6 +396,16 @@ def test_data_type_invariants_are_checked_where_the_type_is_used(validator) -> N
     ]
     issues = validator.validate(ok, [core + "Encounter"])
     assert not [i for i in issues if "per-1" in i.diagnostics]  # decided, not "unknown"
+    # instants in other zones: 10:00+01:00 is 09:00Z, before 09:30Z
+    zones = {
+        **encounter,
+        "period": {"start": "2024-01-15T10:00:00+01:00", "end": "2024-01-15T09:30:00Z"},
+    }
+    assert errors(validator.validate(zones, [core + "Encounter"])) == []
+    zones["period"]["end"] = "2024-01-15T08:30:00Z"
+    assert [p for p, _ in errors(validator.validate(zones, [core + "Encounter"]))] == [
+        "Encounter.period"
+    ]
     observation = {
         "resourceType": "Observation",
         "status": "final",
