@@ -390,27 +390,48 @@ def test_cli_replace_with_an_empty_file_is_refused(tmp_path, capsys, monkeypatch
     assert main(["ins", "retrieve", *args, "--gender", "F", *db]) == 0  # still loaded
 
 
+OTHER_TRAITS = [
+    {"name": "given", "valueString": "MARIE"},
+    {"name": "birthDate", "valueDate": "1985-03-07"},
+    {"name": "gender", "valueCode": "female"},
+]
+
+
 @pytest.mark.parametrize(
-    ("operation", "params"),
+    ("operation", "params", "said"),
     [
-        ("$ins-check", [{"name": "value", "valueInteger": 185037512345641}]),
-        ("$ins-check", [{"name": "value", "valueBoolean": True}]),
-        ("$ins-retrieve", [{"name": "family", "valueBoolean": True}]),
+        ("$ins-check", [{"name": "value", "valueInteger": 185037512345641}], "must be text"),
+        ("$ins-check", [{"name": "value", "valueBoolean": True}], "must be text"),
+        ("$ins-retrieve", [{"name": "family", "valueBoolean": True}, *OTHER_TRAITS], "text"),
         (
             "$ins-retrieve",
-            [{"name": "given", "valueBoolean": True}, {"name": "family", "valueString": "X"}],
+            [{"name": "family", "valueString": "X"}, {"name": "given", "valueBoolean": True}]
+            + OTHER_TRAITS[1:],
+            "must be text",
         ),
-        ("$ins-verify", [{"name": "ins", "valueInteger": 185037512345641}]),
+        (
+            "$ins-verify",
+            [
+                {"name": "ins", "valueInteger": 185037512345641},
+                {"name": "family", "valueString": "X"},
+            ]
+            + OTHER_TRAITS,
+            "must be text",
+        ),
         (
             "$ins-check",
             [{"name": "value", "valueString": "1"}, {"name": "value", "valueString": "2"}],
+            "2 times",
         ),
     ],
 )
-def test_parameters_of_another_type_or_repeated_are_refused(ins_client, operation, params) -> None:  # noqa: ANN001
+def test_parameters_of_another_type_or_repeated_are_refused(
+    ins_client, operation, params, said
+) -> None:  # noqa: ANN001
+    """Each is refused for its type or repetition, the other parameters being right."""
     r = ins_client.post(f"/fhir/Patient/{operation}", json=parameters(*params))
     assert r.status_code == 400, r.text
-    assert r.json()["resourceType"] == "OperationOutcome"
+    assert said in r.json()["issue"][0]["diagnostics"]
 
 
 def test_verify_reads_the_oid_of_an_ins_identifier(ins_client) -> None:  # noqa: ANN001
