@@ -48,7 +48,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from socle.fhir.errors import FhirError, Issue
@@ -342,8 +342,10 @@ def _check_ins_replaced(old: M.Identity, new: M.Identity) -> None:
 def _check_document_date(ident: M.Identity, checked_on: str) -> None:
     """The document check is dated: not in the future, not before the identity reached
     its current status (a check older than a downgrade says nothing of the identity as it
-    is now: the direct-write rule, `_predates`)."""
-    if checked_on[:10] > date.today().isoformat():
+    is now: the direct-write rule, `_predates`). The date is the caller's local one: it
+    may be the next day of the UTC date (a French site just after midnight), not later."""
+    latest = datetime.now(UTC).date() + timedelta(days=1)
+    if checked_on[:10] > latest.isoformat():
         raise TransitionError(
             f"The identity document check date {checked_on} is in the future",
             "Patient.extension",

@@ -6,7 +6,7 @@ mode, and repeated calls that change nothing write nothing. Invented people only
 from __future__ import annotations
 
 import json
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -315,15 +315,15 @@ def test_validate_mode_and_date_are_parameters(ins_client) -> None:  # noqa: ANN
     # a known document that cannot validate stays a business rule
     r = c.post(url, json=parameters({"name": "mode", "valueCode": "PC"}))
     assert _outcome(r, 422)[0] == "business-rule"
-    today = date.today()
+    today = datetime.now(UTC).date()  # the status date is UTC
     for when, why in (
-        (today + timedelta(days=1), "in the future"),
+        (today + timedelta(days=2), "in the future"),  # the next day may be a site's today
         (today - timedelta(days=1), "check the document again"),
     ):
         dated = parameters(
             {"name": "mode", "valueCode": "CN"}, {"name": "date", "valueDate": when.isoformat()}
         )
-        r = c.post(url, json=dated)  # tomorrow; before the identity's status (created today)
+        r = c.post(url, json=dated)  # after tomorrow; before the status (created today)
         assert _outcome(r, 422)[0] == "business-rule" and why in r.json()["issue"][0]["diagnostics"]
     ok = parameters(
         {"name": "mode", "valueCode": "CN"}, {"name": "date", "valueDate": today.isoformat()}
