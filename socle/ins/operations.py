@@ -632,10 +632,11 @@ def _pix_patients(
 
 def _current_ins(patient: dict[str, Any], value: str) -> bool:
     """`value` is the current INS of this Patient, whose identity is qualified."""
-    if not shares_ins(patient):
+    try:
+        ident = M.read_identity(patient)
+    except FhirError:  # a reliability extension that cannot be read: not qualified
         return False
-    ident = M.read_identity(patient)
-    return clean_nir(ident.ins) == clean_nir(value)
+    return ident.status == M.QUAL and clean_nir(ident.ins) == clean_nir(value)
 
 
 def _escaped(text: str) -> str:

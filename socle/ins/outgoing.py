@@ -16,6 +16,7 @@ to what they answer.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from socle.fhir.errors import FhirError
@@ -40,15 +41,7 @@ def filter_patient(patient: dict[str, Any]) -> dict[str, Any]:
     if not any(is_ins(i) for i in idents):
         return patient
     qualified = shares_ins(patient)
-    if qualified and not any(is_ins(i) and i.get("use") == "old" for i in idents):
-        return patient
-    out = dict(patient)
-    kept = [i for i in idents if not is_ins(i) or (qualified and i.get("use") != "old")]
-    if kept:
-        out["identifier"] = kept
-    else:
-        out.pop("identifier", None)
-    return out
+    return _keeping(patient, lambda i: qualified and i.get("use") != "old")
 
 
 def filter_past(patient: dict[str, Any], current: dict[str, Any] | None) -> dict[str, Any]:
@@ -61,11 +54,16 @@ def filter_past(patient: dict[str, Any], current: dict[str, Any] | None) -> dict
             for i in filter_patient(current).get("identifier") or []
             if is_ins(i)
         }
+    return _keeping(patient, lambda i: (i.get("system"), i.get("value")) in shared)
+
+
+def _keeping(patient: dict[str, Any], shown: Callable[[dict], bool]) -> dict[str, Any]:
+    """`patient` without the INS identifiers `shown` refuses (itself when none is)."""
     idents = patient.get("identifier") or []
-    if all((i.get("system"), i.get("value")) in shared for i in idents if is_ins(i)):
+    kept = [i for i in idents if not is_ins(i) or shown(i)]
+    if len(kept) == len(idents):
         return patient
     out = dict(patient)
-    kept = [i for i in idents if not is_ins(i) or (i.get("system"), i.get("value")) in shared]
     if kept:
         out["identifier"] = kept
     else:
