@@ -219,8 +219,6 @@ def _same_person(pid: str, local: M.Identity, found: M.Identity, own_traits: boo
     name nor a birth date cannot be checked: INSi's identity fills it only when the query
     was made of its own traits (a Carte Vitale or traits the caller gave could name
     anyone). 422, nothing written."""
-    from socle.ins.vigilance import _Query, disagreeing
-
     if not (local.birth_family or local.birth_date):
         if own_traits:
             return
@@ -228,12 +226,7 @@ def _same_person(pid: str, local: M.Identity, found: M.Identity, own_traits: boo
             f"Patient/{pid} has too few traits (birth name, birth date) to check that the "
             "identity INSi returned is its own: complete it first"
         )
-    mine = X.row_of("", pid, 0, dataclasses.replace(local, ins="", ins_system=""))
-    theirs = X.row_of("", pid, 0, dataclasses.replace(found, ins="", ins_system=""))
-    query = _Query(mine)
-    scored = query.score(theirs, use_ins=False)
-    assert scored is not None  # no floor: always a score
-    against = disagreeing(query, theirs, scored[1])
+    against = V.contradictions(local, found)
     if against:
         raise S.TransitionError(
             f"INSi returned another person than Patient/{pid} (they differ in "

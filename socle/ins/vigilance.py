@@ -423,6 +423,16 @@ def _holder_matches(
     return out
 
 
+def contradictions(a: M.Identity, b: M.Identity) -> list[str]:
+    """The traits two identities both give that contradict each other (`disagreeing`),
+    their INS aside: whether they can be one person."""
+    query = _Query(X.row_of("", "", 0, a))
+    row = X.row_of("", "", 0, b)
+    scored = query.score(row, use_ins=False)
+    assert scored is not None  # no floor: always a score
+    return disagreeing(query, row, scored[1])
+
+
 def disagreeing(query: _Query, row: dict[str, Any], details: dict[str, float]) -> list[str]:
     """The traits both sides give that contradict each other (`details`: the query's
     `score` of the row): a birth name neither equal nor a phonetic or spelling variant,
